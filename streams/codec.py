@@ -1,0 +1,63 @@
+"""JSON <-> core: decoding input records, encoding output records, dead-letter records."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import orjson
+
+from .core.detector import alert_id
+from .core.errors import InvalidEvent
+from .core.events import IncidentEvent, incident_event
+
+Record = dict[str, Any]
+dumps = orjson.dumps
+
+
+def decode_incident(raw: bytes) -> IncidentEvent:
+    """Decode and check one incident record; ``InvalidEvent`` says what is wrong."""
+    try:
+        obj = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidEvent(f"malformed JSON: {exc}", "malformed_json") from None
+    return incident_event(obj)
+
+
+def dead_letter(error: InvalidEvent, raw: bytes, source: dict[str, Any]) -> Record:
+    """The dead-letter record of one input that changed nothing: why, where from, and its bytes.
+
+    ``source`` is ``{"source_topic", "partition", "offset"}`` on Kafka or ``{"source_file",
+    "line"}`` in a replay; the ``alert_id`` (the record key) derives from it, so re-processing the
+    same input after a restart gives the same key.
+    """
+    rec: Record = {
+        "alert_id": alert_id("deadletter", *source.values()),
+        "kind": "late" if error.reason == "late" else "invalid",
+        "reason": error.reason,
+        "error": str(error),
+    }
+    rec.update(source)
+    try:
+        rec["raw"] = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        rec["raw"] = None
+        rec["raw_base64"] = base64.b64encode(raw).decode("ascii")
+    return rec
+
+
+TOPIC_OF_KIND = {
+    "breach": "breaches",
+    "near_breach": "near-breaches",
+    "outcome": "outcomes",
+    "invalid": "deadletter",
+    "late": "deadletter",
+}
+
+
+def topic_suffix(rec: Record) -> str:
+    """The output topic (after the prefix ``sla.``) of a record; retractions follow what they retract."""
+    kind = rec["kind"]
+    if kind == "retraction":
+        kind = rec["retracts"]
+    return TOPIC_OF_KIND[kind]

@@ -1,0 +1,166 @@
+"""Business calendars: working time between two instants, and the instant a working time is reached.
+
+A calendar is a weekly pattern of local spans (several a day), whole-day holidays and an IANA zone,
+or ``24x7`` (always). Local boundaries are converted with the zone's rules: a local time in the
+spring-forward gap moves forward by the gap, an ambiguous one is its first occurrence (PEP 495
+``fold=0`` does exactly that), so a DST day has 23 or 25 real hours.
+
+The pattern is materialised lazily in fixed chunks of real time: sorted, merged ``[start, end)``
+intervals in epoch milliseconds with prefix sums of their lengths. ``working_ms`` and ``reach`` are
+then a bisection inside a chunk plus a walk over whole chunks: O(log n + chunks spanned).
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from .timefmt import DAY_MS
+
+CHUNK_MS = 64 * DAY_MS
+_ONE_DAY = timedelta(days=1)
+_EPOCH_DATE = date(1970, 1, 1)
+
+Span = tuple[int, int]  # local minutes since midnight, [start, end), end may be 1440 (24:00)
+
+
+@dataclass(frozen=True, slots=True)
+class _Chunk:
+    starts: list[int]
+    ends: list[int]
+    cum_start: list[int]  # working ms before interval i (within the chunk)
+    cum_end: list[int]  # working ms up to the end of interval i
+    total: int
+
+    def before(self, t: int) -> int:
+        """Working ms in the chunk before instant ``t``."""
+        i = bisect_right(self.starts, t) - 1
+        if i < 0:
+            return 0
+        end = self.ends[i]
+        return self.cum_end[i] if t >= end else self.cum_start[i] + t - self.starts[i]
+
+
+@dataclass(eq=False)
+class WeeklySchedule:
+    """Recurring local spans per weekday (Monday = 0) in a zone, minus whole local dates."""
+
+    zone: ZoneInfo
+    spans: tuple[tuple[Span, ...], ...]  # 7 entries
+    excluded_dates: frozenset[date] = frozenset()
+    _chunks: dict[int, _Chunk] = field(default_factory=dict, repr=False)
+
+    @property
+    def empty(self) -> bool:
+        return not any(self.spans)
+
+    def intervals_of_day(self, day: date) -> list[tuple[int, int]]:
+        """The UTC ``[start, end)`` intervals (epoch ms) of one local date."""
+        if day in self.excluded_dates:
+            return []
+        out = []
+        for start_min, end_min in self.spans[day.weekday()]:
+            start = self._local_ms(day, start_min)
+            end = self._local_ms(day, end_min)
+            if end > start:
+                out.append((start, end))
+        return out
+
+    def _local_ms(self, day: date, minute: int) -> int:
+        if minute >= 1440:
+            day, minute = day + _ONE_DAY, minute - 1440
+        local = datetime(day.year, day.month, day.day, minute // 60, minute % 60, tzinfo=self.zone)
+        return round(local.timestamp() * 1000)
+
+    def chunk(self, index: int) -> _Chunk:
+        found = self._chunks.get(index)
+        if found is None:
+            found = self._chunks[index] = self._build(index)
+        return found
+
+    def _build(self, index: int) -> _Chunk:
+        lo, hi = index * CHUNK_MS, (index + 1) * CHUNK_MS
+        day = _EPOCH_DATE + timedelta(days=lo // DAY_MS - 2)
+        last = _EPOCH_DATE + timedelta(days=hi // DAY_MS + 2)
+        pieces: list[tuple[int, int]] = []
+        while day <= last:
+            pieces.extend(self.intervals_of_day(day))
+            day += _ONE_DAY
+        pieces.sort()
+        starts: list[int] = []
+        ends: list[int] = []
+        for start, end in pieces:
+            start, end = max(start, lo), min(end, hi)
+            if end <= start:
+                continue
+            if ends and start <= ends[-1]:
+                ends[-1] = max(ends[-1], end)
+            else:
+                starts.append(start)
+                ends.append(end)
+        cum_start, cum_end, total = [], [], 0
+        for start, end in zip(starts, ends, strict=True):
+            cum_start.append(total)
+            total += end - start
+            cum_end.append(total)
+        return _Chunk(starts, ends, cum_start, cum_end, total)
+
+    def between(self, a: int, b: int) -> int:
+        """Milliseconds of ``[a, b)`` inside the schedule's intervals (0 when ``b <= a``)."""
+        if b <= a:
+            return 0
+        ka, kb = a // CHUNK_MS, b // CHUNK_MS
+        first = self.chunk(ka)
+        if ka == kb:
+            return first.before(b) - first.before(a)
+        total = first.total - first.before(a)
+        for k in range(ka + 1, kb):
+            total += self.chunk(k).total
+        return total + self.chunk(kb).before(b)
+
+    def reach(self, a: int, amount: int) -> int | None:
+        """The first instant ``x >= a`` with ``between(a, x) >= amount``; None if never."""
+        if amount <= 0:
+            return a
+        if self.empty:
+            return None
+        k = a // CHUNK_MS
+        chunk = self.chunk(k)
+        need = amount + chunk.before(a)
+        while chunk.total < need:
+            need -= chunk.total
+            k += 1
+            chunk = self.chunk(k)
+        i = bisect_left(chunk.cum_end, need)
+        return chunk.starts[i] + need - chunk.cum_start[i]
+
+
+@dataclass(eq=False)
+class Calendar:
+    """A named working-time calendar; ``schedule`` None means 24x7 (always working)."""
+
+    name: str
+    zone: ZoneInfo
+    schedule: WeeklySchedule | None = None
+
+    @property
+    def always(self) -> bool:
+        return self.schedule is None
+
+    def working_ms(self, a: int, b: int) -> int:
+        """Working time in ``[a, b)``, in milliseconds."""
+        if self.schedule is None:
+            return b - a if b > a else 0
+        return self.schedule.between(a, b)
+
+    def reach(self, a: int, work_ms: int) -> int | None:
+        """The first instant at which ``work_ms`` of working time has passed since ``a``."""
+        if self.schedule is None:
+            return a + work_ms if work_ms > 0 else a
+        return self.schedule.reach(a, work_ms)
+
+
+def utc_always() -> Calendar:
+    return Calendar("24x7", ZoneInfo("UTC"))

@@ -1,0 +1,215 @@
+"""The detector: one fold over incident events and the detector clock (SPEC sections 4-6).
+
+    det = Detector(policies)
+    records = det.on_incident_event(event)   # decoded and checked by ``events.incident_event``
+    records = det.advance(now_ms)            # the detector clock moved: fire what is due
+
+Both return new output records (dicts without ``detected_at``, which the shell stamps). The state
+is explicit (the ``Detector`` object) and holds no I/O, no wall clock and no globals. Deadlines live
+in a heap keyed by instant, so advancing the clock costs O(log n) per due incident, never a scan.
+
+The topics are changelogs keyed by ``alert_id``: the detector keeps what it published per incident
+and publishes only the difference. An event in order extends the fold; one that lands before what
+was applied or fired rebuilds the incident's fold and publishes the difference (retractions and
+re-publications), so what stands is always the pure function of the events and the clock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+from collections import deque
+from typing import Any
+
+from .events import IncidentEvent
+from .incidents import FAR, METRIC_NAMES, Incident
+from .policy import PolicySet, PolicyVersion
+from .timefmt import DAY_MS, format_instant
+
+Record = dict[str, Any]
+DEFAULT_RETENTION_MS = 30 * DAY_MS
+
+
+def alert_id(*parts: object) -> str:
+    """Deterministic id of an alert subject: the same parts give the same id everywhere."""
+    text = "\x1f".join(str(p) for p in parts)
+    return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
+
+
+class Detector:
+    """The state of the fold: open incidents, their deadline heap, and the detector clock."""
+
+    def __init__(self, policies: PolicySet, retention_ms: int = DEFAULT_RETENTION_MS) -> None:
+        self.policies = policies
+        self.retention_ms = retention_ms
+        self.now = -FAR
+        self.incidents: dict[str, Incident] = {}
+        self.heap: list[tuple[int, str]] = []
+        self.forgotten: dict[str, int] = {}  # evicted incident -> instant it was evicted
+        self._forget_queue: deque[tuple[int, str]] = deque()
+        self.stats = {"events": 0, "duplicates": 0, "late": 0, "evicted": 0}
+
+    # -- input
+
+    def on_incident_event(self, ev: IncidentEvent) -> list[Record]:
+        """Apply one valid incident event; return the records it changes.
+
+        Raises ``InvalidEvent`` (reason ``duplicate`` or ``late``) for an event that changes nothing.
+        """
+        from .errors import InvalidEvent
+
+        inc = self.incidents.get(ev.incident_id)
+        if inc is None:
+            if ev.incident_id in self.forgotten:
+                self.stats["late"] += 1
+                raise InvalidEvent(
+                    f"incident {ev.incident_id!r} event {ev.event_id!r}: the incident finished and "
+                    f"was forgotten at {format_instant(self.forgotten[ev.incident_id])} "
+                    "(retention passed)", "late")
+            inc = self.incidents[ev.incident_id] = Incident(ev.incident_id)
+        elif ev.event_id in inc.event_ids:
+            self.stats["duplicates"] += 1
+            raise InvalidEvent(
+                f"incident {ev.incident_id!r}: event_id {ev.event_id!r} was already applied "
+                "(the first arrival counts)", "duplicate")
+        self.stats["events"] += 1
+        if ev.at > self.now:
+            self.now = ev.at
+        inc.add(ev)
+        changes: list[tuple[Any, ...]] = []
+        if inc.can_extend(ev):
+            inc.apply(ev, changes)
+            out = self._publish(inc, changes) if changes else []
+        else:
+            inc.refold(self.policies, self.now, changes)
+            out = self._replace(inc, changes)
+        self._schedule(inc)
+        return out
+
+    def advance(self, now: int) -> list[Record]:
+        """Move the detector clock to ``now`` (never back) and fire every threshold due by then."""
+        if now > self.now:
+            self.now = now
+        now = self.now
+        heap, out = self.heap, []
+        incidents = self.incidents
+        while heap and heap[0][0] <= now:
+            due, incident_id = heapq.heappop(heap)
+            inc = incidents.get(incident_id)
+            if inc is None or inc.scheduled != due:
+                continue  # stale entry: the incident moved on since
+            inc.scheduled = None
+            if inc.finished() and inc.last_at + self.retention_ms <= now:
+                self._forget(inc, now)
+                continue
+            changes: list[tuple[Any, ...]] = []
+            inc.fire_until(now, changes)
+            if changes:
+                out.extend(self._publish(inc, changes))
+            self._schedule(inc)
+        queue = self._forget_queue
+        while queue and queue[0][0] <= now:
+            _, incident_id = queue.popleft()
+            self.forgotten.pop(incident_id, None)
+        return out
+
+    # -- the deadline heap
+
+    def _schedule(self, inc: Incident) -> None:
+        due = inc.next_due()
+        if due is None:
+            due = inc.last_at + self.retention_ms if inc.finished() else None
+        if due is not None and due != inc.scheduled:
+            inc.scheduled = due
+            heapq.heappush(self.heap, (due, inc.id))
+
+    def _forget(self, inc: Incident, now: int) -> None:
+        del self.incidents[inc.id]
+        self.forgotten[inc.id] = now
+        self._forget_queue.append((now + self.retention_ms, inc.id))
+        self.stats["evicted"] += 1
+
+    # -- the changelog
+
+    def _publish(self, inc: Incident, changes: list[tuple[Any, ...]]) -> list[Record]:
+        """Publish fold changes that differ from what stands (the in-order path)."""
+        published, policy, opened = inc.published, inc.policy, inc.opened
+        out = []
+        if policy is None:
+            return out
+        for kind, metric, index, value in changes:
+            aid = _alert_id(inc.id, policy, kind, metric, value)
+            entry = (kind, metric, value, policy, opened)
+            if published.get(aid) != entry:
+                published[aid] = entry
+                out.append(_record(inc.id, aid, entry))
+        return out
+
+    def _replace(self, inc: Incident, standing: list[tuple[Any, ...]]) -> list[Record]:
+        """Publish the difference between what stood and ``standing`` (the whole new set)."""
+        old, policy, opened = inc.published, inc.policy, inc.opened
+        new: dict[str, tuple[Any, ...]] = {}
+        out = []
+        if policy is not None:
+            for kind, metric, index, value in standing:
+                aid = _alert_id(inc.id, policy, kind, metric, value)
+                entry = new[aid] = (kind, metric, value, policy, opened)
+                if old.get(aid) != entry:
+                    out.append(_record(inc.id, aid, entry))
+        for aid, entry in old.items():
+            if aid not in new:
+                out.append(_retraction(inc.id, aid, entry))
+        inc.published = new
+        return out
+
+
+def _alert_kind(policy: PolicyVersion, kind: str, value: tuple[Any, ...]) -> str:
+    if kind == "outcome":
+        return "outcome"
+    return "breach" if value[5].index == len(policy.near_breach) - 1 else "near_breach"
+
+
+def _alert_id(incident_id: str, policy: PolicyVersion, kind: str, metric: int,
+              value: tuple[Any, ...]) -> str:
+    if kind == "outcome":
+        return alert_id("incident", incident_id, METRIC_NAMES[metric], "outcome")
+    return alert_id("incident", incident_id, policy.id, METRIC_NAMES[metric],
+                    _alert_kind(policy, kind, value), value[5].label)
+
+
+def _record(incident_id: str, aid: str, entry: tuple[Any, ...]) -> Record:
+    kind, metric, value, policy, opened = entry
+    rec: Record = {"alert_id": aid, "kind": _alert_kind(policy, kind, value),
+                   "metric": METRIC_NAMES[metric], "at": format_instant(value[0])}
+    if kind == "alert":
+        at, elapsed, target, severity, deadline, th = value
+        rec["threshold"] = th.label
+    else:
+        at, elapsed, target, severity, met = value
+    rec["policy_id"] = policy.id
+    rec["policy_version"] = policy.version
+    rec["policy_match"] = policy.match_keys
+    rec["incident_id"] = incident_id
+    rec["service"] = opened.service
+    rec["customer"] = opened.customer
+    rec["severity"] = severity
+    rec["target_seconds"] = target / 1000
+    rec["elapsed_seconds"] = elapsed / 1000
+    if kind == "alert":
+        rec["deadline"] = format_instant(deadline)
+    else:
+        rec["met"] = met
+    if opened.attributes:
+        rec["attributes"] = opened.attributes
+    return rec
+
+
+def _retraction(incident_id: str, aid: str, entry: tuple[Any, ...]) -> Record:
+    """A record that withdraws ``entry``: same ``alert_id``, ``kind`` retraction, what it retracts."""
+    old = _record(incident_id, aid, entry)
+    rec: Record = {"alert_id": aid, "kind": "retraction", "retracts": old["kind"]}
+    for name in ("metric", "at", "threshold", "policy_id", "policy_version", "policy_match",
+                 "incident_id", "service", "customer", "severity"):
+        if name in old:
+            rec[name] = old[name]
+    return rec

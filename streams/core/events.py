@@ -1,0 +1,93 @@
+"""Incident events (SPEC section 2): checked once, at the edge, into a compact immutable form."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .errors import InvalidEvent, InvalidInstant
+from .timefmt import parse_instant
+
+OPENED, ACKNOWLEDGED, PAUSED, RESUMED, RESOLVED, REOPENED, CLOSED, SEVERITY_CHANGED, UPDATED = range(9)
+TYPES = {
+    "opened": OPENED,
+    "acknowledged": ACKNOWLEDGED,
+    "paused": PAUSED,
+    "resumed": RESUMED,
+    "resolved": RESOLVED,
+    "reopened": REOPENED,
+    "closed": CLOSED,
+    "severity_changed": SEVERITY_CHANGED,
+    "updated": UPDATED,
+}
+TYPE_NAMES = {v: k for k, v in TYPES.items()}
+
+
+class IncidentEvent:
+    """One valid incident event; ``seq`` is its arrival number (ties on ``at`` keep arrival order)."""
+
+    __slots__ = ("incident_id", "event_id", "type", "at", "seq", "severity", "service", "customer",
+                 "attributes")
+
+    def __init__(self, incident_id: str, event_id: str, type_: int, at: int, severity: str | None,
+                 service: str | None, customer: str | None, attributes: dict[str, Any] | None,
+                 seq: int = 0) -> None:
+        self.incident_id = incident_id
+        self.event_id = event_id
+        self.type = type_
+        self.at = at
+        self.seq = seq
+        self.severity = severity
+        self.service = service
+        self.customer = customer
+        self.attributes = attributes
+
+    def __repr__(self) -> str:
+        return (f"IncidentEvent({self.incident_id!r}, {self.event_id!r}, {TYPE_NAMES[self.type]}, "
+                f"at={self.at})")
+
+
+def _text(obj: dict[str, Any], name: str, what: str) -> str:
+    value = obj.get(name)
+    if type(value) is str and value:
+        return value
+    if value is None:
+        raise InvalidEvent(f"{what}: missing required field {name!r}", "missing_field")
+    if type(value) is int:
+        return str(value)
+    raise InvalidEvent(f"{what}: field {name!r} is {value!r}, expected a non-empty string",
+                       "bad_field")
+
+
+def incident_event(obj: Any) -> IncidentEvent:
+    """Check one decoded JSON value as an incident event; raise ``InvalidEvent`` naming the field."""
+    if type(obj) is not dict:
+        raise InvalidEvent(f"expected a JSON object, got {type(obj).__name__}", "not_an_object")
+    incident_id = _text(obj, "incident_id", "incident event")
+    what = f"incident {incident_id!r}"
+    event_id = _text(obj, "event_id", what)
+    what = f"incident {incident_id!r} event {event_id!r}"
+    type_name = obj.get("type")
+    type_ = TYPES.get(type_name) if type(type_name) is str else None
+    if type_ is None:
+        if type_name is None:
+            raise InvalidEvent(f"{what}: missing required field 'type'", "missing_field")
+        raise InvalidEvent(f"{what}: unknown type {type_name!r}; expected one of "
+                           f"{', '.join(TYPES)}", "unknown_type")
+    if "at" not in obj:
+        raise InvalidEvent(f"{what}: missing required field 'at'", "missing_field")
+    try:
+        at = parse_instant(obj["at"])
+    except InvalidInstant as exc:
+        raise InvalidEvent(f"{what}: field 'at': {exc}", "bad_timestamp") from None
+    severity = service = customer = None
+    if type_ == OPENED:
+        severity = _text(obj, "severity", what)
+        service = _text(obj, "service", what)
+        customer = _text(obj, "customer", what)
+    elif type_ == SEVERITY_CHANGED:
+        severity = _text(obj, "severity", what)
+    attributes = obj.get("attributes")
+    if attributes is not None and type(attributes) is not dict:
+        raise InvalidEvent(f"{what}: field 'attributes' is {attributes!r}, expected an object",
+                           "bad_field")
+    return IncidentEvent(incident_id, event_id, type_, at, severity, service, customer, attributes)

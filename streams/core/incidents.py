@@ -1,0 +1,280 @@
+"""Incident clocks (SPEC section 4) as a left fold over an incident's events in order of ``at``.
+
+The fold is the pure function of the SPEC: ``Incident.refold`` rebuilds it from the sorted events,
+``Incident.apply`` extends it by one in-order event, and both run the same ``_step``. A threshold
+crossing is computed from the clock's state (elapsed working time at ``since``, running or not)
+with the calendar's ``reach``: never by scanning time.
+
+Before an event at ``t`` is applied, every crossing strictly before ``t`` fires; a crossing at ``t``
+itself waits for the events of that instant (an acknowledgement exactly at the deadline meets it).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .calendar import Calendar
+from .events import (
+    ACKNOWLEDGED,
+    CLOSED,
+    OPENED,
+    PAUSED,
+    REOPENED,
+    RESOLVED,
+    RESUMED,
+    SEVERITY_CHANGED,
+    IncidentEvent,
+)
+from .policy import PolicySet, PolicyVersion, Threshold
+
+IDLE, RUNNING, PAUSED_, STOPPED = range(4)
+RESPONSE, RESOLUTION = 0, 1
+METRIC_NAMES = ("response", "resolution")
+FAR = 2**62
+
+# A fired threshold: (at, elapsed_ms, target_ms, severity, deadline, threshold)
+Fired = tuple[int, int, int, str, int, Threshold]
+# A stop: (at, elapsed_ms, target_ms, severity, met)
+Stop = tuple[int, int, int, str, bool]
+
+
+class MetricClock:
+    """One metric's clock of working time; ``fired`` maps threshold index to its crossing."""
+
+    __slots__ = ("metric", "calendar", "policy", "status", "since", "elapsed", "severity", "target",
+                 "levels", "pos", "fired", "stop", "_next")
+
+    def __init__(self, metric: int, calendar: Calendar, policy: PolicyVersion | None) -> None:
+        self.metric = metric
+        self.calendar = calendar
+        self.policy = policy
+        self.status = IDLE
+        self.since = 0
+        self.elapsed = 0
+        self.severity = ""
+        self.target: int | None = None
+        self.levels: tuple[tuple[int, Threshold], ...] = ()
+        self.pos = 0
+        self.fired: dict[int, Fired] = {}
+        self.stop: Stop | None = None
+        self._next: int | None = FAR  # cached next crossing; FAR = unknown, None = never
+
+    def set_severity(self, severity: str) -> None:
+        self.severity = severity
+        policy = self.policy
+        target = policy.target_ms(severity, self.metric) if policy is not None else None
+        self.target = target
+        self.levels = policy.levels(target) if target is not None and policy is not None else ()
+        self.pos = 0
+        self._next = FAR
+
+    def start(self, at: int, severity: str) -> None:
+        self.status = RUNNING
+        self.since = at
+        self.set_severity(severity)
+
+    def sync(self, t: int) -> None:
+        """Bring ``elapsed`` to instant ``t`` (the clock must not be running past an event)."""
+        if self.status == RUNNING and t > self.since:
+            self.elapsed += self.calendar.working_ms(self.since, t)
+            self.since = t
+            self._next = FAR
+
+    def next_crossing(self) -> int | None:
+        """Instant of the next unfired threshold if the clock keeps running; None if none."""
+        found = self._next
+        if found != FAR:
+            return found
+        found = None
+        if self.status == RUNNING:
+            levels, fired = self.levels, self.fired
+            pos = self.pos
+            while pos < len(levels) and levels[pos][1].index in fired:
+                pos += 1
+            self.pos = pos
+            if pos < len(levels):
+                need = levels[pos][0] - self.elapsed
+                found = self.since if need <= 0 else self.calendar.reach(self.since, need)
+        self._next = found
+        return found
+
+    def fire_before(self, bound: int) -> list[Fired]:
+        """Fire every crossing strictly before ``bound``, in order."""
+        out: list[Fired] = []
+        while True:
+            x = self.next_crossing()
+            if x is None or x >= bound:
+                return out
+            level, th = self.levels[self.pos]
+            elapsed = level if level > self.elapsed else self.elapsed
+            target = self.target
+            assert target is not None
+            if target <= self.elapsed:
+                deadline = self.since
+            else:
+                reached = self.calendar.reach(self.since, target - self.elapsed)
+                deadline = x if reached is None else reached
+            rec = (x, elapsed, target, self.severity, deadline, th)
+            self.fired[th.index] = rec
+            out.append(rec)
+            self.pos += 1
+            self._next = FAR
+
+    def halt(self, t: int) -> Stop | None:
+        """Stop the clock at ``t``; return the stop (None when the metric is not measured)."""
+        self.sync(t)
+        self.status = STOPPED
+        self._next = None
+        target = self.target
+        if target is None:
+            self.stop = None
+            return None
+        breach_index = len(self.policy.near_breach) - 1 if self.policy is not None else -1
+        self.stop = (t, self.elapsed, target, self.severity, breach_index not in self.fired)
+        return self.stop
+
+    def run(self, t: int) -> None:
+        self.status = RUNNING
+        self.since = t
+        self._next = FAR
+
+
+class Incident:
+    """Everything known of one incident: its events, the fold over them, what was published."""
+
+    __slots__ = ("id", "events", "event_ids", "opened", "policy", "clocks", "severity", "last_at",
+                 "high", "published", "scheduled", "_seq")
+
+    def __init__(self, incident_id: str) -> None:
+        self.id = incident_id
+        self.events: list[IncidentEvent] = []
+        self.event_ids: set[str] = set()
+        self.opened: IncidentEvent | None = None
+        self.policy: PolicyVersion | None = None
+        self.clocks: tuple[MetricClock, MetricClock] | None = None
+        self.severity = ""
+        self.last_at = -FAR
+        self.high = -FAR  # the latest instant of any fired threshold
+        self.published: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+        self.scheduled: int | None = None  # the instant this incident sits in the deadline heap
+        self._seq = 0
+
+    # -- the fold
+
+    def can_extend(self, ev: IncidentEvent) -> bool:
+        """True when ``ev`` continues the fold: it comes after everything applied or fired."""
+        return self.clocks is not None and ev.at >= self.last_at and ev.at > self.high
+
+    def add(self, ev: IncidentEvent) -> None:
+        ev.seq = self._seq
+        self._seq += 1
+        self.events.append(ev)
+        self.event_ids.add(ev.event_id)
+
+    def apply(self, ev: IncidentEvent, out: list[tuple[Any, ...]]) -> None:
+        """Extend the fold by one event at or after everything applied (see ``can_extend``)."""
+        clocks = self.clocks
+        assert clocks is not None
+        t = ev.at
+        for clock in clocks:
+            for rec in clock.fire_before(t):
+                out.append(("alert", clock.metric, rec[5].index, rec))
+                if rec[0] > self.high:
+                    self.high = rec[0]
+        self._step(ev, clocks, out)
+        self.last_at = t
+
+    def _step(self, ev: IncidentEvent, clocks: tuple[MetricClock, MetricClock],
+              out: list[tuple[Any, ...]]) -> None:
+        kind, t = ev.type, ev.at
+        response, resolution = clocks
+        if kind == ACKNOWLEDGED:
+            if response.status == RUNNING:
+                stop = response.halt(t)
+                if stop is not None:
+                    out.append(("outcome", RESPONSE, None, stop))
+        elif kind == RESOLVED or kind == CLOSED:
+            for clock in clocks:
+                if clock.status == RUNNING or clock.status == PAUSED_:
+                    stop = clock.halt(t)
+                    if stop is not None:
+                        out.append(("outcome", clock.metric, None, stop))
+        elif kind == PAUSED:
+            if resolution.status == RUNNING:
+                resolution.sync(t)
+                resolution.status = PAUSED_
+                resolution._next = None
+        elif kind == RESUMED:
+            if resolution.status == PAUSED_:
+                resolution.run(t)
+        elif kind == REOPENED:
+            if resolution.status == STOPPED:
+                resolution.run(t)
+                if resolution.severity != self.severity:
+                    resolution.set_severity(self.severity)
+        elif kind == SEVERITY_CHANGED:
+            assert ev.severity is not None
+            self.severity = ev.severity
+            for clock in clocks:
+                if clock.status != STOPPED:
+                    clock.sync(t)
+                    clock.set_severity(ev.severity)
+
+    def refold(self, policies: PolicySet, now: int, out: list[tuple[Any, ...]]) -> None:
+        """Rebuild the fold from every event in order of ``at`` (the opened first at its instant),
+        then fire what the clock ``now`` has reached; ``out`` gets every record that stands."""
+        opened = None
+        for ev in self.events:
+            if ev.type == OPENED and (opened is None or ev.at < opened.at):
+                opened = ev
+        self.opened = opened
+        self.clocks = None
+        self.high = -FAR
+        if opened is None:
+            return
+        assert opened.customer is not None and opened.service is not None
+        policy = policies.resolve_incident(opened.customer, opened.service, opened.at)
+        self.policy = policy
+        calendar = policy.calendar if policy is not None else None
+        clocks = (MetricClock(RESPONSE, calendar, policy), MetricClock(RESOLUTION, calendar, policy))  # type: ignore[arg-type]
+        assert opened.severity is not None
+        self.severity = opened.severity
+        for clock in clocks:
+            clock.start(opened.at, opened.severity)
+        self.clocks = clocks
+        self.last_at = opened.at
+        ordered = sorted((ev for ev in self.events if ev.at >= opened.at and ev is not opened),
+                         key=lambda ev: (ev.at, ev.seq))
+        scratch: list[tuple[Any, ...]] = []
+        for ev in ordered:
+            self.apply(ev, scratch)
+        self.fire_until(now, scratch)
+        for clock in clocks:
+            for rec in clock.fired.values():
+                out.append(("alert", clock.metric, rec[5].index, rec))
+            if clock.stop is not None:
+                out.append(("outcome", clock.metric, None, clock.stop))
+
+    def fire_until(self, now: int, out: list[tuple[Any, ...]]) -> None:
+        """Fire every crossing at or before the detector clock ``now``."""
+        if self.clocks is None:
+            return
+        for clock in self.clocks:
+            for rec in clock.fire_before(now + 1):
+                out.append(("alert", clock.metric, rec[5].index, rec))
+                if rec[0] > self.high:
+                    self.high = rec[0]
+
+    def next_due(self) -> int | None:
+        """The next instant at which a threshold of this incident would fire."""
+        if self.clocks is None:
+            return None
+        a = self.clocks[0].next_crossing()
+        b = self.clocks[1].next_crossing()
+        if a is None:
+            return b
+        return a if b is None or a < b else b
+
+    def finished(self) -> bool:
+        """Both clocks stopped (or never opened): a candidate for eviction after retention."""
+        return self.clocks is None or all(c.status == STOPPED for c in self.clocks)

@@ -1,0 +1,684 @@
+"""Policies (SPEC section 3): load, validate (every problem at once), and resolve.
+
+``load_policies(text, file)`` parses YAML or JSON into a ``PolicySet``; a broken file raises
+``PolicyError`` listing every problem with the file, the path of the field (``policies[2].incidents.
+P1.response``) and what was expected. Numbers that feed budgets and thresholds are kept exact
+(``Fraction``): ``1 - 99.9/100`` is ``1/1000`` here, not ``0.0010000000000000009``.
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_right
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from fractions import Fraction
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+
+from .calendar import Calendar, Span, WeeklySchedule
+from .errors import InvalidDuration, InvalidInstant, PolicyError, PolicyProblem
+from .timefmt import parse_duration, parse_instant
+
+METRICS = ("response", "resolution")
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+MATCH_KEYS = ("customer", "service")
+NEVER = -(2**62)  # effective_from of a version that applies always
+
+DEFAULT_BURN_RATE = (
+    ("1h", "5m", 14.4),
+    ("6h", "30m", 6),
+    ("3d", "6h", 1),
+)
+
+
+# ----------------------------------------------------------------------------- the model
+
+
+@dataclass(frozen=True, slots=True)
+class Threshold:
+    """One entry that fires: a fraction of the target, a working time left, or the breach."""
+
+    index: int
+    label: float | str  # the policy entry as written: 0.5, "4m"; 1.0 for the breach
+    fraction: Fraction | None  # f of the target, or None for a duration entry
+    left_ms: int = 0  # a duration entry stands for target - left_ms
+
+    @property
+    def is_breach(self) -> bool:
+        return self.fraction == 1 and self.left_ms == 0 and self.label == 1.0
+
+    def level_ms(self, target_ms: int) -> int | None:
+        """The elapsed working ms at which this entry fires for ``target_ms``; None if skipped."""
+        if self.fraction is None:
+            return target_ms - self.left_ms if self.left_ms < target_ms else None
+        f = self.fraction
+        return -(-f.numerator * target_ms // f.denominator)  # round up to the whole ms
+
+
+@dataclass(frozen=True, slots=True)
+class Maintenance:
+    intervals: tuple[tuple[int, int], ...]  # explicit [start, end) in epoch ms
+    weekly: WeeklySchedule | None
+
+
+@dataclass(frozen=True, slots=True)
+class BurnRule:
+    long_ms: int
+    short_ms: int
+    factor: Fraction
+    label: float
+
+
+@dataclass(frozen=True, slots=True)
+class CreditTier:
+    below: Fraction
+    percent: float
+
+
+@dataclass(frozen=True, slots=True)
+class Availability:
+    target: Fraction  # percent
+    period: str  # month | week | day
+    heartbeat_timeout_ms: int
+    near_breach: tuple[Fraction, ...]
+    near_breach_labels: tuple[float, ...]
+    maintenance: Maintenance
+    credits: tuple[CreditTier, ...]
+    burn_rules: tuple[BurnRule, ...]
+
+
+@dataclass(eq=False, slots=True)
+class PolicyVersion:
+    id: str
+    version: int
+    effective_from_ms: int
+    match: tuple[str | None, str | None]  # (customer, service)
+    calendar: Calendar
+    near_breach: tuple[Threshold, ...]  # the near-breach entries, then the breach last
+    targets: dict[str, tuple[int | None, int | None]] | None  # severity -> (response, resolution)
+    availability: Availability | None
+    _levels: dict[tuple[int, int], tuple[tuple[int, Threshold], ...]] = field(
+        default_factory=dict, repr=False
+    )
+
+    @property
+    def match_keys(self) -> list[str]:
+        return [k for k, v in zip(MATCH_KEYS, self.match, strict=True) if v is not None]
+
+    def target_ms(self, severity: str, metric: int) -> int | None:
+        """Target of ``metric`` (0 response, 1 resolution) for ``severity``; None: not measured."""
+        targets = self.targets
+        if targets is None:
+            return None
+        entry = targets.get(severity)
+        if entry is not None and entry[metric] is not None:
+            return entry[metric]
+        fallback = targets.get("*")
+        return fallback[metric] if fallback is not None else None
+
+    def levels(self, target_ms: int) -> tuple[tuple[int, Threshold], ...]:
+        """(level_ms, threshold) of every entry that applies to ``target_ms``, lowest first."""
+        key = (target_ms, 0)
+        found = self._levels.get(key)
+        if found is None:
+            pairs = []
+            for th in self.near_breach:
+                level = th.level_ms(target_ms)
+                if level is not None:
+                    pairs.append((level, th))
+            pairs.sort(key=lambda p: (p[0], p[1].index))
+            found = self._levels[key] = tuple(pairs)
+        return found
+
+
+@dataclass(eq=False)
+class PolicySet:
+    """Every policy version, indexed by ``match`` for resolution."""
+
+    versions: list[PolicyVersion]
+    calendars: dict[str, Calendar]
+    file: str = "<policies>"
+    _by_match: dict[tuple[str | None, str | None], list[PolicyVersion]] = field(
+        default_factory=dict, repr=False
+    )
+
+    def __post_init__(self) -> None:
+        for v in self.versions:
+            self._by_match.setdefault(v.match, []).append(v)
+        for chain in self._by_match.values():
+            chain.sort(key=lambda v: v.effective_from_ms)
+        self._starts = {m: [v.effective_from_ms for v in c] for m, c in self._by_match.items()}
+
+    def in_force(self, match: tuple[str | None, str | None], at_ms: int) -> PolicyVersion | None:
+        chain = self._by_match.get(match)
+        if chain is None:
+            return None
+        i = bisect_right(self._starts[match], at_ms) - 1
+        return chain[i] if i >= 0 else None
+
+    def resolve_incident(self, customer: str, service: str, at_ms: int) -> PolicyVersion | None:
+        """The policy version that governs an incident opened at ``at_ms`` (most specific wins)."""
+        for match in ((customer, service), (customer, None), (None, service), (None, None)):
+            version = self.in_force(match, at_ms)
+            if version is not None and version.targets is not None:
+                return version
+        return None
+
+    def explain_incident(self, customer: str, service: str, at_ms: int) -> list[dict[str, Any]]:
+        """Every policy id considered for an incident, with why it was taken or passed over."""
+        out: list[dict[str, Any]] = []
+        chosen = self.resolve_incident(customer, service, at_ms)
+        for match, chain in self._by_match.items():
+            fits = all(v is None or v == want for v, want in zip(match, (customer, service), strict=True))
+            version = self.in_force(match, at_ms)
+            if not fits:
+                why = "match does not fit"
+            elif version is None:
+                why = "no version in force yet"
+            elif version.targets is None:
+                why = "version in force has no incidents block"
+            elif version is chosen:
+                why = "chosen: the most specific match that fits"
+            else:
+                why = "fits, but a more specific match wins"
+            out.append({"policy_id": chain[0].id, "match": dict(zip(MATCH_KEYS, match, strict=True)),
+                        "version": version.version if version else None, "why": why})
+        return out
+
+    def availability_for(self, service: str) -> list[tuple[str | None, str | None]]:
+        """The matches whose policies may judge ``service``'s availability (no customer key)."""
+        return [m for m in self._by_match if m[0] is None and m[1] in (None, service)
+                and any(v.availability is not None for v in self._by_match[m])]
+
+    def chain(self, match: tuple[str | None, str | None]) -> list[PolicyVersion]:
+        return self._by_match.get(match, [])
+
+
+# ----------------------------------------------------------------------------- loading
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML without implicit timestamps (instants stay strings) and with duplicate keys refused."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    k: [(tag, rx) for tag, rx in v if tag != "tag:yaml.org,2002:timestamp"]
+    for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def _construct_mapping(loader: _Loader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r} (first at line {seen[key] + 1})",
+                key_node.start_mark,
+            )
+        seen[key] = key_node.start_mark.line
+    return loader.construct_mapping(node, deep=deep)
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def load_policy_file(path: str) -> PolicySet:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
+    except OSError as exc:
+        raise PolicyError([PolicyProblem(path, "", f"cannot read the file: {exc.strerror}")]) from None
+    return load_policies(text, path)
+
+
+def load_policies(text: str, file: str = "<policies>") -> PolicySet:
+    """Parse and validate a policy document; raise ``PolicyError`` listing every problem."""
+    try:
+        doc = yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise PolicyError([PolicyProblem(file, where, f"not valid YAML/JSON: {problem}")]) from None
+    return _Validator(file).policy_set(doc)
+
+
+_SPAN = re.compile(r"(\d\d):(\d\d)-(\d\d):(\d\d)\Z")
+_WEEKLY = re.compile(r"(mon|tue|wed|thu|fri|sat|sun) (\d\d):(\d\d)-(\d\d):(\d\d)\Z")
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def _exact(v: int | float) -> Fraction:
+    return Fraction(v) if isinstance(v, int) else Fraction(repr(v))
+
+
+class _Validator:
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.problems: list[PolicyProblem] = []
+
+    def bad(self, path: str, message: str) -> None:
+        self.problems.append(PolicyProblem(self.file, path, message))
+
+    def mapping(self, value: Any, path: str, allowed: tuple[str, ...] | None = None) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            self.bad(path, f"expected a mapping, got {_kind(value)}")
+            return {}
+        if allowed is not None:
+            for key in value:
+                if key not in allowed:
+                    self.bad(_join(path, str(key)), f"unknown key; expected one of {', '.join(allowed)}")
+        return value
+
+    def duration(self, value: Any, path: str, positive: bool = True) -> int | None:
+        try:
+            ms = parse_duration(value)
+        except InvalidDuration as exc:
+            self.bad(path, str(exc))
+            return None
+        if positive and ms <= 0:
+            self.bad(path, f"{value!r} must be longer than 0 seconds")
+            return None
+        return ms
+
+    def instant(self, value: Any, path: str) -> int | None:
+        try:
+            return parse_instant(value)
+        except InvalidInstant as exc:
+            self.bad(path, str(exc))
+            return None
+
+    # -- the document
+
+    def policy_set(self, doc: Any) -> PolicySet:
+        root = self.mapping(doc, "", ("calendars", "policies"))
+        calendars = {}
+        for name, spec in self.mapping(root.get("calendars", {}), "calendars").items():
+            cal = self.calendar(str(name), spec, f"calendars.{name}")
+            if cal is not None:
+                calendars[str(name)] = cal
+        raw_policies = root.get("policies")
+        versions: list[PolicyVersion] = []
+        if raw_policies is None:
+            self.bad("policies", "missing: expected a list of policies")
+        elif not isinstance(raw_policies, list):
+            self.bad("policies", f"expected a list of policies, got {_kind(raw_policies)}")
+        else:
+            indexed = []
+            for i, spec in enumerate(raw_policies):
+                v = self.policy(spec, f"policies[{i}]", root.get("calendars") or {}, calendars)
+                if v is not None:
+                    indexed.append((i, v))
+            self.cross_check(indexed)
+            versions = [v for _, v in indexed]
+        if self.problems:
+            raise PolicyError(self.problems)
+        return PolicySet(versions, calendars, self.file)
+
+    def calendar(self, name: str, spec: Any, path: str) -> Calendar | None:
+        spec = self.mapping(spec, path, ("timezone", "hours", "holidays"))
+        ok = len(self.problems)
+        tz = spec.get("timezone")
+        zone = None
+        if not isinstance(tz, str):
+            self.bad(f"{path}.timezone", "missing: expected an IANA time zone name such as Europe/Paris")
+        else:
+            try:
+                zone = ZoneInfo(tz)
+            except (ZoneInfoNotFoundError, ValueError):
+                self.bad(f"{path}.timezone", f"{tz!r} is not an IANA time zone name (e.g. Europe/Paris)")
+        hours = spec.get("hours", "24x7")
+        holidays = self.holidays(spec.get("holidays", []), f"{path}.holidays")
+        if hours == "24x7":
+            if holidays:
+                self.bad(f"{path}.holidays", "a 24x7 calendar takes no holidays")
+            return Calendar(name, zone) if zone is not None and len(self.problems) == ok else None
+        spans = self.weekly_hours(hours, f"{path}.hours")
+        if zone is None or spans is None or len(self.problems) != ok:
+            return None
+        return Calendar(name, zone, WeeklySchedule(zone, spans, frozenset(holidays)))
+
+    def holidays(self, value: Any, path: str) -> list[date]:
+        if not isinstance(value, list):
+            self.bad(path, f"expected a list of dates (YYYY-MM-DD), got {_kind(value)}")
+            return []
+        out = []
+        for i, item in enumerate(value):
+            try:
+                if not isinstance(item, str) or len(item) != 10:
+                    raise ValueError
+                out.append(date.fromisoformat(item))
+            except ValueError:
+                self.bad(f"{path}[{i}]", f"{item!r} is not a date: expected YYYY-MM-DD")
+        return out
+
+    def weekly_hours(self, value: Any, path: str) -> tuple[tuple[Span, ...], ...] | None:
+        if not isinstance(value, dict):
+            self.bad(path, f'expected "24x7" or a mapping of days (mon..sun, mon-fri) to spans, got {value!r}')
+            return None
+        days: list[list[Span] | None] = [None] * 7
+        for key, spans in value.items():
+            kpath = _join(path, str(key))
+            rng = self.day_range(str(key), kpath)
+            if rng is None:
+                continue
+            parsed = self.spans(spans, kpath)
+            for d in rng:
+                if days[d] is not None:
+                    self.bad(kpath, f"{DAYS[d]} is given more than once")
+                days[d] = parsed
+        if not any(days):
+            self.bad(path, "no working time at all: give at least one span")
+        return tuple(tuple(sorted(d or ())) for d in days)
+
+    def day_range(self, key: str, path: str) -> range | None:
+        parts = key.split("-")
+        if len(parts) in (1, 2) and all(p in DAYS for p in parts):
+            lo, hi = DAYS.index(parts[0]), DAYS.index(parts[-1])
+            if lo <= hi:
+                return range(lo, hi + 1)
+        self.bad(path, "expected a day (mon..sun) or a forward range such as mon-fri")
+        return None
+
+    def spans(self, value: Any, path: str) -> list[Span]:
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list):
+            self.bad(path, f'expected a list of spans such as ["09:00-12:30"], got {_kind(value)}')
+            return []
+        out: list[Span] = []
+        for i, text in enumerate(value):
+            m = _SPAN.match(text) if isinstance(text, str) else None
+            span = None
+            if m is not None:
+                h1, m1, h2, m2 = (int(g) for g in m.groups())
+                start, end = h1 * 60 + m1, h2 * 60 + m2
+                if h1 < 24 and m1 < 60 and m2 < 60 and (h2 < 24 or end == 1440) and start < end:
+                    span = (start, end)
+            if span is None:
+                self.bad(f"{path}[{i}]", f"{text!r} is not a span: expected HH:MM-HH:MM with start "
+                         "before end (24:00 allowed as an end)")
+            else:
+                out.append(span)
+        out.sort()
+        for (_, e1), (s2, _) in zip(out, out[1:], strict=False):
+            if s2 < e1:
+                self.bad(path, "spans overlap")
+                break
+        return out
+
+    def policy(self, spec: Any, path: str, raw_calendars: Any, calendars: dict[str, Calendar]
+               ) -> PolicyVersion | None:
+        allowed = ("id", "version", "effective_from", "match", "calendar", "near_breach",
+                   "incidents", "availability")
+        spec = self.mapping(spec, path, allowed)
+        ok = len(self.problems)
+        pid = spec.get("id")
+        if not isinstance(pid, str) or not pid:
+            self.bad(f"{path}.id", "missing: expected a non-empty string")
+        version = spec.get("version", 1)
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+            self.bad(f"{path}.version", f"{version!r} is not a version: expected an integer >= 1")
+        eff = NEVER
+        if "effective_from" in spec:
+            eff = self.instant(spec["effective_from"], f"{path}.effective_from") or NEVER
+        match = self.match(spec.get("match", {}), f"{path}.match")
+        cal_name = spec.get("calendar")
+        calendar = Calendar("24x7", ZoneInfo("UTC"))
+        if cal_name is not None:
+            if not isinstance(cal_name, str) or cal_name not in raw_calendars:
+                self.bad(f"{path}.calendar", f"unknown calendar {cal_name!r}; defined: "
+                         f"{', '.join(map(str, raw_calendars)) or 'none'}")
+            elif cal_name in calendars:
+                calendar = calendars[cal_name]
+        near = self.near_breach(spec.get("near_breach", []), f"{path}.near_breach")
+        targets = None
+        if "incidents" in spec:
+            targets = self.incidents(spec["incidents"], f"{path}.incidents")
+        availability = None
+        if "availability" in spec:
+            availability = self.availability(spec["availability"], f"{path}.availability",
+                                             calendar.zone)
+        if "incidents" not in spec and "availability" not in spec:
+            self.bad(path, "expected an incidents block, an availability block, or both")
+        if len(self.problems) != ok:
+            return None
+        return PolicyVersion(pid, version, eff, match, calendar, near, targets, availability)
+
+    def match(self, value: Any, path: str) -> tuple[str | None, str | None]:
+        value = self.mapping(value, path, MATCH_KEYS)
+        out = []
+        for key in MATCH_KEYS:
+            v = value.get(key)
+            if v is not None and not isinstance(v, str):
+                self.bad(f"{path}.{key}", f"expected a string, got {_kind(v)}")
+                v = None
+            out.append(v)
+        return out[0], out[1]
+
+    def near_breach(self, value: Any, path: str) -> tuple[Threshold, ...]:
+        entries: list[Threshold] = []
+        if not isinstance(value, list):
+            self.bad(path, f"expected a list of fractions in (0, 1) or durations, got {_kind(value)}")
+            value = []
+        for i, item in enumerate(value):
+            if _is_number(item):
+                if not 0 < item < 1:
+                    self.bad(f"{path}[{i}]", f"{item!r} is not a fraction in (0, 1)")
+                    continue
+                entries.append(Threshold(len(entries), float(item), _exact(item)))
+            elif isinstance(item, str):
+                left = self.duration(item, f"{path}[{i}]")
+                if left is not None:
+                    entries.append(Threshold(len(entries), item, None, left))
+            else:
+                self.bad(f"{path}[{i}]", f"{item!r} is neither a fraction in (0, 1) nor a duration")
+        labels = [e.label for e in entries]
+        if len(set(labels)) != len(labels):
+            self.bad(path, "an entry is given twice")
+        entries.append(Threshold(len(entries), 1.0, Fraction(1)))
+        return tuple(entries)
+
+    def incidents(self, value: Any, path: str) -> dict[str, tuple[int | None, int | None]]:
+        out = {}
+        value = self.mapping(value, path)
+        if not value:
+            self.bad(path, "expected at least one severity (e.g. P1, or \"*\" for every severity)")
+        for sev, spec in value.items():
+            spath = _join(path, str(sev))
+            spec = self.mapping(spec, spath, METRICS)
+            pair = []
+            for metric in METRICS:
+                pair.append(self.duration(spec[metric], f"{spath}.{metric}") if metric in spec else None)
+            if not any(m in spec for m in METRICS):
+                self.bad(spath, "expected response, resolution or both")
+            out[str(sev)] = (pair[0], pair[1])
+        return out
+
+    def availability(self, value: Any, path: str, zone: ZoneInfo) -> Availability | None:
+        allowed = ("target", "period", "heartbeat_timeout", "near_breach", "maintenance", "credits",
+                   "burn_rate")
+        spec = self.mapping(value, path, allowed)
+        ok = len(self.problems)
+        target = spec.get("target")
+        if not _is_number(target) or not 0 < target < 100:
+            self.bad(f"{path}.target", f"{target!r} is not a percentage in (0, 100) such as 99.9")
+            target = 99.9
+        period = spec.get("period", "month")
+        if period not in ("month", "week", "day"):
+            self.bad(f"{path}.period", f"{period!r}: expected month, week or day")
+        timeout = None
+        if "heartbeat_timeout" not in spec:
+            self.bad(f"{path}.heartbeat_timeout", "missing: expected a duration such as 90s")
+        else:
+            timeout = self.duration(spec["heartbeat_timeout"], f"{path}.heartbeat_timeout")
+        fractions, labels = [], []
+        near = spec.get("near_breach", [])
+        if not isinstance(near, list):
+            self.bad(f"{path}.near_breach", "expected a list of fractions in (0, 1) of the budget")
+            near = []
+        for i, f in enumerate(near):
+            if not _is_number(f) or not 0 < f < 1:
+                self.bad(f"{path}.near_breach[{i}]", f"{f!r} is not a fraction in (0, 1) of the budget")
+            else:
+                fractions.append(_exact(f))
+                labels.append(float(f))
+        maintenance = self.maintenance(spec.get("maintenance", []), f"{path}.maintenance", zone)
+        credits = self.credits(spec.get("credits", []), f"{path}.credits", _exact(target))
+        rules = self.burn_rules(spec.get("burn_rate"), f"{path}.burn_rate")
+        if len(self.problems) != ok or timeout is None:
+            return None
+        return Availability(_exact(target), period, timeout, tuple(fractions), tuple(labels),
+                            maintenance, credits, rules)
+
+    def maintenance(self, value: Any, path: str, zone: ZoneInfo) -> Maintenance:
+        intervals: list[tuple[int, int]] = []
+        weekly: list[list[Span]] = [[] for _ in range(7)]
+        if not isinstance(value, list):
+            self.bad(path, "expected a list of {start, end} or {weekly: \"sun 02:00-04:00\"}")
+            value = []
+        for i, item in enumerate(value):
+            ipath = f"{path}[{i}]"
+            if isinstance(item, dict) and "weekly" in item:
+                self.mapping(item, ipath, ("weekly",))
+                m = _WEEKLY.match(item["weekly"]) if isinstance(item["weekly"], str) else None
+                span = None
+                if m is not None:
+                    h1, m1, h2, m2 = (int(g) for g in m.groups()[1:])
+                    s, e = h1 * 60 + m1, h2 * 60 + m2
+                    if h1 < 24 and m1 < 60 and m2 < 60 and (h2 < 24 or e == 1440) and s < e:
+                        span = (s, e)
+                if span is None:
+                    self.bad(f"{ipath}.weekly", f"{item['weekly']!r}: expected a day and a span such "
+                             "as \"sun 02:00-04:00\"")
+                else:
+                    weekly[DAYS.index(m.group(1))].append(span)  # type: ignore[union-attr]
+                continue
+            item = self.mapping(item, ipath, ("start", "end"))
+            if "start" not in item or "end" not in item:
+                self.bad(ipath, "expected start and end instants, or weekly")
+                continue
+            start = self.instant(item["start"], f"{ipath}.start")
+            end = self.instant(item["end"], f"{ipath}.end")
+            if start is not None and end is not None:
+                if end <= start:
+                    self.bad(ipath, "end must be after start")
+                else:
+                    intervals.append((start, end))
+        schedule = None
+        if any(weekly):
+            schedule = WeeklySchedule(zone, tuple(tuple(sorted(d)) for d in weekly))
+        return Maintenance(tuple(sorted(intervals)), schedule)
+
+    def credits(self, value: Any, path: str, target: Fraction) -> tuple[CreditTier, ...]:
+        out = []
+        if not isinstance(value, list):
+            self.bad(path, "expected a list of {below, percent}")
+            return ()
+        for i, item in enumerate(value):
+            ipath = f"{path}[{i}]"
+            item = self.mapping(item, ipath, ("below", "percent"))
+            below, percent = item.get("below"), item.get("percent")
+            good = True
+            if not _is_number(below) or not 0 < below < 100:
+                self.bad(f"{ipath}.below", f"{below!r} is not a percentage in (0, 100)")
+                good = False
+            elif _exact(below) > target:
+                self.bad(f"{ipath}.below", f"{below} is above the target {float(target)}: a credit "
+                         "tier's below is at most the target")
+                good = False
+            if not _is_number(percent) or not 0 < percent <= 100:
+                self.bad(f"{ipath}.percent", f"{percent!r} is not a credit percentage in (0, 100]")
+                good = False
+            if good:
+                out.append(CreditTier(_exact(below), float(percent)))
+        if len({t.below for t in out}) != len(out):
+            self.bad(path, "two tiers have the same below")
+        return tuple(sorted(out, key=lambda t: t.below, reverse=True))
+
+    def burn_rules(self, value: Any, path: str) -> tuple[BurnRule, ...]:
+        if value is None:
+            return ()
+        if value == "default":
+            value = [{"long": lg, "short": sh, "factor": f} for lg, sh, f in DEFAULT_BURN_RATE]
+        if not isinstance(value, list):
+            self.bad(path, "expected \"default\" or a list of {long, short, factor}")
+            return ()
+        out = []
+        for i, item in enumerate(value):
+            ipath = f"{path}[{i}]"
+            item = self.mapping(item, ipath, ("long", "short", "factor"))
+            long_ms = self.duration(item.get("long"), f"{ipath}.long")
+            short_ms = self.duration(item.get("short"), f"{ipath}.short")
+            factor = item.get("factor")
+            if not _is_number(factor) or factor <= 0:
+                self.bad(f"{ipath}.factor", f"{factor!r} is not a positive number")
+                continue
+            if long_ms is None or short_ms is None:
+                continue
+            if short_ms > long_ms:
+                self.bad(ipath, "the short window must not be longer than the long one")
+                continue
+            if long_ms % 60000 or short_ms % 60000:
+                self.bad(ipath, "windows must be whole minutes")
+                continue
+            out.append(BurnRule(long_ms, short_ms, _exact(factor), float(factor)))
+        return tuple(out)
+
+    def cross_check(self, indexed: list[tuple[int, PolicyVersion]]) -> None:
+        by_id: dict[str, list[tuple[int, PolicyVersion]]] = {}
+        for i, v in indexed:
+            by_id.setdefault(v.id, []).append((i, v))
+        match_owner: dict[tuple[str | None, str | None], tuple[int, str]] = {}
+        for pid, items in by_id.items():
+            first_i, first = items[0]
+            seen_versions: dict[int, int] = {}
+            seen_from: dict[int, int] = {}
+            for i, v in items:
+                if v.match != first.match:
+                    self.bad(f"policies[{i}].match", f"versions of {pid!r} must share one match "
+                             f"(policies[{first_i}] has {_match_text(first.match)})")
+                if v.version in seen_versions:
+                    self.bad(f"policies[{i}].version", f"{pid!r} version {v.version} is given twice "
+                             f"(also policies[{seen_versions[v.version]}])")
+                seen_versions.setdefault(v.version, i)
+                if v.effective_from_ms in seen_from:
+                    self.bad(f"policies[{i}].effective_from", f"two versions of {pid!r} share one "
+                             f"effective_from (also policies[{seen_from[v.effective_from_ms]}])")
+                seen_from.setdefault(v.effective_from_ms, i)
+            owner = match_owner.get(first.match)
+            if owner is not None:
+                self.bad(f"policies[{first_i}].match", f"{_match_text(first.match)} is already the "
+                         f"match of {owner[1]!r} (policies[{owner[0]}]): one match, one policy id")
+            else:
+                match_owner[first.match] = (first_i, pid)
+
+
+def _match_text(match: tuple[str | None, str | None]) -> str:
+    parts = [f"{k}: {v}" for k, v in zip(MATCH_KEYS, match, strict=True) if v is not None]
+    return "{" + ", ".join(parts) + "}"
+
+
+def _join(path: str, key: str) -> str:
+    if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_-]*", key):
+        return f"{path}.{key}" if path else key
+    return f"{path}[{key!r}]"
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "nothing"
+    return {dict: "a mapping", list: "a list", str: f"the string {value!r}"}.get(
+        type(value), f"{type(value).__name__} {value!r}"
+    )
+
+
+Resolver = Callable[[str, str, int], PolicyVersion | None]

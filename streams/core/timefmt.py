@@ -1,0 +1,136 @@
+"""Instants and durations (SPEC section 1), as whole integer milliseconds.
+
+An instant is an RFC 3339 string with an offset or a JSON integer of epoch milliseconds; digits past
+the millisecond are truncated. A duration is ``90s``, ``15m``, ``4h``, ``2d``, a combination
+(``1h30m``), ISO 8601 (``PT1H30M``, ``P2D``) or an integer of seconds; ``d`` is always 24 hours.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from .errors import InvalidDuration, InvalidInstant
+
+SECOND_MS = 1000
+MINUTE_MS = 60 * SECOND_MS
+HOUR_MS = 60 * MINUTE_MS
+DAY_MS = 24 * HOUR_MS
+
+_fromiso = datetime.fromisoformat
+_MIN_MS = -62135596800000  # 0001-01-01T00:00:00Z
+_MAX_MS = 253402300799999  # 9999-12-31T23:59:59.999Z
+
+
+def parse_instant(value: Any) -> int:
+    """Epoch milliseconds of an RFC 3339 string with an offset, or of an integer of epoch ms."""
+    if type(value) is str:
+        if (
+            len(value) == 20
+            and value[19] == "Z"
+            and value[10] == "T"
+            and value[4] == "-"
+            and value[7] == "-"
+            and value[13] == ":"
+            and value[16] == ":"
+        ):
+            try:
+                return round(_fromiso(value).timestamp() * 1000)
+            except ValueError:
+                pass
+            raise InvalidInstant(f"{value!r} is not an RFC 3339 instant")
+        return _parse_rfc3339(value)
+    if type(value) is int:
+        if _MIN_MS <= value <= _MAX_MS:
+            return value
+        raise InvalidInstant(f"{value} is out of range for epoch milliseconds")
+    raise InvalidInstant(
+        f"{value!r} is not an instant: expected an RFC 3339 string with an offset "
+        "or an integer of epoch milliseconds"
+    )
+
+
+def _parse_rfc3339(value: str) -> int:
+    bad = InvalidInstant(
+        f"{value!r} is not an RFC 3339 instant with an offset "
+        "(expected e.g. 2026-03-02T09:15:00Z or 2026-03-02T10:15:00+01:00)"
+    )
+    n = len(value)
+    if (
+        n < 20
+        or value[4] != "-"
+        or value[7] != "-"
+        or value[10] not in "Tt "
+        or value[13] != ":"
+        or value[16] != ":"
+    ):
+        raise bad
+    last = value[-1]
+    if last in "Zz":
+        body, offset = value[:-1], "+00:00"
+    elif n >= 25 and value[-3] == ":" and value[-6] in "+-":
+        body, offset = value[:-6], value[-6:]
+        if not (offset[1:3].isdigit() and offset[4:6].isdigit()):
+            raise bad
+    else:
+        raise bad
+    if len(body) != 19:
+        frac = body[20:]
+        if body[19] != "." or not frac or not frac.isdigit() or not frac.isascii():
+            raise bad
+        body = body[:23].ljust(23, "0")
+    if not body[:4].isdigit():
+        raise bad
+    try:
+        parsed = _fromiso(body.replace("t", "T").replace(" ", "T") + offset)
+    except ValueError:
+        raise bad from None
+    return round(parsed.timestamp() * 1000)
+
+
+def format_instant(ms: int) -> str:
+    """``2026-03-02T09:15:00.000Z``: RFC 3339 in UTC with millisecond precision."""
+    seconds, millis = divmod(ms, 1000)
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S") + f".{millis:03d}Z"
+
+
+_SIMPLE = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?\Z")
+_ISO = re.compile(
+    r"P(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)(?:\.(\d{1,3}))?S)?)?\Z"
+)
+
+
+def parse_duration(value: Any) -> int:
+    """Milliseconds of a duration: ``1h30m``, ``PT1H30M``, ``P2D`` or an integer of seconds."""
+    if type(value) is int:
+        if value < 0:
+            raise InvalidDuration(f"{value} is negative: a duration is at least 0 seconds")
+        return value * SECOND_MS
+    if type(value) is not str or not value:
+        raise InvalidDuration(
+            f"{value!r} is not a duration: expected e.g. 90s, 15m, 4h, 2d, 1h30m, PT1H30M "
+            "or an integer of seconds"
+        )
+    text = value.strip()
+    m = _SIMPLE.match(text)
+    if m is not None and any(m.groups()):
+        d, h, mi, s = (int(g) if g else 0 for g in m.groups())
+        return ((d * 24 + h) * 60 + mi) * MINUTE_MS + s * SECOND_MS
+    m = _ISO.match(text.upper())
+    if m is not None and any(g is not None for g in m.groups()) and not text.upper().endswith("T"):
+        w, d, h, mi, s, frac = m.groups()
+        total = (int(w or 0) * 7 + int(d or 0)) * DAY_MS
+        total += int(h or 0) * HOUR_MS + int(mi or 0) * MINUTE_MS + int(s or 0) * SECOND_MS
+        if frac:
+            total += int(frac.ljust(3, "0"))
+        return total
+    raise InvalidDuration(
+        f"{value!r} is not a duration: expected e.g. 90s, 15m, 4h, 2d, 1h30m, PT1H30M "
+        "or an integer of seconds"
+    )
+
+
+def seconds(ms: int) -> float:
+    """Milliseconds as float seconds for output (exact to the millisecond)."""
+    return ms / 1000
