@@ -21,6 +21,7 @@ import heapq
 from collections import deque
 from typing import Any
 
+from .errors import InvalidEvent
 from .events import IncidentEvent
 from .incidents import FAR, METRIC_NAMES, Incident
 from .policy import PolicySet, PolicyVersion
@@ -32,8 +33,12 @@ DEFAULT_RETENTION_MS = 30 * DAY_MS
 
 def alert_id(*parts: object) -> str:
     """Deterministic id of an alert subject: the same parts give the same id everywhere."""
-    text = "\x1f".join(str(p) for p in parts)
-    return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
+    text = "\x1f".join(map(str, parts))
+    return _blake2b(text.encode(), digest_size=12).hexdigest()
+
+
+_blake2b = hashlib.blake2b
+_MATCH_KEYS: dict[tuple[str | None, str | None], list[str]] = {}
 
 
 class Detector:
@@ -56,8 +61,6 @@ class Detector:
 
         Raises ``InvalidEvent`` (reason ``duplicate`` or ``late``) for an event that changes nothing.
         """
-        from .errors import InvalidEvent
-
         inc = self.incidents.get(ev.incident_id)
         if inc is None:
             if ev.incident_id in self.forgotten:
@@ -99,7 +102,7 @@ class Detector:
             if inc is None or inc.scheduled != due:
                 continue  # stale entry: the incident moved on since
             inc.scheduled = None
-            if inc.finished() and inc.last_at + self.retention_ms <= now:
+            if inc.finished() and inc.seen_at + self.retention_ms <= now:
                 self._forget(inc, now)
                 continue
             changes: list[tuple[Any, ...]] = []
@@ -118,7 +121,7 @@ class Detector:
     def _schedule(self, inc: Incident) -> None:
         due = inc.next_due()
         if due is None:
-            due = inc.last_at + self.retention_ms if inc.finished() else None
+            due = inc.seen_at + self.retention_ms if inc.finished() else None
         if due is not None and due != inc.scheduled:
             inc.scheduled = due
             heapq.heappush(self.heap, (due, inc.id))
@@ -172,9 +175,11 @@ def _alert_kind(policy: PolicyVersion, kind: str, value: tuple[Any, ...]) -> str
 def _alert_id(incident_id: str, policy: PolicyVersion, kind: str, metric: int,
               value: tuple[Any, ...]) -> str:
     if kind == "outcome":
-        return alert_id("incident", incident_id, METRIC_NAMES[metric], "outcome")
-    return alert_id("incident", incident_id, policy.id, METRIC_NAMES[metric],
-                    _alert_kind(policy, kind, value), value[5].label)
+        text = f"incident\x1f{incident_id}\x1f{METRIC_NAMES[metric]}\x1foutcome"
+    else:
+        text = (f"incident\x1f{incident_id}\x1f{policy.id}\x1f{METRIC_NAMES[metric]}\x1f"
+                f"{_alert_kind(policy, kind, value)}\x1f{value[5].label}")
+    return _blake2b(text.encode(), digest_size=12).hexdigest()
 
 
 def _record(incident_id: str, aid: str, entry: tuple[Any, ...]) -> Record:
@@ -188,7 +193,10 @@ def _record(incident_id: str, aid: str, entry: tuple[Any, ...]) -> Record:
         at, elapsed, target, severity, met = value
     rec["policy_id"] = policy.id
     rec["policy_version"] = policy.version
-    rec["policy_match"] = policy.match_keys
+    keys = _MATCH_KEYS.get(policy.match)
+    if keys is None:
+        keys = _MATCH_KEYS[policy.match] = policy.match_keys
+    rec["policy_match"] = list(keys)
     rec["incident_id"] = incident_id
     rec["service"] = opened.service
     rec["customer"] = opened.customer

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .calendar import Calendar
+from .calendar import Calendar, utc_always
 from .events import (
     ACKNOWLEDGED,
     CLOSED,
@@ -31,6 +31,7 @@ IDLE, RUNNING, PAUSED_, STOPPED = range(4)
 RESPONSE, RESOLUTION = 0, 1
 METRIC_NAMES = ("response", "resolution")
 FAR = 2**62
+UNMEASURED = utc_always()  # the clocks of an incident no policy matches: tracked, never judged
 
 # A fired threshold: (at, elapsed_ms, target_ms, severity, deadline, threshold)
 Fired = tuple[int, int, int, str, int, Threshold]
@@ -42,7 +43,7 @@ class MetricClock:
     """One metric's clock of working time; ``fired`` maps threshold index to its crossing."""
 
     __slots__ = ("metric", "calendar", "policy", "status", "since", "elapsed", "severity", "target",
-                 "levels", "pos", "fired", "stop", "_next")
+                 "levels", "pos", "fired", "stop", "_next", "_deadline")
 
     def __init__(self, metric: int, calendar: Calendar, policy: PolicyVersion | None) -> None:
         self.metric = metric
@@ -58,6 +59,7 @@ class MetricClock:
         self.fired: dict[int, Fired] = {}
         self.stop: Stop | None = None
         self._next: int | None = FAR  # cached next crossing; FAR = unknown, None = never
+        self._deadline = FAR  # cached breach instant of the current running state
 
     def set_severity(self, severity: str) -> None:
         self.severity = severity
@@ -67,6 +69,7 @@ class MetricClock:
         self.levels = policy.levels(target) if target is not None and policy is not None else ()
         self.pos = 0
         self._next = FAR
+        self._deadline = FAR
 
     def start(self, at: int, severity: str) -> None:
         self.status = RUNNING
@@ -79,6 +82,7 @@ class MetricClock:
             self.elapsed += self.calendar.working_ms(self.since, t)
             self.since = t
             self._next = FAR
+            self._deadline = FAR
 
     def next_crossing(self) -> int | None:
         """Instant of the next unfired threshold if the clock keeps running; None if none."""
@@ -109,11 +113,14 @@ class MetricClock:
             elapsed = level if level > self.elapsed else self.elapsed
             target = self.target
             assert target is not None
-            if target <= self.elapsed:
-                deadline = self.since
-            else:
-                reached = self.calendar.reach(self.since, target - self.elapsed)
-                deadline = x if reached is None else reached
+            deadline = self._deadline
+            if deadline == FAR:
+                if target <= self.elapsed:
+                    deadline = self.since
+                else:
+                    reached = self.calendar.reach(self.since, target - self.elapsed)
+                    deadline = x if reached is None else reached
+                self._deadline = deadline
             rec = (x, elapsed, target, self.severity, deadline, th)
             self.fired[th.index] = rec
             out.append(rec)
@@ -137,13 +144,14 @@ class MetricClock:
         self.status = RUNNING
         self.since = t
         self._next = FAR
+        self._deadline = FAR
 
 
 class Incident:
     """Everything known of one incident: its events, the fold over them, what was published."""
 
     __slots__ = ("id", "events", "event_ids", "opened", "policy", "clocks", "severity", "last_at",
-                 "high", "published", "scheduled", "_seq")
+                 "seen_at", "high", "published", "scheduled", "_seq")
 
     def __init__(self, incident_id: str) -> None:
         self.id = incident_id
@@ -153,7 +161,8 @@ class Incident:
         self.policy: PolicyVersion | None = None
         self.clocks: tuple[MetricClock, MetricClock] | None = None
         self.severity = ""
-        self.last_at = -FAR
+        self.last_at = -FAR  # the latest ``at`` applied to the fold
+        self.seen_at = -FAR  # the latest ``at`` of any event, held or applied
         self.high = -FAR  # the latest instant of any fired threshold
         self.published: dict[tuple[Any, ...], tuple[Any, ...]] = {}
         self.scheduled: int | None = None  # the instant this incident sits in the deadline heap
@@ -170,6 +179,8 @@ class Incident:
         self._seq += 1
         self.events.append(ev)
         self.event_ids.add(ev.event_id)
+        if ev.at > self.seen_at:
+            self.seen_at = ev.at
 
     def apply(self, ev: IncidentEvent, out: list[tuple[Any, ...]]) -> None:
         """Extend the fold by one event at or after everything applied (see ``can_extend``)."""
@@ -235,8 +246,8 @@ class Incident:
         assert opened.customer is not None and opened.service is not None
         policy = policies.resolve_incident(opened.customer, opened.service, opened.at)
         self.policy = policy
-        calendar = policy.calendar if policy is not None else None
-        clocks = (MetricClock(RESPONSE, calendar, policy), MetricClock(RESOLUTION, calendar, policy))  # type: ignore[arg-type]
+        calendar = policy.calendar if policy is not None else UNMEASURED
+        clocks = (MetricClock(RESPONSE, calendar, policy), MetricClock(RESOLUTION, calendar, policy))
         assert opened.severity is not None
         self.severity = opened.severity
         for clock in clocks:

@@ -8,13 +8,14 @@ P1.response``) and what was expected. Numbers that feed budgets and thresholds a
 
 from __future__ import annotations
 
+import json
 import re
 from bisect import bisect_right
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from datetime import date
 from fractions import Fraction
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -215,6 +216,9 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode, deep: bool = Fal
     seen: dict[Any, int] = {}
     for key_node, _ in node.value:
         key = loader.construct_object(key_node, deep=deep)
+        if not isinstance(key, Hashable):
+            raise yaml.constructor.ConstructorError(
+                None, None, f"a key must be a string, got {_kind(key)}", key_node.start_mark)
         if key in seen:
             raise yaml.constructor.ConstructorError(
                 None, None, f"duplicate key {key!r} (first at line {seen[key] + 1})",
@@ -233,19 +237,43 @@ def load_policy_file(path: str) -> PolicySet:
             text = fh.read()
     except OSError as exc:
         raise PolicyError([PolicyProblem(path, "", f"cannot read the file: {exc.strerror}")]) from None
+    except UnicodeDecodeError as exc:
+        raise PolicyError([PolicyProblem(path, "", f"not UTF-8: byte {exc.start} is "
+                                         f"{exc.object[exc.start]:#04x}")]) from None
     return load_policies(text, path)
 
 
 def load_policies(text: str, file: str = "<policies>") -> PolicySet:
     """Parse and validate a policy document; raise ``PolicyError`` listing every problem."""
     try:
-        doc = yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise PolicyError([PolicyProblem(file, where, f"not valid YAML/JSON: {problem}")]) from None
+        # JSON first: PyYAML (YAML 1.1) refuses tab indentation and reads 5e-1 as a string
+        doc = json.loads(text, object_pairs_hook=_unique_pairs)
+    except ValueError:  # not JSON, or a duplicate key: the YAML parser reads it and names the line
+        try:
+            doc = yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            problem = getattr(exc, "problem", None) or str(exc)
+            message = f"not valid YAML/JSON: {problem}"
+            raise PolicyError([PolicyProblem(file, where, message)]) from None
     return _Validator(file).policy_set(doc)
+
+
+def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        raise ValueError("duplicate key")
+    return out
+
+
+class _Identity(NamedTuple):
+    """What the cross-version checks need of a policy entry (even one with other problems)."""
+
+    id: str
+    version: int
+    effective_from_ms: int
+    match: tuple[str | None, str | None]
 
 
 _SPAN = re.compile(r"(\d\d):(\d\d)-(\d\d):(\d\d)\Z")
@@ -264,6 +292,7 @@ class _Validator:
     def __init__(self, file: str) -> None:
         self.file = file
         self.problems: list[PolicyProblem] = []
+        self.identities: list[tuple[int, _Identity]] = []  # cross-checked even if otherwise broken
 
     def bad(self, path: str, message: str) -> None:
         self.problems.append(PolicyProblem(self.file, path, message))
@@ -312,13 +341,11 @@ class _Validator:
         elif not isinstance(raw_policies, list):
             self.bad("policies", f"expected a list of policies, got {_kind(raw_policies)}")
         else:
-            indexed = []
             for i, spec in enumerate(raw_policies):
-                v = self.policy(spec, f"policies[{i}]", root.get("calendars") or {}, calendars)
+                v = self.policy(spec, i, root.get("calendars") or {}, calendars)
                 if v is not None:
-                    indexed.append((i, v))
-            self.cross_check(indexed)
-            versions = [v for _, v in indexed]
+                    versions.append(v)
+            self.cross_check(self.identities)
         if self.problems:
             raise PolicyError(self.problems)
         return PolicySet(versions, calendars, self.file)
@@ -333,7 +360,7 @@ class _Validator:
         else:
             try:
                 zone = ZoneInfo(tz)
-            except (ZoneInfoNotFoundError, ValueError):
+            except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: "America" (a folder)
                 self.bad(f"{path}.timezone", f"{tz!r} is not an IANA time zone name (e.g. Europe/Paris)")
         hours = spec.get("hours", "24x7")
         holidays = self.holidays(spec.get("holidays", []), f"{path}.holidays")
@@ -415,8 +442,9 @@ class _Validator:
                 break
         return out
 
-    def policy(self, spec: Any, path: str, raw_calendars: Any, calendars: dict[str, Calendar]
+    def policy(self, spec: Any, index: int, raw_calendars: Any, calendars: dict[str, Calendar]
                ) -> PolicyVersion | None:
+        path = f"policies[{index}]"
         allowed = ("id", "version", "effective_from", "match", "calendar", "near_breach",
                    "incidents", "availability")
         spec = self.mapping(spec, path, allowed)
@@ -427,10 +455,12 @@ class _Validator:
         version = spec.get("version", 1)
         if not isinstance(version, int) or isinstance(version, bool) or version < 1:
             self.bad(f"{path}.version", f"{version!r} is not a version: expected an integer >= 1")
-        eff = NEVER
+        eff: int | None = NEVER
         if "effective_from" in spec:
-            eff = self.instant(spec["effective_from"], f"{path}.effective_from") or NEVER
+            eff = self.instant(spec["effective_from"], f"{path}.effective_from")
         match = self.match(spec.get("match", {}), f"{path}.match")
+        if len(self.problems) == ok and eff is not None:
+            self.identities.append((index, _Identity(pid, version, eff, match)))
         cal_name = spec.get("calendar")
         calendar = Calendar("24x7", ZoneInfo("UTC"))
         if cal_name is not None:
@@ -449,7 +479,7 @@ class _Validator:
                                              calendar.zone)
         if "incidents" not in spec and "availability" not in spec:
             self.bad(path, "expected an incidents block, an availability block, or both")
-        if len(self.problems) != ok:
+        if len(self.problems) != ok or eff is None:
             return None
         return PolicyVersion(pid, version, eff, match, calendar, near, targets, availability)
 
@@ -633,8 +663,8 @@ class _Validator:
             out.append(BurnRule(long_ms, short_ms, _exact(factor), float(factor)))
         return tuple(out)
 
-    def cross_check(self, indexed: list[tuple[int, PolicyVersion]]) -> None:
-        by_id: dict[str, list[tuple[int, PolicyVersion]]] = {}
+    def cross_check(self, indexed: list[tuple[int, _Identity]]) -> None:
+        by_id: dict[str, list[tuple[int, _Identity]]] = {}
         for i, v in indexed:
             by_id.setdefault(v.id, []).append((i, v))
         match_owner: dict[tuple[str | None, str | None], tuple[int, str]] = {}
