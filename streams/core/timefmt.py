@@ -71,7 +71,7 @@ def _parse_rfc3339(value: str) -> int:
         body, offset = value[:-1], "+00:00"
     elif n >= 25 and value[-3] == ":" and value[-6] in "+-":
         body, offset = value[:-6], value[-6:]
-        if not (offset[1:3].isdigit() and offset[4:6].isdigit()):
+        if not (offset[1:3].isdigit() and offset[4:6].isdigit() and offset[4] < "6"):
             raise bad
     else:
         raise bad
@@ -86,18 +86,22 @@ def _parse_rfc3339(value: str) -> int:
         parsed = _fromiso(body.replace("t", "T").replace(" ", "T") + offset)
     except ValueError:
         raise bad from None
-    return round(parsed.timestamp() * 1000)
+    ms = round(parsed.timestamp() * 1000)
+    if not _MIN_MS <= ms <= _MAX_MS:
+        raise InvalidInstant(f"{value!r} is out of range: expected 0001-01-01 to 9999-12-31 in UTC")
+    return ms
 
 
 def format_instant(ms: int) -> str:
     """``2026-03-02T09:15:00.000Z``: RFC 3339 in UTC with millisecond precision."""
     seconds, millis = divmod(ms, 1000)
-    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S") + f".{millis:03d}Z"
+    utc = datetime.fromtimestamp(seconds, UTC).replace(tzinfo=None)
+    return utc.isoformat(timespec="seconds") + f".{millis:03d}Z"
 
 
-_SIMPLE = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?\Z")
+_SIMPLE = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?\Z", re.ASCII)
 _ISO = re.compile(
-    r"P(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)(?:\.(\d{1,3}))?S)?)?\Z"
+    r"P(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)(?:\.(\d{1,3}))?S)?)?\Z", re.ASCII
 )
 
 
