@@ -7,6 +7,7 @@ advances it at the end. ``detected_at`` is the wall clock of the run, stamped pe
 
 from __future__ import annotations
 
+import gc
 import sys
 import time
 from collections.abc import Iterator
@@ -47,12 +48,16 @@ class _Writer:
     def __init__(self, out: IO[bytes], summary: Summary, batch: int = 4096) -> None:
         self.out, self.summary, self.batch = out, summary, batch
         self.lines: list[bytes] = []
+        self.stamp_ms, self.stamp = -1, ""
 
     def write(self, records: list[dict[str, Any]]) -> None:
         if not records:
             return
         standing = self.summary.standing
-        stamp = format_instant(time.time_ns() // 1_000_000)
+        now_ms = time.time_ns() // 1_000_000
+        if now_ms != self.stamp_ms:
+            self.stamp_ms, self.stamp = now_ms, format_instant(now_ms)
+        stamp = self.stamp
         dumps, lines = orjson.dumps, self.lines
         for rec in records:
             rec["detected_at"] = stamp
@@ -86,18 +91,29 @@ def replay(policies: PolicySet, incidents: str | None, heartbeats: str | None, u
     """Replay the files through one ``Detector``; write records to ``out``, problems to ``err``."""
     summary = Summary()
     writer = _Writer(out, summary)
+    thresholds = gc.get_threshold()
+    gc.set_threshold(100_000, 50, 100)  # millions of small long-lived objects: collect rarely
+    try:
+        _run(policies, incidents, heartbeats, until, writer, err, retention_ms, summary)
+    finally:
+        gc.set_threshold(*thresholds)
+    writer.flush()
+    return summary
+
+
+def _run(policies: PolicySet, incidents: str | None, heartbeats: str | None, until: int | None,
+         writer: _Writer, err: IO[str], retention_ms: int, summary: Summary) -> None:
     det = Detector(policies, retention_ms)
     loads = orjson.loads
     if incidents is not None:
         advance, on_event, write = det.advance, det.on_incident_event, writer.write
+        heap = det.heap
         for number, raw in _lines(incidents):
             summary.events_read += 1
             try:
                 ev = incident_event(loads(raw))
-                if ev.at > det.now:
-                    records = advance(ev.at - 1)
-                    if records:
-                        write(records)
+                if heap and heap[0][0] < ev.at:
+                    write(advance(ev.at - 1))
                 write(on_event(ev))
             except (InvalidEvent, orjson.JSONDecodeError) as exc:
                 if not isinstance(exc, InvalidEvent):
@@ -113,5 +129,3 @@ def replay(policies: PolicySet, incidents: str | None, heartbeats: str | None, u
                       "availability from heartbeats is not supported yet\n")
     if until is not None or det.now > -(2**62):
         writer.write(det.advance(until if until is not None else det.now))
-    writer.flush()
-    return summary

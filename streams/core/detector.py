@@ -22,7 +22,7 @@ from collections import deque
 from typing import Any
 
 from .errors import InvalidEvent
-from .events import IncidentEvent
+from .events import UPDATED, IncidentEvent
 from .incidents import FAR, METRIC_NAMES, Incident
 from .policy import PolicySet, PolicyVersion
 from .timefmt import DAY_MS, format_instant
@@ -78,6 +78,11 @@ class Detector:
         self.stats["events"] += 1
         if ev.at > self.now:
             self.now = ev.at
+        if ev.type == UPDATED:
+            inc.note(ev)  # changes no clock: nothing to fold or publish
+            if inc.clocks is None:
+                self._schedule(inc)  # held: forget it after retention if no opened comes
+            return []
         inc.add(ev)
         changes: list[tuple[Any, ...]] = []
         if inc.can_extend(ev):
@@ -102,13 +107,13 @@ class Detector:
             if inc is None or inc.scheduled != due:
                 continue  # stale entry: the incident moved on since
             inc.scheduled = None
-            if inc.finished() and inc.seen_at + self.retention_ms <= now:
-                self._forget(inc, now)
-                continue
             changes: list[tuple[Any, ...]] = []
             inc.fire_until(now, changes)
             if changes:
                 out.extend(self._publish(inc, changes))
+            elif inc.finished() and inc.seen_at + self.retention_ms <= now:
+                self._forget(inc, now)
+                continue
             self._schedule(inc)
         queue = self._forget_queue
         while queue and queue[0][0] <= now:
@@ -184,29 +189,28 @@ def _alert_id(incident_id: str, policy: PolicyVersion, kind: str, metric: int,
 
 def _record(incident_id: str, aid: str, entry: tuple[Any, ...]) -> Record:
     kind, metric, value, policy, opened = entry
-    rec: Record = {"alert_id": aid, "kind": _alert_kind(policy, kind, value),
-                   "metric": METRIC_NAMES[metric], "at": format_instant(value[0])}
-    if kind == "alert":
-        at, elapsed, target, severity, deadline, th = value
-        rec["threshold"] = th.label
-    else:
-        at, elapsed, target, severity, met = value
-    rec["policy_id"] = policy.id
-    rec["policy_version"] = policy.version
     keys = _MATCH_KEYS.get(policy.match)
     if keys is None:
         keys = _MATCH_KEYS[policy.match] = policy.match_keys
-    rec["policy_match"] = list(keys)
-    rec["incident_id"] = incident_id
-    rec["service"] = opened.service
-    rec["customer"] = opened.customer
-    rec["severity"] = severity
-    rec["target_seconds"] = target / 1000
-    rec["elapsed_seconds"] = elapsed / 1000
     if kind == "alert":
-        rec["deadline"] = format_instant(deadline)
+        at, elapsed, target, severity, deadline, th = value
+        rec: Record = {
+            "alert_id": aid, "kind": "breach" if th.index == len(policy.near_breach) - 1
+            else "near_breach", "metric": METRIC_NAMES[metric], "at": format_instant(at),
+            "threshold": th.label, "policy_id": policy.id, "policy_version": policy.version,
+            "policy_match": list(keys), "incident_id": incident_id, "service": opened.service,
+            "customer": opened.customer, "severity": severity, "target_seconds": target / 1000,
+            "elapsed_seconds": elapsed / 1000, "deadline": format_instant(deadline),
+        }
     else:
-        rec["met"] = met
+        at, elapsed, target, severity, met = value
+        rec = {
+            "alert_id": aid, "kind": "outcome", "metric": METRIC_NAMES[metric],
+            "at": format_instant(at), "policy_id": policy.id, "policy_version": policy.version,
+            "policy_match": list(keys), "incident_id": incident_id, "service": opened.service,
+            "customer": opened.customer, "severity": severity, "target_seconds": target / 1000,
+            "elapsed_seconds": elapsed / 1000, "met": met,
+        }
     if opened.attributes:
         rec["attributes"] = opened.attributes
     return rec

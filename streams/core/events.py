@@ -62,32 +62,39 @@ def incident_event(obj: Any) -> IncidentEvent:
     """Check one decoded JSON value as an incident event; raise ``InvalidEvent`` naming the field."""
     if type(obj) is not dict:
         raise InvalidEvent(f"expected a JSON object, got {type(obj).__name__}", "not_an_object")
-    incident_id = _text(obj, "incident_id", "incident event")
-    what = f"incident {incident_id!r}"
-    event_id = _text(obj, "event_id", what)
-    what = f"incident {incident_id!r} event {event_id!r}"
-    type_name = obj.get("type")
+    get = obj.get
+    incident_id = get("incident_id")
+    if type(incident_id) is not str or not incident_id:
+        incident_id = _text(obj, "incident_id", "incident event")
+    event_id = get("event_id")
+    if type(event_id) is not str or not event_id:
+        event_id = _text(obj, "event_id", f"incident {incident_id!r}")
+    type_name = get("type")
     type_ = TYPES.get(type_name) if type(type_name) is str else None
     if type_ is None:
+        what = f"incident {incident_id!r} event {event_id!r}"
         if type_name is None:
             raise InvalidEvent(f"{what}: missing required field 'type'", "missing_field")
         raise InvalidEvent(f"{what}: unknown type {type_name!r}; expected one of "
                            f"{', '.join(TYPES)}", "unknown_type")
-    if "at" not in obj:
-        raise InvalidEvent(f"{what}: missing required field 'at'", "missing_field")
+    at = get("at")
     try:
-        at = parse_instant(obj["at"])
+        at = parse_instant(at)
     except InvalidInstant as exc:
+        what = f"incident {incident_id!r} event {event_id!r}"
+        if at is None and "at" not in obj:
+            raise InvalidEvent(f"{what}: missing required field 'at'", "missing_field") from None
         raise InvalidEvent(f"{what}: field 'at': {exc}", "bad_timestamp") from None
     severity = service = customer = None
     if type_ == OPENED:
+        what = f"incident {incident_id!r} event {event_id!r}"
         severity = _text(obj, "severity", what)
         service = _text(obj, "service", what)
         customer = _text(obj, "customer", what)
     elif type_ == SEVERITY_CHANGED:
-        severity = _text(obj, "severity", what)
-    attributes = obj.get("attributes")
+        severity = _text(obj, "severity", f"incident {incident_id!r} event {event_id!r}")
+    attributes = get("attributes")
     if attributes is not None and type(attributes) is not dict:
-        raise InvalidEvent(f"{what}: field 'attributes' is {attributes!r}, expected an object",
-                           "bad_field")
+        raise InvalidEvent(f"incident {incident_id!r} event {event_id!r}: field 'attributes' is "
+                           f"{attributes!r}, expected an object", "bad_field")
     return IncidentEvent(incident_id, event_id, type_, at, severity, service, customer, attributes)

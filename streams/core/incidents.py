@@ -182,12 +182,21 @@ class Incident:
         if ev.at > self.seen_at:
             self.seen_at = ev.at
 
+    def note(self, ev: IncidentEvent) -> None:
+        """Take an event that changes no clock (``updated``): only its id and time count."""
+        self.event_ids.add(ev.event_id)
+        if ev.at > self.seen_at:
+            self.seen_at = ev.at
+
     def apply(self, ev: IncidentEvent, out: list[tuple[Any, ...]]) -> None:
         """Extend the fold by one event at or after everything applied (see ``can_extend``)."""
         clocks = self.clocks
         assert clocks is not None
         t = ev.at
         for clock in clocks:
+            due = clock._next
+            if due is None or (due != FAR and due >= t):
+                continue  # nothing crosses before t (the cached common case)
             for rec in clock.fire_before(t):
                 out.append(("alert", clock.metric, rec[5].index, rec))
                 if rec[0] > self.high:
@@ -288,4 +297,5 @@ class Incident:
 
     def finished(self) -> bool:
         """Both clocks stopped (or never opened): a candidate for eviction after retention."""
-        return self.clocks is None or all(c.status == STOPPED for c in self.clocks)
+        clocks = self.clocks
+        return clocks is None or (clocks[0].status == STOPPED and clocks[1].status == STOPPED)
