@@ -27,7 +27,9 @@ SEV_WEIGHTS = [5, 20, 45, 30]
 RESPONSE_MIN = {"P1": 15, "P2": 60, "P3": 240, "P4": 480}
 
 
-def incident_events(rng: random.Random, n: int, start: int, span_ms: int) -> list[tuple[int, bytes]]:
+def incident_events(
+    rng: random.Random, n: int, start: int, span_ms: int
+) -> list[tuple[int, bytes]]:
     iid = f"INC-{n:07d}"
     sev = rng.choices(SEVERITIES, SEV_WEIGHTS)[0]
     opened = start + rng.randrange(span_ms)

@@ -4,7 +4,7 @@ The baseline reads the same file and does the least any consumer must: orjson de
 parse (the same ``parse_instant``) and a dict update per event. Each run is a fresh process, so
 peak RSS is its own. The replay writes its records to a file, as ``slawatch replay --output``.
 
-    python bench/replay_bench.py                       # generates bench/out/incidents.jsonl if missing
+    python bench/replay_bench.py                 # generates bench/out/incidents.jsonl if missing
     python bench/replay_bench.py --file F --policies P
 """
 
@@ -36,8 +36,8 @@ with open(sys.argv[1], "rb") as fh:
             pass
         n += 1
 dt = time.perf_counter() - t0
-print(orjson.dumps({"events": n, "seconds": dt,
-                    "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}).decode())
+peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(orjson.dumps({"events": n, "seconds": dt, "peak_rss_mb": peak_rss_mb}).decode())
 """
 
 REPLAY = r"""
@@ -49,9 +49,10 @@ t0 = time.perf_counter()
 with open(sys.argv[3], "wb") as out:
     summary = replay(policies, sys.argv[1], None, None, out, io.StringIO())
 dt = time.perf_counter() - t0
+peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(orjson.dumps({"events": summary.events_read, "seconds": dt, "skipped": summary.skipped,
                     "records": summary.records_written, "standing": len(summary.standing),
-                    "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}).decode())
+                    "peak_rss_mb": peak_rss_mb}).decode())
 """
 
 

@@ -26,7 +26,9 @@ def _duration(text: str) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="slawatch", description="Stream-processing SLA breach detector.")
+    parser = argparse.ArgumentParser(
+        prog="slawatch", description="Stream-processing SLA breach detector."
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     rp = sub.add_parser(

@@ -7,9 +7,9 @@ from typing import Any
 
 import orjson
 
-from .core.detector import alert_id
 from .core.errors import InvalidEvent
 from .core.events import IncidentEvent, incident_event
+from .core.ids import alert_id
 
 Record = dict[str, Any]
 dumps = orjson.dumps
@@ -56,7 +56,10 @@ TOPIC_OF_KIND = {
 
 
 def topic_suffix(rec: Record) -> str:
-    """The output topic (after the prefix ``sla.``) of a record; retractions follow what they retract."""
+    """The output topic (after the prefix ``sla.``) of a record.
+
+    Retractions follow what they retract.
+    """
     kind = rec["kind"]
     if kind == "retraction":
         kind = rec["retracts"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import gc
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -19,7 +19,7 @@ import orjson
 from .codec import dead_letter
 from .core.detector import DEFAULT_RETENTION_MS, Detector
 from .core.errors import InvalidEvent
-from .core.events import incident_event
+from .core.events import Heartbeat, IncidentEvent, heartbeat, incident_event
 from .core.policy import PolicySet
 from .core.timefmt import format_instant
 
@@ -37,7 +37,8 @@ class Summary:
         for kind in self.standing.values():
             kinds[kind] = kinds.get(kind, 0) + 1
         detail = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())) or "none"
-        return (f"replay: {self.events_read} events read, {self.skipped} skipped, "
+        return (f"replay: {self.events_read} incident events and {self.heartbeats_read} "
+                f"heartbeats read, {self.skipped} skipped, "
                 f"{len(self.standing)} alerts standing ({detail}), "
                 f"{self.records_written} records written")
 
@@ -104,28 +105,72 @@ def replay(policies: PolicySet, incidents: str | None, heartbeats: str | None, u
 def _run(policies: PolicySet, incidents: str | None, heartbeats: str | None, until: int | None,
          writer: _Writer, err: IO[str], retention_ms: int, summary: Summary) -> None:
     det = Detector(policies, retention_ms)
-    loads = orjson.loads
-    if incidents is not None:
-        advance, on_event, write = det.advance, det.on_incident_event, writer.write
-        heap = det.heap
-        for number, raw in _lines(incidents):
-            summary.events_read += 1
-            try:
-                ev = incident_event(loads(raw))
-                if heap and heap[0][0] < ev.at:
-                    write(advance(ev.at - 1))
-                write(on_event(ev))
-            except (InvalidEvent, orjson.JSONDecodeError) as exc:
-                if not isinstance(exc, InvalidEvent):
-                    exc = InvalidEvent(f"malformed JSON: {exc}", "malformed_json")
-                summary.skipped += 1
-                err.write(f"{incidents}:{number}: {exc}\n")
-                write([dead_letter(exc, raw, {"source_file": incidents, "line": number})])
-    if heartbeats is not None:
-        for _ in _lines(heartbeats):
-            summary.heartbeats_read += 1
-        if summary.heartbeats_read:
-            err.write(f"{heartbeats}: {summary.heartbeats_read} heartbeats read and NOT applied: "
-                      "availability from heartbeats is not supported yet\n")
+    write, advance = writer.write, det.advance
+    on_incident, on_heartbeat = det.on_incident_event, det.on_heartbeat
+    for path, number, raw, ev in _merge(incidents, heartbeats, summary):
+        try:
+            if isinstance(ev, InvalidEvent):
+                raise ev
+            due = det.next_due()
+            if due is not None and due < ev.at:
+                write(advance(ev.at - 1))
+            write(on_incident(ev) if type(ev) is IncidentEvent else on_heartbeat(ev))  # type: ignore[arg-type]
+        except InvalidEvent as exc:
+            summary.skipped += 1
+            err.write(f"{path}:{number}: {exc}\n")
+            write([dead_letter(exc, raw, {"source_file": path, "line": number})])
     if until is not None or det.now > -(2**62):
         writer.write(det.advance(until if until is not None else det.now))
+
+
+Decoded = IncidentEvent | Heartbeat | InvalidEvent
+
+
+def _decoded(path: str, parse: Callable[[Any], IncidentEvent | Heartbeat]
+             ) -> Iterator[tuple[str, int, bytes, Decoded]]:
+    loads = orjson.loads
+    for number, raw in _lines(path):
+        try:
+            yield path, number, raw, parse(loads(raw))
+        except InvalidEvent as exc:
+            yield path, number, raw, exc
+        except orjson.JSONDecodeError as exc:
+            yield path, number, raw, InvalidEvent(f"malformed JSON: {exc}", "malformed_json")
+
+
+def _merge(incidents: str | None, heartbeats: str | None, summary: Summary
+           ) -> Iterator[tuple[str, int, bytes, Decoded]]:
+    """Both inputs as one stream, merged on ``at``, each file keeping its own order; a bad line
+    comes out as soon as it is read."""
+    streams = []
+    if incidents is not None:
+        streams.append(_decoded(incidents, incident_event))
+    if heartbeats is not None:
+        streams.append(_decoded(heartbeats, heartbeat))
+    if len(streams) == 1:
+        counted = "events_read" if incidents is not None else "heartbeats_read"
+        for item in streams[0]:
+            setattr(summary, counted, getattr(summary, counted) + 1)
+            yield item
+        return
+    heads: list[tuple[str, int, bytes, Decoded] | None] = [None, None]
+    counters = ("events_read", "heartbeats_read")
+    while True:
+        for i in (0, 1):
+            while heads[i] is None:
+                got = next(streams[i], None)
+                if got is None:
+                    break
+                setattr(summary, counters[i], getattr(summary, counters[i]) + 1)
+                if isinstance(got[3], InvalidEvent):
+                    yield got
+                else:
+                    heads[i] = got
+        a, b = heads
+        if a is None and b is None:
+            return
+        take = 0 if b is None or (a is not None and a[3].at <= b[3].at) else 1  # type: ignore[union-attr]
+        chosen = heads[take]
+        heads[take] = None
+        assert chosen is not None
+        yield chosen

@@ -50,11 +50,12 @@ class WeeklySchedule:
     zone: ZoneInfo
     spans: tuple[tuple[Span, ...], ...]  # 7 entries
     excluded_dates: frozenset[date] = frozenset()
+    extra: tuple[tuple[int, int], ...] = ()  # explicit [start, end) intervals, merged in
     _chunks: dict[int, _Chunk] = field(default_factory=dict, repr=False)
 
     @property
     def empty(self) -> bool:
-        return not any(self.spans)
+        return not any(self.spans) and not self.extra
 
     def intervals_of_day(self, day: date) -> list[tuple[int, int]]:
         """The UTC ``[start, end)`` intervals (epoch ms) of one local date."""
@@ -88,6 +89,7 @@ class WeeklySchedule:
         while day <= last:
             pieces.extend(self.intervals_of_day(day))
             day += _ONE_DAY
+        pieces.extend(iv for iv in self.extra if iv[0] < hi and iv[1] > lo)
         pieces.sort()
         starts: list[int] = []
         ends: list[int] = []
@@ -135,6 +137,64 @@ class WeeklySchedule:
             chunk = self.chunk(k)
         i = bisect_left(chunk.cum_end, need)
         return chunk.starts[i] + need - chunk.cum_start[i]
+
+    # -- the complement: time outside the intervals (used for maintenance windows)
+
+    def next_outside(self, t: int) -> int:
+        """The first instant ``x >= t`` that is outside every interval."""
+        if self.empty:
+            return t
+        while True:
+            chunk = self.chunk(t // CHUNK_MS)
+            i = bisect_right(chunk.starts, t) - 1
+            if i < 0 or t >= chunk.ends[i]:
+                return t
+            t = chunk.ends[i]
+
+    def next_inside(self, t: int, limit: int) -> int:
+        """The first instant ``x >= t`` inside an interval, or ``limit`` if none before it."""
+        if self.empty:
+            return limit
+        while t < limit:
+            k = t // CHUNK_MS
+            chunk = self.chunk(k)
+            i = bisect_right(chunk.starts, t)
+            if i > 0 and t < chunk.ends[i - 1]:
+                return t
+            if i < len(chunk.starts):
+                return min(chunk.starts[i], limit)
+            t = (k + 1) * CHUNK_MS
+        return limit
+
+    def pieces_outside(self, a: int, b: int) -> list[tuple[int, int]]:
+        """The maximal pieces of ``[a, b)`` outside every interval."""
+        if self.empty:
+            return [(a, b)] if b > a else []
+        out = []
+        t = self.next_outside(a)
+        while t < b:
+            end = self.next_inside(t, b)
+            out.append((t, end))
+            t = self.next_outside(end) if end < b else b
+        return out
+
+    def reach_outside(self, a: int, amount: int) -> int:
+        """The first instant ``x >= a`` with ``(x - a) - between(a, x) >= amount``."""
+        if amount <= 0 or self.empty:
+            return a + max(amount, 0)
+        t, need = a, amount
+        while True:
+            k = t // CHUNK_MS
+            chunk = self.chunk(k)
+            i = bisect_right(chunk.starts, t)
+            if i > 0 and t < chunk.ends[i - 1]:
+                t = chunk.ends[i - 1]
+                continue
+            nxt = chunk.starts[i] if i < len(chunk.starts) else (k + 1) * CHUNK_MS
+            if nxt - t >= need:
+                return t + need
+            need -= nxt - t
+            t = nxt
 
 
 @dataclass(eq=False)

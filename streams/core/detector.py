@@ -16,13 +16,14 @@ re-publications), so what stands is always the pure function of the events and t
 
 from __future__ import annotations
 
-import hashlib
 import heapq
 from collections import deque
 from typing import Any
 
+from .availability import ServiceBook
 from .errors import InvalidEvent
-from .events import UPDATED, IncidentEvent
+from .events import UPDATED, Heartbeat, IncidentEvent
+from .ids import _blake2b
 from .incidents import FAR, METRIC_NAMES, Incident
 from .policy import PolicySet, PolicyVersion
 from .timefmt import DAY_MS, format_instant
@@ -31,13 +32,6 @@ Record = dict[str, Any]
 DEFAULT_RETENTION_MS = 30 * DAY_MS
 
 
-def alert_id(*parts: object) -> str:
-    """Deterministic id of an alert subject: the same parts give the same id everywhere."""
-    text = "\x1f".join(map(str, parts))
-    return _blake2b(text.encode(), digest_size=12).hexdigest()
-
-
-_blake2b = hashlib.blake2b
 _MATCH_KEYS: dict[tuple[str | None, str | None], list[str]] = {}
 
 
@@ -53,13 +47,15 @@ class Detector:
         self.forgotten: dict[str, int] = {}  # evicted incident -> instant it was evicted
         self._forget_queue: deque[tuple[int, str]] = deque()
         self.stats = {"events": 0, "duplicates": 0, "late": 0, "evicted": 0}
+        self.services = ServiceBook(policies)
 
     # -- input
 
     def on_incident_event(self, ev: IncidentEvent) -> list[Record]:
         """Apply one valid incident event; return the records it changes.
 
-        Raises ``InvalidEvent`` (reason ``duplicate`` or ``late``) for an event that changes nothing.
+        Raises ``InvalidEvent`` (reason ``duplicate`` or ``late``) for an event that changes
+        nothing.
         """
         inc = self.incidents.get(ev.incident_id)
         if inc is None:
@@ -119,7 +115,27 @@ class Detector:
         while queue and queue[0][0] <= now:
             _, incident_id = queue.popleft()
             self.forgotten.pop(incident_id, None)
+        services = self.services
+        if services.heap and services.heap[0][0] <= now:
+            out.extend(services.advance(now))
         return out
+
+    def next_due(self) -> int | None:
+        """The earliest instant at which ``advance`` has something to do."""
+        a = self.heap[0][0] if self.heap else None
+        b = self.services.heap[0][0] if self.services.heap else None
+        if a is None:
+            return b
+        return a if b is None or a < b else b
+
+    def on_heartbeat(self, hb: Heartbeat) -> list[Record]:
+        """Apply one valid heartbeat; return the records it changes.
+
+        Raises ``InvalidEvent`` (reason ``late``) for a heartbeat before its service's latest.
+        """
+        if hb.at > self.now:
+            self.now = hb.at
+        return self.services.on_heartbeat(hb, self.now)
 
     # -- the deadline heap
 
@@ -142,10 +158,10 @@ class Detector:
     def _publish(self, inc: Incident, changes: list[tuple[Any, ...]]) -> list[Record]:
         """Publish fold changes that differ from what stands (the in-order path)."""
         published, policy, opened = inc.published, inc.policy, inc.opened
-        out = []
+        out: list[Record] = []
         if policy is None:
             return out
-        for kind, metric, index, value in changes:
+        for kind, metric, _index, value in changes:
             aid = _alert_id(inc.id, policy, kind, metric, value)
             entry = (kind, metric, value, policy, opened)
             if published.get(aid) != entry:
@@ -159,7 +175,7 @@ class Detector:
         new: dict[str, tuple[Any, ...]] = {}
         out = []
         if policy is not None:
-            for kind, metric, index, value in standing:
+            for kind, metric, _index, value in standing:
                 aid = _alert_id(inc.id, policy, kind, metric, value)
                 entry = new[aid] = (kind, metric, value, policy, opened)
                 if old.get(aid) != entry:
@@ -217,7 +233,7 @@ def _record(incident_id: str, aid: str, entry: tuple[Any, ...]) -> Record:
 
 
 def _retraction(incident_id: str, aid: str, entry: tuple[Any, ...]) -> Record:
-    """A record that withdraws ``entry``: same ``alert_id``, ``kind`` retraction, what it retracts."""
+    """A record that withdraws ``entry``: same ``alert_id``, kind retraction, what it retracts."""
     old = _record(incident_id, aid, entry)
     rec: Record = {"alert_id": aid, "kind": "retraction", "retracts": old["kind"]}
     for name in ("metric", "at", "threshold", "policy_id", "policy_version", "policy_match",

@@ -7,7 +7,8 @@ from typing import Any
 from .errors import InvalidEvent, InvalidInstant
 from .timefmt import parse_instant
 
-OPENED, ACKNOWLEDGED, PAUSED, RESUMED, RESOLVED, REOPENED, CLOSED, SEVERITY_CHANGED, UPDATED = range(9)
+(OPENED, ACKNOWLEDGED, PAUSED, RESUMED, RESOLVED, REOPENED, CLOSED, SEVERITY_CHANGED,
+ UPDATED) = range(9)
 TYPES = {
     "opened": OPENED,
     "acknowledged": ACKNOWLEDGED,
@@ -23,7 +24,10 @@ TYPE_NAMES = {v: k for k, v in TYPES.items()}
 
 
 class IncidentEvent:
-    """One valid incident event; ``seq`` is its arrival number (ties on ``at`` keep arrival order)."""
+    """One valid incident event.
+
+    ``seq`` is its arrival number (ties on ``at`` keep arrival order).
+    """
 
     __slots__ = ("incident_id", "event_id", "type", "at", "seq", "severity", "service", "customer",
                  "attributes")
@@ -59,7 +63,10 @@ def _text(obj: dict[str, Any], name: str, what: str) -> str:
 
 
 def incident_event(obj: Any) -> IncidentEvent:
-    """Check one decoded JSON value as an incident event; raise ``InvalidEvent`` naming the field."""
+    """Check one decoded JSON value as an incident event.
+
+    Raises ``InvalidEvent`` naming the field.
+    """
     if type(obj) is not dict:
         raise InvalidEvent(f"expected a JSON object, got {type(obj).__name__}", "not_an_object")
     get = obj.get
@@ -98,3 +105,55 @@ def incident_event(obj: Any) -> IncidentEvent:
         raise InvalidEvent(f"incident {incident_id!r} event {event_id!r}: field 'attributes' is "
                            f"{attributes!r}, expected an object", "bad_field")
     return IncidentEvent(incident_id, event_id, type_, at, severity, service, customer, attributes)
+
+
+UP, DEGRADED, DOWN = 0, 1, 2
+STATUSES = {"up": UP, "degraded": DEGRADED, "down": DOWN}
+
+
+class Heartbeat:
+    """One valid heartbeat; ``instance`` is "" when absent (the service's own instance)."""
+
+    __slots__ = ("service", "at", "status", "instance")
+
+    def __init__(self, service: str, at: int, status: int, instance: str) -> None:
+        self.service, self.at, self.status, self.instance = service, at, status, instance
+
+    def __repr__(self) -> str:
+        return f"Heartbeat({self.service!r}, at={self.at}, status={self.status}, {self.instance!r})"
+
+
+def heartbeat(obj: Any) -> Heartbeat:
+    """Check one decoded JSON value as a heartbeat; raise ``InvalidEvent`` naming the field."""
+    if type(obj) is not dict:
+        raise InvalidEvent(f"expected a JSON object, got {type(obj).__name__}", "not_an_object")
+    get = obj.get
+    service = get("service")
+    if type(service) is not str or not service:
+        service = _text(obj, "service", "heartbeat")
+    status_name = get("status")
+    status = STATUSES.get(status_name) if type(status_name) is str else None
+    if status is None:
+        if status_name is None:
+            raise InvalidEvent(f"service {service!r} heartbeat: missing required field 'status'",
+                               "missing_field")
+        raise InvalidEvent(f"service {service!r} heartbeat: unknown status {status_name!r}; "
+                           "expected up, down or degraded", "bad_field")
+    at = get("at")
+    try:
+        at = parse_instant(at)
+    except InvalidInstant as exc:
+        if at is None and "at" not in obj:
+            raise InvalidEvent(f"service {service!r} heartbeat: missing required field 'at'",
+                               "missing_field") from None
+        raise InvalidEvent(f"service {service!r} heartbeat: field 'at': {exc}",
+                           "bad_timestamp") from None
+    instance = get("instance")
+    if instance is None:
+        instance = ""
+    elif type(instance) is not str:
+        if type(instance) is not int:
+            raise InvalidEvent(f"service {service!r} heartbeat: field 'instance' is {instance!r},"
+                               " expected a string", "bad_field")
+        instance = str(instance)
+    return Heartbeat(service, at, status, instance)

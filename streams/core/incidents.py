@@ -164,7 +164,7 @@ class Incident:
         self.last_at = -FAR  # the latest ``at`` applied to the fold
         self.seen_at = -FAR  # the latest ``at`` of any event, held or applied
         self.high = -FAR  # the latest instant of any fired threshold
-        self.published: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+        self.published: dict[str, tuple[Any, ...]] = {}  # alert_id -> what stands
         self.scheduled: int | None = None  # the instant this incident sits in the deadline heap
         self._seq = 0
 
@@ -256,7 +256,8 @@ class Incident:
         policy = policies.resolve_incident(opened.customer, opened.service, opened.at)
         self.policy = policy
         calendar = policy.calendar if policy is not None else UNMEASURED
-        clocks = (MetricClock(RESPONSE, calendar, policy), MetricClock(RESOLUTION, calendar, policy))
+        clocks = (MetricClock(RESPONSE, calendar, policy),
+                  MetricClock(RESOLUTION, calendar, policy))
         assert opened.severity is not None
         self.severity = opened.severity
         for clock in clocks:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from datetime import date
 from fractions import Fraction
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeGuard
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -61,12 +61,6 @@ class Threshold:
 
 
 @dataclass(frozen=True, slots=True)
-class Maintenance:
-    intervals: tuple[tuple[int, int], ...]  # explicit [start, end) in epoch ms
-    weekly: WeeklySchedule | None
-
-
-@dataclass(frozen=True, slots=True)
 class BurnRule:
     long_ms: int
     short_ms: int
@@ -87,7 +81,7 @@ class Availability:
     heartbeat_timeout_ms: int
     near_breach: tuple[Fraction, ...]
     near_breach_labels: tuple[float, ...]
-    maintenance: Maintenance
+    maintenance: WeeklySchedule  # weekly windows in the calendar's zone, plus explicit ones
     credits: tuple[CreditTier, ...]
     burn_rules: tuple[BurnRule, ...]
 
@@ -174,7 +168,8 @@ class PolicySet:
         out: list[dict[str, Any]] = []
         chosen = self.resolve_incident(customer, service, at_ms)
         for match, chain in self._by_match.items():
-            fits = all(v is None or v == want for v, want in zip(match, (customer, service), strict=True))
+            fits = all(v is None or v == want
+                       for v, want in zip(match, (customer, service), strict=True))
             version = self.in_force(match, at_ms)
             if not fits:
                 why = "match does not fit"
@@ -186,13 +181,15 @@ class PolicySet:
                 why = "chosen: the most specific match that fits"
             else:
                 why = "fits, but a more specific match wins"
-            out.append({"policy_id": chain[0].id, "match": dict(zip(MATCH_KEYS, match, strict=True)),
+            out.append({"policy_id": chain[0].id,
+                        "match": dict(zip(MATCH_KEYS, match, strict=True)),
                         "version": version.version if version else None, "why": why})
         return out
 
     def availability_for(self, service: str) -> list[tuple[str | None, str | None]]:
-        """The matches whose policies may judge ``service``'s availability (no customer key)."""
-        return [m for m in self._by_match if m[0] is None and m[1] in (None, service)
+        """The matches whose policies judge ``service``'s availability: every policy with an
+        availability block whose match has no service, or this service (SPEC section 7)."""
+        return [m for m in self._by_match if m[1] in (None, service)
                 and any(v.availability is not None for v in self._by_match[m])]
 
     def chain(self, match: tuple[str | None, str | None]) -> list[PolicyVersion]:
@@ -212,7 +209,9 @@ _Loader.yaml_implicit_resolvers = {
 }
 
 
-def _construct_mapping(loader: _Loader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+def _construct_mapping(
+    loader: _Loader, node: yaml.MappingNode, deep: bool = False
+) -> dict[Any, Any]:
     seen: dict[Any, int] = {}
     for key_node, _ in node.value:
         key = loader.construct_object(key_node, deep=deep)
@@ -236,7 +235,8 @@ def load_policy_file(path: str) -> PolicySet:
         with open(path, encoding="utf-8") as fh:
             text = fh.read()
     except OSError as exc:
-        raise PolicyError([PolicyProblem(path, "", f"cannot read the file: {exc.strerror}")]) from None
+        message = f"cannot read the file: {exc.strerror}"
+        raise PolicyError([PolicyProblem(path, "", message)]) from None
     except UnicodeDecodeError as exc:
         raise PolicyError([PolicyProblem(path, "", f"not UTF-8: byte {exc.start} is "
                                          f"{exc.object[exc.start]:#04x}")]) from None
@@ -280,7 +280,7 @@ _SPAN = re.compile(r"(\d\d):(\d\d)-(\d\d):(\d\d)\Z")
 _WEEKLY = re.compile(r"(mon|tue|wed|thu|fri|sat|sun) (\d\d):(\d\d)-(\d\d):(\d\d)\Z")
 
 
-def _is_number(v: Any) -> bool:
+def _is_number(v: Any) -> TypeGuard[int | float]:
     return isinstance(v, int | float) and not isinstance(v, bool)
 
 
@@ -297,14 +297,17 @@ class _Validator:
     def bad(self, path: str, message: str) -> None:
         self.problems.append(PolicyProblem(self.file, path, message))
 
-    def mapping(self, value: Any, path: str, allowed: tuple[str, ...] | None = None) -> dict[str, Any]:
+    def mapping(
+        self, value: Any, path: str, allowed: tuple[str, ...] | None = None
+    ) -> dict[str, Any]:
         if not isinstance(value, dict):
             self.bad(path, f"expected a mapping, got {_kind(value)}")
             return {}
         if allowed is not None:
             for key in value:
                 if key not in allowed:
-                    self.bad(_join(path, str(key)), f"unknown key; expected one of {', '.join(allowed)}")
+                    self.bad(_join(path, str(key)),
+                             f"unknown key; expected one of {', '.join(allowed)}")
         return value
 
     def duration(self, value: Any, path: str, positive: bool = True) -> int | None:
@@ -356,12 +359,14 @@ class _Validator:
         tz = spec.get("timezone")
         zone = None
         if not isinstance(tz, str):
-            self.bad(f"{path}.timezone", "missing: expected an IANA time zone name such as Europe/Paris")
+            self.bad(f"{path}.timezone",
+                     "missing: expected an IANA time zone name such as Europe/Paris")
         else:
             try:
                 zone = ZoneInfo(tz)
             except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: "America" (a folder)
-                self.bad(f"{path}.timezone", f"{tz!r} is not an IANA time zone name (e.g. Europe/Paris)")
+                self.bad(f"{path}.timezone",
+                         f"{tz!r} is not an IANA time zone name (e.g. Europe/Paris)")
         hours = spec.get("hours", "24x7")
         holidays = self.holidays(spec.get("holidays", []), f"{path}.holidays")
         if hours == "24x7":
@@ -389,7 +394,8 @@ class _Validator:
 
     def weekly_hours(self, value: Any, path: str) -> tuple[tuple[Span, ...], ...] | None:
         if not isinstance(value, dict):
-            self.bad(path, f'expected "24x7" or a mapping of days (mon..sun, mon-fri) to spans, got {value!r}')
+            self.bad(path, 'expected "24x7" or a mapping of days (mon..sun, mon-fri) to spans, '
+                     f"got {value!r}")
             return None
         days: list[list[Span] | None] = [None] * 7
         for key, spans in value.items():
@@ -497,7 +503,8 @@ class _Validator:
     def near_breach(self, value: Any, path: str) -> tuple[Threshold, ...]:
         entries: list[Threshold] = []
         if not isinstance(value, list):
-            self.bad(path, f"expected a list of fractions in (0, 1) or durations, got {_kind(value)}")
+            self.bad(path,
+                     f"expected a list of fractions in (0, 1) or durations, got {_kind(value)}")
             value = []
         for i, item in enumerate(value):
             if _is_number(item):
@@ -527,7 +534,8 @@ class _Validator:
             spec = self.mapping(spec, spath, METRICS)
             pair = []
             for metric in METRICS:
-                pair.append(self.duration(spec[metric], f"{spath}.{metric}") if metric in spec else None)
+                pair.append(self.duration(spec[metric], f"{spath}.{metric}")
+                            if metric in spec else None)
             if not any(m in spec for m in METRICS):
                 self.bad(spath, "expected response, resolution or both")
             out[str(sev)] = (pair[0], pair[1])
@@ -557,7 +565,8 @@ class _Validator:
             near = []
         for i, f in enumerate(near):
             if not _is_number(f) or not 0 < f < 1:
-                self.bad(f"{path}.near_breach[{i}]", f"{f!r} is not a fraction in (0, 1) of the budget")
+                self.bad(f"{path}.near_breach[{i}]",
+                         f"{f!r} is not a fraction in (0, 1) of the budget")
             else:
                 fractions.append(_exact(f))
                 labels.append(float(f))
@@ -569,7 +578,7 @@ class _Validator:
         return Availability(_exact(target), period, timeout, tuple(fractions), tuple(labels),
                             maintenance, credits, rules)
 
-    def maintenance(self, value: Any, path: str, zone: ZoneInfo) -> Maintenance:
+    def maintenance(self, value: Any, path: str, zone: ZoneInfo) -> WeeklySchedule:
         intervals: list[tuple[int, int]] = []
         weekly: list[list[Span]] = [[] for _ in range(7)]
         if not isinstance(value, list):
@@ -587,8 +596,8 @@ class _Validator:
                     if h1 < 24 and m1 < 60 and m2 < 60 and (h2 < 24 or e == 1440) and s < e:
                         span = (s, e)
                 if span is None:
-                    self.bad(f"{ipath}.weekly", f"{item['weekly']!r}: expected a day and a span such "
-                             "as \"sun 02:00-04:00\"")
+                    self.bad(f"{ipath}.weekly", f"{item['weekly']!r}: expected a day and a span "
+                             "such as \"sun 02:00-04:00\"")
                 else:
                     weekly[DAYS.index(m.group(1))].append(span)  # type: ignore[union-attr]
                 continue
@@ -603,10 +612,8 @@ class _Validator:
                     self.bad(ipath, "end must be after start")
                 else:
                     intervals.append((start, end))
-        schedule = None
-        if any(weekly):
-            schedule = WeeklySchedule(zone, tuple(tuple(sorted(d)) for d in weekly))
-        return Maintenance(tuple(sorted(intervals)), schedule)
+        return WeeklySchedule(zone, tuple(tuple(sorted(d)) for d in weekly),
+                              extra=tuple(sorted(intervals)))
 
     def credits(self, value: Any, path: str, target: Fraction) -> tuple[CreditTier, ...]:
         out = []
@@ -629,6 +636,7 @@ class _Validator:
                 self.bad(f"{ipath}.percent", f"{percent!r} is not a credit percentage in (0, 100]")
                 good = False
             if good:
+                assert _is_number(below) and _is_number(percent)  # good: both were checked above
                 out.append(CreditTier(_exact(below), float(percent)))
         if len({t.below for t in out}) != len(out):
             self.bad(path, "two tiers have the same below")
@@ -677,8 +685,8 @@ class _Validator:
                     self.bad(f"policies[{i}].match", f"versions of {pid!r} must share one match "
                              f"(policies[{first_i}] has {_match_text(first.match)})")
                 if v.version in seen_versions:
-                    self.bad(f"policies[{i}].version", f"{pid!r} version {v.version} is given twice "
-                             f"(also policies[{seen_versions[v.version]}])")
+                    self.bad(f"policies[{i}].version", f"{pid!r} version {v.version} is given "
+                             f"twice (also policies[{seen_versions[v.version]}])")
                 seen_versions.setdefault(v.version, i)
                 if v.effective_from_ms in seen_from:
                     self.bad(f"policies[{i}].effective_from", f"two versions of {pid!r} share one "
@@ -706,9 +714,8 @@ def _join(path: str, key: str) -> str:
 def _kind(value: Any) -> str:
     if value is None:
         return "nothing"
-    return {dict: "a mapping", list: "a list", str: f"the string {value!r}"}.get(
-        type(value), f"{type(value).__name__} {value!r}"
-    )
+    kinds: dict[type[Any], str] = {dict: "a mapping", list: "a list", str: f"the string {value!r}"}
+    return kinds.get(type(value), f"{type(value).__name__} {value!r}")
 
 
 Resolver = Callable[[str, str, int], PolicyVersion | None]

@@ -131,8 +131,8 @@ def parse_duration(value: Any) -> int:
     text = value.strip()
     m = _SIMPLE.match(text)
     if m is not None and any(m.groups()):
-        d, h, mi, s = (int(g) if g else 0 for g in m.groups())
-        return ((d * 24 + h) * 60 + mi) * MINUTE_MS + s * SECOND_MS
+        days, hours, minutes, secs = (int(g) if g else 0 for g in m.groups())
+        return ((days * 24 + hours) * 60 + minutes) * MINUTE_MS + secs * SECOND_MS
     m = _ISO.match(text.upper())
     if m is not None and any(g is not None for g in m.groups()) and not text.upper().endswith("T"):
         w, d, h, mi, s, frac = m.groups()

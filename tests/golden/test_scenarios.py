@@ -20,10 +20,6 @@ SHARED = Path(os.environ.get("SLAWATCH_SHARED", Path(__file__).parents[3] / "sha
 ALL = sorted(p for p in SCENARIOS.glob("*") if (p / "expected.jsonl").exists())
 
 
-def _needs_heartbeats(folder: Path) -> bool:
-    return (folder / "heartbeats.jsonl").read_bytes().strip() != b""
-
-
 def read_jsonl(path: Path) -> list[dict]:
     return [orjson.loads(line) for line in path.read_bytes().splitlines() if line.strip()]
 
@@ -47,8 +43,8 @@ def test_copy_matches_shared() -> None:
     assert ours == theirs, "tests/golden/scenarios drifted from ../shared/scenarios: copy it again"
 
 
-@pytest.mark.parametrize("folder", [p for p in ALL if not _needs_heartbeats(p)], ids=lambda p: p.name)
-def test_incident_scenario(folder: Path) -> None:
+@pytest.mark.parametrize("folder", ALL, ids=lambda p: p.name)
+def test_scenario(folder: Path) -> None:
     records, err = run_replay(folder)
     assert err == ""
     assert diff(read_jsonl(folder / "expected.jsonl"), records) == []

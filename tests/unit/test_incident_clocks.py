@@ -41,14 +41,17 @@ def run(policy_yaml: str, events: list[dict[str, Any]], until: int) -> list[dict
 def policy_yaml(pol: Pol, cal: Cal) -> str:
     doc: dict[str, Any] = {"policies": [{
         "id": "p", "match": {}, "near_breach": pol.near,
-        "incidents": {sev: {k: f"{v}m" for k, v in zip(("response", "resolution"), pair, strict=True)
+        "incidents": {sev: {k: f"{v}m"
+                            for k, v in zip(("response", "resolution"), pair, strict=True)
                             if v is not None} for sev, pair in pol.targets.items()},
     }]}
     if cal.spans is not None:
         days = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-        hours = {days[d]: [f"{s // 60:02d}:{s % 60:02d}-{e // 60:02d}:{e % 60:02d}" for s, e in spans]
+        hours = {days[d]: [f"{s // 60:02d}:{s % 60:02d}-{e // 60:02d}:{e % 60:02d}"
+                           for s, e in spans]
                  for d, spans in enumerate(cal.spans) if spans}
-        doc["calendars"] = {"c": {"timezone": "UTC", "hours": hours, "holidays": sorted(cal.holidays)}}
+        doc["calendars"] = {"c": {"timezone": "UTC", "hours": hours,
+                                  "holidays": sorted(cal.holidays)}}
         doc["policies"][0]["calendar"] = "c"
     return yaml.safe_dump(doc)
 
@@ -103,14 +106,17 @@ def test_ack_exactly_at_the_deadline_meets_it() -> None:
 
 
 def test_threshold_reached_at_a_pause_fires_when_resumed() -> None:
-    got = standing_of([OPEN, ev(1, "acknowledged", 1), ev(2, "paused", 30), ev(3, "resumed", 50)], 55)
+    got = standing_of([OPEN, ev(1, "acknowledged", 1), ev(2, "paused", 30),
+                       ev(3, "resumed", 50)], 55)
     assert got[("near_breach", 1, 0.5)]["at"] == BASE + 50 * MIN
 
 
 def test_severity_upgrade_fires_reached_thresholds_at_the_change() -> None:
     p2 = dict(OPEN, severity="P2")
-    got = standing_of([p2, ev(1, "acknowledged", 40), ev(2, "severity_changed", 45, severity="P1")], 300)
-    # resolution ran 45 min under P2 (240 m target): the P1 target (60 m) makes 0.5 (30 m) due at once
+    got = standing_of([p2, ev(1, "acknowledged", 40),
+                       ev(2, "severity_changed", 45, severity="P1")], 300)
+    # resolution ran 45 min under P2 (240 m target): the P1 target (60 m) makes 0.5 (30 m) due
+    # at once
     assert got[("near_breach", 1, 0.5)] == {"at": BASE + 45 * MIN, "elapsed": 45, "target": 60,
                                             "severity": "P1"}
     assert got[("breach", 1, 1.0)]["at"] == BASE + 60 * MIN
@@ -119,8 +125,8 @@ def test_severity_upgrade_fires_reached_thresholds_at_the_change() -> None:
 
 
 def test_reopen_keeps_elapsed_and_does_not_refire() -> None:
-    got = standing_of([OPEN, ev(1, "acknowledged", 5), ev(2, "resolved", 40), ev(3, "reopened", 100),
-                       ev(4, "resolved", 130)], 200)
+    got = standing_of([OPEN, ev(1, "acknowledged", 5), ev(2, "resolved", 40),
+                       ev(3, "reopened", 100), ev(4, "resolved", 130)], 200)
     assert got[("near_breach", 1, 0.5)]["at"] == BASE + 30 * MIN  # fired once, before the resolve
     assert got[("breach", 1, 1.0)]["at"] == BASE + 120 * MIN  # 40 + 20 minutes after the reopen
     assert got[("outcome", 1, None)] == {"at": BASE + 130 * MIN, "elapsed": 70, "target": 60,
@@ -131,7 +137,8 @@ def test_events_before_the_opened_are_held_and_earlier_ones_ignored() -> None:
     early_ack = ev(1, "acknowledged", -5)
     late_opened = OPEN
     got = standing_of([early_ack, ev(2, "resolved", 10), late_opened], 60)
-    assert got[("outcome", 0, None)]["at"] == BASE + 10 * MIN  # the ack before opened changed nothing
+    # the ack before opened changed nothing
+    assert got[("outcome", 0, None)]["at"] == BASE + 10 * MIN
 
 
 def test_late_acknowledgement_retracts_the_breach() -> None:
@@ -143,7 +150,8 @@ def test_late_acknowledgement_retracts_the_breach() -> None:
 
 
 def test_duplicate_event_ids_count_once() -> None:
-    records = run(POLICY, [OPEN, ev(1, "acknowledged", 30), ev(1, "acknowledged", 10)], BASE + 40 * MIN)
+    events = [OPEN, ev(1, "acknowledged", 30), ev(1, "acknowledged", 10)]
+    records = run(POLICY, events, BASE + 40 * MIN)
     got = as_oracle(records)
     assert got[("outcome", 0, None)]["at"] == BASE + 30 * MIN
     assert any(r["kind"] == "invalid" and r["reason"] == "duplicate" for r in records)
@@ -217,6 +225,7 @@ def test_arrival_order_does_not_change_what_stands(case: tuple, rnd: random.Rand
 def test_each_threshold_fires_at_most_once(case: tuple) -> None:
     pol, cal, events, until = case
     records = run(policy_yaml(pol, cal), sorted(events, key=lambda e: e["at"]), until)
-    alerts = [(r["metric"], r["threshold"]) for r in records if r["kind"] in ("breach", "near_breach")]
+    alerts = [(r["metric"], r["threshold"]) for r in records
+              if r["kind"] in ("breach", "near_breach")]
     assert len(alerts) == len(set(alerts)), "in time order nothing is retracted or fired twice"
     assert not any(r["kind"] == "retraction" for r in records)

@@ -1,0 +1,575 @@
+"""Availability from heartbeats (SPEC section 7): downtime, budgets, credits, burn rates, outcomes.
+
+One ``ServiceFold`` per (service, policy id) folds the service's heartbeats in arrival order. Its
+state is exact up to the latest heartbeat; past it the fold *projects*: every up instance stays up
+until its last heartbeat + ``heartbeat_timeout``, then the service is down. Projection is how a
+service that falls silent breaches with no event arriving. Advancing is one loop over the next
+thing that happens (a status change, a threshold crossing, a period end, a burn-rate minute), so
+it costs O(events), never a scan of time.
+
+Downtime is counted outside maintenance, and only once the service is known (its first
+heartbeat). The counted-down intervals of the longest burn-rate window are kept (with prefix
+sums) for exact window sums; older ones are dropped, so memory per service is bounded by that
+window and by the number of outages in it, not by its length in minutes.
+
+A heartbeat that lands before a projection already published (it was delayed, not late) rolls the
+fold back to its last heartbeat and replays; the detector publishes the difference.
+"""
+
+from __future__ import annotations
+
+import copy
+import heapq
+from bisect import bisect_right
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from fractions import Fraction
+from typing import Any
+
+from .errors import InvalidEvent
+from .events import DEGRADED, UP, Heartbeat
+from .ids import alert_id
+from .policy import PolicySet, PolicyVersion
+from .timefmt import MINUTE_MS, format_instant
+
+Record = dict[str, Any]
+
+NEVER = -(2**62)
+FAR = 2**62
+
+
+def _ceil(x: Fraction) -> int:
+    return -(-x.numerator // x.denominator)
+
+
+# ----------------------------------------------------------------------------- periods
+
+
+def period_bounds(at: int, version: PolicyVersion) -> tuple[int, int]:
+    """The ``[start, end)`` of the period holding ``at`` in the version's zone and period kind."""
+    av = version.availability
+    assert av is not None
+    zone = version.calendar.zone
+    local = datetime.fromtimestamp(at / 1000, zone)
+    if av.period == "month":
+        first = (local.year, local.month)
+        following = (local.year + local.month // 12, local.month % 12 + 1)
+        start = datetime(first[0], first[1], 1, tzinfo=zone)
+        end = datetime(following[0], following[1], 1, tzinfo=zone)
+    else:
+        day = local.date()
+        if av.period == "week":
+            day -= timedelta(days=day.weekday())
+        start = datetime(day.year, day.month, day.day, tzinfo=zone)
+        nxt = day + timedelta(days=7 if av.period == "week" else 1)
+        end = datetime(nxt.year, nxt.month, nxt.day, tzinfo=zone)
+    return round(start.timestamp() * 1000), round(end.timestamp() * 1000)
+
+
+@dataclass(frozen=True, slots=True)
+class Level:
+    """One availability threshold of a period: the downtime (ms) at which it fires."""
+
+    ms: int
+    label: float  # the fraction, 1.0 for the breach, the budget multiple for a credit tier
+    kind: str  # near_breach | breach
+    credit_percent: float | None
+
+
+@dataclass(slots=True)
+class Period:
+    start: int
+    end: int
+    version: PolicyVersion
+    counted_ms: int  # period length minus maintenance
+    budget: Fraction  # ms
+    levels: tuple[Level, ...]
+
+
+def make_period(start: int, end: int, version: PolicyVersion) -> Period:
+    av = version.availability
+    assert av is not None
+    counted = (end - start) - av.maintenance.between(start, end)
+    share = 1 - av.target / 100
+    budget = share * counted
+    tiers = {t.below: t.percent for t in av.credits}
+    breach_credit = tiers.pop(av.target, None)
+    levels = [Level(_ceil(f * budget), label, "near_breach", None)
+              for f, label in zip(av.near_breach, av.near_breach_labels, strict=True)]
+    levels.append(Level(_ceil(budget), 1.0, "breach", breach_credit))
+    for below, percent in tiers.items():
+        multiple = round(float((100 - below) / (100 - av.target)), 6)
+        levels.append(Level(_ceil((1 - below / 100) * counted), multiple, "breach", percent))
+    levels.sort(key=lambda lv: (lv.ms, lv.label))
+    return Period(start, end, version, counted, budget, tuple(levels))
+
+
+# ----------------------------------------------------------------------------- the fold
+
+
+@dataclass(slots=True)
+class Fired:
+    """A record the fold produced: a threshold crossing, a burn-rate episode or an outcome."""
+
+    kind: str  # near_breach | breach | outcome
+    metric: str  # availability | burn_rate
+    at: int
+    key: tuple[Any, ...]  # what identifies it within the fold (with the period or episode)
+    fields: dict[str, Any]
+    version: PolicyVersion
+
+
+@dataclass(slots=True)
+class FoldState:
+    """Everything the fold knows at instant ``t``; cloned to project past the last heartbeat."""
+
+    t: int = NEVER  # accounted up to here
+    up_until: int = NEVER  # an ``up`` instance keeps the service up until here
+    degraded_until: int = NEVER  # the same for ``degraded`` instances
+    period: Period | None = None
+    next_start: int = FAR  # where the next judged period may start, while none is open
+    down_ms: int = 0  # counted downtime in the period so far
+    degraded_ms: int = 0
+    fired: set[float] = field(default_factory=set)  # labels of the period's fired levels
+    # counted-down intervals of the longest burn window, with prefix sums
+    starts: list[int] = field(default_factory=list)
+    ends: list[int] = field(default_factory=list)
+    cum: list[int] = field(default_factory=list)  # downtime before interval i (all time)
+    total_down: int = 0
+    episodes: dict[int, int] = field(default_factory=dict)  # rule index -> episode start minute
+    last_minute: int = NEVER  # the last whole minute at which burn rates were evaluated
+    burn_active: bool = False  # some short window held downtime at the last evaluation
+
+    def clone(self) -> FoldState:
+        twin = copy.copy(self)
+        twin.fired = set(self.fired)
+        twin.starts, twin.ends, twin.cum = list(self.starts), list(self.ends), list(self.cum)
+        twin.episodes = dict(self.episodes)
+        return twin
+
+    @property
+    def down_from(self) -> int:
+        """The instant from which the service is down (until its next heartbeat)."""
+        return max(self.up_until, self.degraded_until, self.t)
+
+
+class ServiceFold:
+    """The availability of one service under one policy id (all its versions)."""
+
+    def __init__(self, service: str, chain: list[PolicyVersion]) -> None:
+        self.service = service
+        self.chain = chain
+        self._starts = [v.effective_from_ms for v in chain]
+        self.state = FoldState()
+        self.base: FoldState | None = None  # the exact state at the last heartbeat, if projected
+        self.published: dict[tuple[Any, ...], Fired] = {}
+        self.projected: set[tuple[Any, ...]] = set()  # keys published while projecting
+        self.scheduled: int | None = None
+        self.burns = any(v.availability.burn_rules for v in chain if v.availability)
+        self.window_ms = max((r.long_ms for v in chain if v.availability
+                              for r in v.availability.burn_rules), default=0)
+        self._burn_levels: dict[tuple[int, int], tuple[int, int]] = {}
+
+    def in_force(self, at: int) -> PolicyVersion | None:
+        i = bisect_right(self._starts, at) - 1
+        if i < 0 or self.chain[i].availability is None:
+            return None
+        return self.chain[i]
+
+    # -- heartbeats and the clock
+
+    def on_heartbeat(self, at: int, instances: dict[str, tuple[int, int]],
+                     out: list[Fired]) -> bool:
+        """Apply a heartbeat at ``at`` (``instances`` already holds it). Returns True when a
+        projection past ``at`` was rolled back: the caller re-projects and publishes the
+        difference."""
+        rolled = False
+        if self.base is not None:
+            if at <= self.state.t:
+                self.state = self.base  # the projection went past this heartbeat: undo it
+                rolled = True
+            self.base = None
+        st = self.state
+        if st.t == NEVER:
+            self._begin(st, at)
+        else:
+            self._run(st, at, False, out)
+        self._apply_instances(st, at, instances)
+        return rolled
+
+    def project(self, now: int, out: list[Fired]) -> None:
+        """Run the fold past the last heartbeat up to the detector clock ``now`` (inclusive)."""
+        if self.state.t == NEVER or now < self.state.t:
+            return
+        if self.base is None:
+            self.base = self.state.clone()
+        self._run(self.state, now, True, out)
+
+    def next_due(self) -> int | None:
+        st = self.state
+        if st.t == NEVER:
+            return None
+        due = self._next_event(st)
+        return None if due >= FAR else due
+
+    # -- periods
+
+    def _begin(self, st: FoldState, at: int) -> None:
+        """Start the periods with the one holding ``at``, the service's first heartbeat."""
+        st.t = at
+        st.last_minute = at // MINUTE_MS * MINUTE_MS
+        version = self.in_force(at)
+        if version is not None:
+            self._open(st, *period_bounds(at, version))
+            return
+        later = [v for v in self.chain if v.effective_from_ms > at and v.availability is not None]
+        if later:  # a policy that begins mid-period starts with the next period
+            first = later[0]
+            start, end = period_bounds(first.effective_from_ms, first)
+            st.next_start = start if start == first.effective_from_ms else end
+
+    def _open(self, st: FoldState, start: int, end: int) -> None:
+        st.down_ms = st.degraded_ms = 0
+        st.fired = set()
+        version = self.in_force(start)
+        if version is None:  # no version in force at its start: this period is not judged
+            st.period, st.next_start = None, end
+        else:
+            st.period, st.next_start = make_period(start, end, version), FAR
+
+    # -- the loop
+
+    def _next_event(self, st: FoldState) -> int:
+        period = st.period
+        if period is not None:
+            due = min(period.end, self._next_crossing(st, period))
+        else:
+            due = st.next_start
+        if self.burns:
+            minute = st.last_minute + MINUTE_MS
+            if not st.burn_active and not st.episodes:
+                down = st.down_from
+                minute = max(minute, (down // MINUTE_MS + 1) * MINUTE_MS)
+            due = min(due, minute)
+        return due
+
+    def _run(self, st: FoldState, until: int, inclusive: bool, out: list[Fired]) -> None:
+        """Advance ``st`` to ``until`` with no heartbeat in between; what happens at ``until``
+        itself is done only when ``inclusive``."""
+        while True:
+            nxt = self._next_event(st)
+            if nxt > until or (nxt == until and not inclusive):
+                self._account(st, until)
+                return
+            self._account(st, nxt)
+            self._happen(st, nxt, out)
+
+    def _happen(self, st: FoldState, at: int, out: list[Fired]) -> None:
+        """Everything due at instant ``at`` (accounted up to it)."""
+        if self.burns and at % MINUTE_MS == 0 and at > st.last_minute:
+            self._burn(st, at, out)
+        period = st.period
+        if period is not None:
+            if at == period.end:
+                out.append(self._outcome(st, period))
+                following = self.in_force(period.end) or period.version
+                self._open(st, period.end, period_bounds(period.end, following)[1])
+            else:
+                self._fire_levels(st, period, at, out)
+        elif at == st.next_start:
+            version = self.in_force(at)
+            if version is not None:
+                self._open(st, *period_bounds(at, version))
+            else:
+                st.next_start = FAR
+
+    def _account(self, st: FoldState, b: int) -> None:
+        """Count downtime and degraded time in ``[st.t, b)``; move ``st.t`` to ``b``."""
+        a = st.t
+        if b <= a:
+            return
+        st.t = b
+        period = st.period
+        if period is None:
+            return
+        lo = max(a, st.up_until, st.degraded_until)
+        if lo < b:
+            maint = period.version.availability.maintenance  # type: ignore[union-attr]
+            for s, e in maint.pieces_outside(lo, b):
+                st.down_ms += e - s
+                if self.burns:
+                    self._record_down(st, s, e)
+        if st.degraded_until > st.up_until:
+            d_lo, d_hi = max(a, st.up_until), min(b, st.degraded_until)
+            if d_hi > d_lo:
+                st.degraded_ms += d_hi - d_lo
+
+    def _apply_instances(self, st: FoldState, at: int, instances: dict[str, tuple[int, int]]
+                         ) -> None:
+        version = st.period.version if st.period is not None else self.in_force(at)
+        if version is None:
+            version = next((v for v in self.chain if v.availability is not None), None)
+        assert version is not None and version.availability is not None
+        timeout = version.availability.heartbeat_timeout_ms
+        up = degraded = NEVER
+        for status, beat in instances.values():
+            if status == UP:
+                up = max(up, beat + timeout)
+            elif status == DEGRADED:
+                degraded = max(degraded, beat + timeout)
+        st.up_until, st.degraded_until = up, degraded
+
+    # -- thresholds
+
+    def _next_crossing(self, st: FoldState, period: Period) -> int:
+        level = next((lv for lv in period.levels if lv.label not in st.fired), None)
+        if level is None:
+            return FAR
+        maint = period.version.availability.maintenance  # type: ignore[union-attr]
+        start = st.down_from
+        need = level.ms - st.down_ms
+        x = maint.next_outside(maint.reach_outside(start, need) if need > 0 else start)
+        return x if x < period.end else FAR
+
+    def _fire_levels(self, st: FoldState, period: Period, at: int, out: list[Fired]) -> None:
+        if at < st.down_from:
+            return
+        maint = period.version.availability.maintenance  # type: ignore[union-attr]
+        if maint.next_outside(at) != at:
+            return
+        for level in period.levels:
+            if level.label not in st.fired and st.down_ms >= level.ms:
+                st.fired.add(level.label)
+                out.append(self._threshold_record(st, period, level, at))
+
+    def _threshold_record(self, st: FoldState, period: Period, level: Level, at: int) -> Fired:
+        av = period.version.availability
+        assert av is not None
+        fields: dict[str, Any] = {
+            "threshold": level.label,
+            "period_start": period.start, "period_end": period.end,
+            "target": float(av.target), "budget_seconds": float(period.budget / 1000),
+            "downtime_seconds": st.down_ms / 1000,
+            "availability": _availability(st.down_ms, period.counted_ms),
+        }
+        if level.credit_percent is not None:
+            fields["credit_percent"] = level.credit_percent
+        return Fired(level.kind, "availability", at, (period.start, level.kind, level.label),
+                     fields, period.version)
+
+    def _outcome(self, st: FoldState, period: Period) -> Fired:
+        av = period.version.availability
+        assert av is not None
+        credits = [lv.credit_percent for lv in period.levels
+                   if lv.credit_percent is not None and lv.label in st.fired]
+        fields = {
+            "period_start": period.start, "period_end": period.end, "target": float(av.target),
+            "availability": _availability(st.down_ms, period.counted_ms),
+            "downtime_seconds": st.down_ms / 1000, "degraded_seconds": st.degraded_ms / 1000,
+            "budget_seconds": float(period.budget / 1000), "met": 1.0 not in st.fired,
+            "credit_percent": max(credits) if credits else 0,
+        }
+        return Fired("outcome", "availability", period.end, (period.start, "outcome"), fields,
+                     period.version)
+
+    # -- burn rates
+
+    def _record_down(self, st: FoldState, s: int, e: int) -> None:
+        if st.ends and st.ends[-1] == s:
+            st.ends[-1] = e
+        else:
+            st.starts.append(s)
+            st.ends.append(e)
+            st.cum.append(st.total_down)
+        st.total_down += e - s
+        horizon = e - self.window_ms - MINUTE_MS
+        drop = 0
+        while drop < len(st.ends) - 1 and st.ends[drop] <= horizon:
+            drop += 1
+        if drop:
+            del st.starts[:drop], st.ends[:drop], st.cum[:drop]
+
+    def _down_before(self, st: FoldState, t: int) -> int:
+        """Counted downtime before ``t`` (all time; exact within the longest window)."""
+        i = bisect_right(st.starts, t) - 1
+        if i < 0:
+            return st.cum[0] if st.cum else st.total_down
+        return st.cum[i] + min(t, st.ends[i]) - st.starts[i]
+
+    def _rule_levels(self, version: PolicyVersion, index: int) -> tuple[int, int]:
+        """The downtime (ms, rounded up) each window of a rule must reach: factor x budget."""
+        key = (id(version), index)
+        found = self._burn_levels.get(key)
+        if found is None:
+            av = version.availability
+            assert av is not None
+            rule = av.burn_rules[index]
+            share = rule.factor * (1 - av.target / 100)
+            found = self._burn_levels[key] = (_ceil(share * rule.long_ms),
+                                              _ceil(share * rule.short_ms))
+        return found
+
+    def _burn(self, st: FoldState, m: int, out: list[Fired]) -> None:
+        """Evaluate every burn-rate rule at whole minute ``m`` (downtime in ``[m - w, m)``)."""
+        st.last_minute = m
+        version = self.in_force(m)
+        av = version.availability if version is not None else None
+        rules = av.burn_rules if av is not None else ()
+        now_down = self._down_before(st, m)
+        active = False
+        for i, rule in enumerate(rules):
+            assert version is not None and av is not None
+            need_long, need_short = self._rule_levels(version, i)
+            long_down = now_down - self._down_before(st, m - rule.long_ms)
+            short_down = now_down - self._down_before(st, m - rule.short_ms)
+            hot = long_down >= need_long and short_down >= need_short
+            if hot and i not in st.episodes:
+                st.episodes[i] = m
+                share = 1 - av.target / 100
+                out.append(Fired("near_breach", "burn_rate", m, ("burn", i, m), {
+                    "threshold": rule.label, "target": float(av.target),
+                    "long_window_seconds": rule.long_ms / 1000,
+                    "short_window_seconds": rule.short_ms / 1000,
+                    "burn_rate_long": round(float(long_down / (share * rule.long_ms)), 6),
+                    "burn_rate_short": round(float(short_down / (share * rule.short_ms)), 6),
+                }, version))
+            elif not hot:
+                st.episodes.pop(i, None)
+            active = active or short_down > 0
+        st.burn_active = active or st.t >= st.down_from
+
+
+def _availability(down_ms: int, counted_ms: int) -> float:
+    if counted_ms <= 0:
+        return 100.0
+    return round(100 * (1 - down_ms / counted_ms), 6)
+
+
+# ----------------------------------------------------------------------------- the services
+
+
+class Service:
+    __slots__ = ("name", "last_at", "instances", "folds")
+
+    def __init__(self, name: str, folds: list[ServiceFold]) -> None:
+        self.name = name
+        self.last_at = NEVER
+        self.instances: dict[str, tuple[int, int]] = {}  # instance -> (status, last heartbeat)
+        self.folds = folds
+
+
+class ServiceBook:
+    """Every service's availability folds and their deadline heap (one per detector)."""
+
+    def __init__(self, policies: PolicySet) -> None:
+        self.policies = policies
+        self.services: dict[str, Service] = {}
+        self.heap: list[tuple[int, int, ServiceFold]] = []
+        self._seq = 0
+
+    def on_heartbeat(self, hb: Heartbeat, now: int) -> list[Record]:
+        """Apply one heartbeat; raise ``InvalidEvent`` (reason ``late``) for one that comes
+        before the latest applied heartbeat of its service."""
+        svc = self.services.get(hb.service)
+        if svc is None:
+            chains = [self.policies.chain(m) for m in self.policies.availability_for(hb.service)]
+            svc = self.services[hb.service] = Service(hb.service, [ServiceFold(hb.service, c)
+                                                                   for c in chains])
+        elif hb.at < svc.last_at:
+            raise InvalidEvent(
+                f"service {hb.service!r}: heartbeat at {format_instant(hb.at)} is before the "
+                f"latest applied one ({format_instant(svc.last_at)})", "late")
+        svc.last_at = hb.at
+        svc.instances[hb.instance] = (hb.status, hb.at)
+        out: list[Record] = []
+        for fold in svc.folds:
+            exact: list[Fired] = []
+            if fold.on_heartbeat(hb.at, svc.instances, exact):
+                projected: list[Fired] = []
+                fold.project(now, projected)
+                out.extend(_replace(fold, exact, projected))
+            else:
+                fold.projected.clear()
+                out.extend(_publish(fold, exact, speculative=False))
+            self._schedule(fold)
+        return out
+
+    def advance(self, now: int) -> list[Record]:
+        heap, out = self.heap, []
+        while heap and heap[0][0] <= now:
+            due, _, fold = heapq.heappop(heap)
+            if fold.scheduled != due:
+                continue
+            fold.scheduled = None
+            fired: list[Fired] = []
+            fold.project(now, fired)
+            out.extend(_publish(fold, fired, speculative=True))
+            self._schedule(fold)
+        return out
+
+    def next_due(self) -> int | None:
+        return self.heap[0][0] if self.heap else None
+
+    def _schedule(self, fold: ServiceFold) -> None:
+        due = fold.next_due()
+        if due is not None and due != fold.scheduled:
+            fold.scheduled = due
+            self._seq += 1
+            heapq.heappush(self.heap, (due, self._seq, fold))
+
+
+def _publish(fold: ServiceFold, fired: list[Fired], speculative: bool) -> list[Record]:
+    out = []
+    for f in fired:
+        key = (f.metric, *f.key)
+        if fold.published.get(key) != f:
+            fold.published[key] = f
+            out.append(_record(fold, f))
+        if speculative:
+            fold.projected.add(key)
+    return out
+
+
+def _replace(fold: ServiceFold, exact: list[Fired], projected: list[Fired]) -> list[Record]:
+    """After a roll-back: publish what changed, retract what the projection published in vain."""
+    stale = fold.projected
+    fold.projected = set()
+    out = _publish(fold, exact, speculative=False) + _publish(fold, projected, speculative=True)
+    kept = {(f.metric, *f.key) for f in exact} | fold.projected
+    for key in stale - kept:
+        gone = fold.published.pop(key, None)
+        if gone is not None:
+            out.append(_retraction(_record(fold, gone)))
+    return out
+
+
+def _record(fold: ServiceFold, f: Fired) -> Record:
+    version = f.version
+    fields = f.fields
+    if f.metric == "burn_rate":
+        aid = alert_id("burn_rate", fold.service, version.id, fields["long_window_seconds"],
+                       fields["short_window_seconds"], fields["threshold"], f.at)
+    else:
+        aid = alert_id("availability", fold.service, version.id, *f.key)
+    rec: Record = {"alert_id": aid, "kind": f.kind, "metric": f.metric,
+                   "at": format_instant(f.at)}
+    if "threshold" in fields:
+        rec["threshold"] = fields["threshold"]
+    rec["policy_id"] = version.id
+    rec["policy_version"] = version.version
+    rec["policy_match"] = version.match_keys
+    rec["service"] = fold.service
+    for name, value in fields.items():
+        if name == "threshold":
+            continue
+        rec[name] = format_instant(value) if name in ("period_start", "period_end") else value
+    return rec
+
+
+def _retraction(old: Record) -> Record:
+    rec: Record = {"alert_id": old["alert_id"], "kind": "retraction", "retracts": old["kind"]}
+    for name in ("metric", "at", "threshold", "policy_id", "policy_version", "policy_match",
+                 "service", "period_start", "period_end"):
+        if name in old:
+            rec[name] = old[name]
+    return rec
