@@ -1,11 +1,15 @@
 """Replay benchmark: events/s and peak memory of ``slawatch replay`` against a minimal baseline.
 
-The baseline reads the same file and does the least any consumer must: orjson decode, timestamp
-parse (the same ``parse_instant``) and a dict update per event. Each run is a fresh process, so
-peak RSS is its own. The replay writes its records to a file, as ``slawatch replay --output``.
+Two workloads, each timed with its own baseline in the same run on the same file:
+- incidents: >= 1M incident events over 100k incidents (``bench/generate.py``);
+- heartbeats: >= 2M heartbeats of 10k services with outages (``bench/generate_heartbeats.py``).
 
-    python bench/replay_bench.py                 # generates bench/out/incidents.jsonl if missing
-    python bench/replay_bench.py --file F --policies P
+The baseline does the least any consumer must: orjson decode, timestamp parse (the same
+``parse_instant``) and a dict update per event. Each run is a fresh process, so peak RSS is its
+own. The replay writes its records to a file, as ``slawatch replay --output`` does.
+
+    python bench/replay_bench.py                   # both workloads; generates missing inputs
+    python bench/replay_bench.py --workload incidents
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ BASELINE = r"""
 import resource, sys, time, orjson
 from streams.core.timefmt import parse_instant
 loads = orjson.loads
+key = sys.argv[2]
 state = {}
 n = 0
 t0 = time.perf_counter()
@@ -31,7 +36,7 @@ with open(sys.argv[1], "rb") as fh:
     for line in fh:
         try:
             obj = loads(line)
-            state[obj["incident_id"]] = parse_instant(obj["at"])
+            state[obj[key]] = parse_instant(obj["at"])
         except (orjson.JSONDecodeError, KeyError, TypeError):
             pass
         n += 1
@@ -45,46 +50,63 @@ import io, resource, sys, time, orjson
 from streams.core.policy import load_policy_file
 from streams.replay import replay
 policies = load_policy_file(sys.argv[2])
+incidents = sys.argv[1] if sys.argv[4] == "incidents" else None
+heartbeats = sys.argv[1] if sys.argv[4] == "heartbeats" else None
 t0 = time.perf_counter()
 with open(sys.argv[3], "wb") as out:
-    summary = replay(policies, sys.argv[1], None, None, out, io.StringIO())
+    summary = replay(policies, incidents, heartbeats, None, out, io.StringIO())
 dt = time.perf_counter() - t0
 peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-print(orjson.dumps({"events": summary.events_read, "seconds": dt, "skipped": summary.skipped,
-                    "records": summary.records_written, "standing": len(summary.standing),
-                    "peak_rss_mb": peak_rss_mb}).decode())
+print(orjson.dumps({"events": summary.events_read + summary.heartbeats_read, "seconds": dt,
+                    "skipped": summary.skipped, "records": summary.records_written,
+                    "standing": len(summary.standing), "peak_rss_mb": peak_rss_mb}).decode())
 """
 
+WORKLOADS = {
+    "incidents": ("incidents.jsonl", "policies.yaml", "incident_id", "generate.py"),
+    "heartbeats": ("heartbeats.jsonl", "heartbeat_policies.yaml", "service",
+                   "generate_heartbeats.py"),
+}
 
-def run(code: str, *args: str) -> dict:
+
+def run(code: str, *args: str) -> dict[str, float]:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
                           env=env, check=True)
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    result: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def bench(workload: str, repeat: int) -> None:
+    data, policies, key, generator = WORKLOADS[workload]
+    path = HERE / "out" / data
+    if not path.exists():
+        subprocess.run([sys.executable, str(HERE / generator), "--out", str(path)], check=True,
+                       env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    output = HERE / "out" / f"replay-{workload}.jsonl"
+    base = min((run(BASELINE, str(path), key) for _ in range(repeat)),
+               key=lambda r: r["seconds"])
+    rep = min((run(REPLAY, str(path), str(HERE / policies), str(output), workload)
+               for _ in range(repeat)), key=lambda r: r["seconds"])
+    base_rate = base["events"] / base["seconds"]
+    rep_rate = rep["events"] / rep["seconds"]
+    print(f"[{workload}] {path.name}: {base['events']:.0f} lines")
+    print(f"  baseline (orjson decode + parse_instant + dict update): {base_rate:,.0f} events/s, "
+          f"{base['seconds']:.2f} s, peak RSS {base['peak_rss_mb']:.0f} MiB")
+    print(f"  replay (slawatch core, records to {output.name}): {rep_rate:,.0f} events/s, "
+          f"{rep['seconds']:.2f} s, peak RSS {rep['peak_rss_mb']:.0f} MiB, "
+          f"{rep['records']:.0f} records written, {rep['standing']:.0f} standing, "
+          f"{rep['skipped']:.0f} skipped")
+    print(f"  ratio replay/baseline: {rep_rate / base_rate:.0%}")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--file", default=str(HERE / "out" / "incidents.jsonl"))
-    parser.add_argument("--policies", default=str(HERE / "policies.yaml"))
-    parser.add_argument("--output", default=str(HERE / "out" / "replay-records.jsonl"))
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--workload", choices=[*WORKLOADS, "all"], default="all")
     parser.add_argument("--repeat", type=int, default=1, help="runs of each; the best is kept")
     args = parser.parse_args()
-    if not Path(args.file).exists():
-        subprocess.run([sys.executable, str(HERE / "generate.py"), "--out", args.file], check=True,
-                       env=dict(os.environ, PYTHONPATH=str(ROOT)))
-    base = min((run(BASELINE, args.file) for _ in range(args.repeat)), key=lambda r: r["seconds"])
-    rep = min((run(REPLAY, args.file, args.policies, args.output) for _ in range(args.repeat)),
-              key=lambda r: r["seconds"])
-    base_rate = base["events"] / base["seconds"]
-    rep_rate = rep["events"] / rep["seconds"]
-    print(f"file: {args.file} ({base['events']} events)")
-    print(f"baseline (orjson decode + parse_instant + dict update): {base_rate:,.0f} events/s, "
-          f"{base['seconds']:.2f} s, peak RSS {base['peak_rss_mb']:.0f} MiB")
-    print(f"replay (slawatch core, records to {args.output}): {rep_rate:,.0f} events/s, "
-          f"{rep['seconds']:.2f} s, peak RSS {rep['peak_rss_mb']:.0f} MiB, "
-          f"{rep['records']} records written, {rep['standing']} standing, {rep['skipped']} skipped")
-    print(f"ratio replay/baseline: {rep_rate / base_rate:.0%}")
+    for workload in WORKLOADS if args.workload == "all" else [args.workload]:
+        bench(workload, args.repeat)
 
 
 if __name__ == "__main__":

@@ -139,6 +139,8 @@ class FoldState:
     episodes: dict[int, int] = field(default_factory=dict)  # rule index -> episode start minute
     last_minute: int = NEVER  # the last whole minute at which burn rates were evaluated
     burn_active: bool = False  # some short window held downtime at the last evaluation
+    crossing: int | None = None  # cached next level crossing of the projection (None: unknown)
+    down_start: int = FAR  # when the current (or projected) down stretch began
 
     def clone(self) -> FoldState:
         twin = copy.copy(self)
@@ -156,8 +158,10 @@ class FoldState:
 class ServiceFold:
     """The availability of one service under one policy id (all its versions)."""
 
-    def __init__(self, service: str, chain: list[PolicyVersion]) -> None:
+    def __init__(self, service: str, chain: list[PolicyVersion],
+                 shared: dict[Any, Any] | None = None) -> None:
         self.service = service
+        self._shared = {} if shared is None else shared  # periods and burn levels, per version
         self.chain = chain
         self._starts = [v.effective_from_ms for v in chain]
         self.state = FoldState()
@@ -168,7 +172,6 @@ class ServiceFold:
         self.burns = any(v.availability.burn_rules for v in chain if v.availability)
         self.window_ms = max((r.long_ms for v in chain if v.availability
                               for r in v.availability.burn_rules), default=0)
-        self._burn_levels: dict[tuple[int, int], tuple[int, int]] = {}
 
     def in_force(self, at: int) -> PolicyVersion | None:
         i = bisect_right(self._starts, at) - 1
@@ -199,8 +202,8 @@ class ServiceFold:
 
     def project(self, now: int, out: list[Fired]) -> None:
         """Run the fold past the last heartbeat up to the detector clock ``now`` (inclusive)."""
-        if self.state.t == NEVER or now < self.state.t:
-            return
+        if self.state.t == NEVER or now < self.state.t or self._next_event(self.state) > now:
+            return  # nothing happens by then: no need to move (or copy) the state
         if self.base is None:
             self.base = self.state.clone()
         self._run(self.state, now, True, out)
@@ -231,11 +234,16 @@ class ServiceFold:
     def _open(self, st: FoldState, start: int, end: int) -> None:
         st.down_ms = st.degraded_ms = 0
         st.fired = set()
+        st.crossing = None
         version = self.in_force(start)
         if version is None:  # no version in force at its start: this period is not judged
             st.period, st.next_start = None, end
         else:
-            st.period, st.next_start = make_period(start, end, version), FAR
+            key = (id(version), start, end)
+            period = self._shared.get(key)
+            if period is None:
+                period = self._shared[key] = make_period(start, end, version)
+            st.period, st.next_start = period, FAR
 
     # -- the loop
 
@@ -248,8 +256,7 @@ class ServiceFold:
         if self.burns:
             minute = st.last_minute + MINUTE_MS
             if not st.burn_active and not st.episodes:
-                down = st.down_from
-                minute = max(minute, (down // MINUTE_MS + 1) * MINUTE_MS)
+                minute = max(minute, (st.down_start // MINUTE_MS + 1) * MINUTE_MS)
             due = min(due, minute)
         return due
 
@@ -317,19 +324,30 @@ class ServiceFold:
                 up = max(up, beat + timeout)
             elif status == DEGRADED:
                 degraded = max(degraded, beat + timeout)
+        was_down = st.down_start <= at
         st.up_until, st.degraded_until = up, degraded
+        st.crossing = None
+        if not (was_down and max(up, degraded) <= at):
+            st.down_start = max(up, degraded, at)  # down now, or projected down from then
 
     # -- thresholds
 
     def _next_crossing(self, st: FoldState, period: Period) -> int:
+        """The instant the next level fires if the projection holds (cached: accounting along
+        the projection does not move it; a heartbeat, a firing or a new period does)."""
+        if st.crossing is not None:
+            return st.crossing
         level = next((lv for lv in period.levels if lv.label not in st.fired), None)
-        if level is None:
-            return FAR
-        maint = period.version.availability.maintenance  # type: ignore[union-attr]
-        start = st.down_from
-        need = level.ms - st.down_ms
-        x = maint.next_outside(maint.reach_outside(start, need) if need > 0 else start)
-        return x if x < period.end else FAR
+        x = FAR
+        if level is not None:
+            maint = period.version.availability.maintenance  # type: ignore[union-attr]
+            start = st.down_from
+            need = level.ms - st.down_ms
+            x = maint.next_outside(maint.reach_outside(start, need) if need > 0 else start)
+            if x >= period.end:
+                x = FAR
+        st.crossing = x
+        return x
 
     def _fire_levels(self, st: FoldState, period: Period, at: int, out: list[Fired]) -> None:
         if at < st.down_from:
@@ -340,6 +358,7 @@ class ServiceFold:
         for level in period.levels:
             if level.label not in st.fired and st.down_ms >= level.ms:
                 st.fired.add(level.label)
+                st.crossing = None
                 out.append(self._threshold_record(st, period, level, at))
 
     def _threshold_record(self, st: FoldState, period: Period, level: Level, at: int) -> Fired:
@@ -399,14 +418,14 @@ class ServiceFold:
     def _rule_levels(self, version: PolicyVersion, index: int) -> tuple[int, int]:
         """The downtime (ms, rounded up) each window of a rule must reach: factor x budget."""
         key = (id(version), index)
-        found = self._burn_levels.get(key)
+        found = self._shared.get(key)
         if found is None:
             av = version.availability
             assert av is not None
             rule = av.burn_rules[index]
             share = rule.factor * (1 - av.target / 100)
-            found = self._burn_levels[key] = (_ceil(share * rule.long_ms),
-                                              _ceil(share * rule.short_ms))
+            found = self._shared[key] = (_ceil(share * rule.long_ms),
+                                         _ceil(share * rule.short_ms))
         return found
 
     def _burn(self, st: FoldState, m: int, out: list[Fired]) -> None:
@@ -436,7 +455,7 @@ class ServiceFold:
             elif not hot:
                 st.episodes.pop(i, None)
             active = active or short_down > 0
-        st.burn_active = active or st.t >= st.down_from
+        st.burn_active = active or st.t >= st.down_start
 
 
 def _availability(down_ms: int, counted_ms: int) -> float:
@@ -466,6 +485,7 @@ class ServiceBook:
         self.services: dict[str, Service] = {}
         self.heap: list[tuple[int, int, ServiceFold]] = []
         self._seq = 0
+        self._shared: dict[Any, Any] = {}  # periods and burn levels shared by every fold
 
     def on_heartbeat(self, hb: Heartbeat, now: int) -> list[Record]:
         """Apply one heartbeat; raise ``InvalidEvent`` (reason ``late``) for one that comes
@@ -473,8 +493,8 @@ class ServiceBook:
         svc = self.services.get(hb.service)
         if svc is None:
             chains = [self.policies.chain(m) for m in self.policies.availability_for(hb.service)]
-            svc = self.services[hb.service] = Service(hb.service, [ServiceFold(hb.service, c)
-                                                                   for c in chains])
+            svc = self.services[hb.service] = Service(
+                hb.service, [ServiceFold(hb.service, c, self._shared) for c in chains])
         elif hb.at < svc.last_at:
             raise InvalidEvent(
                 f"service {hb.service!r}: heartbeat at {format_instant(hb.at)} is before the "
@@ -511,8 +531,11 @@ class ServiceBook:
         return self.heap[0][0] if self.heap else None
 
     def _schedule(self, fold: ServiceFold) -> None:
+        """Keep the fold in the heap at its next due instant. A due that moves later keeps the
+        earlier entry (it pops, finds nothing due, and reschedules): heartbeats that only push
+        the projection further cost no heap operation."""
         due = fold.next_due()
-        if due is not None and due != fold.scheduled:
+        if due is not None and (fold.scheduled is None or due < fold.scheduled):
             fold.scheduled = due
             self._seq += 1
             heapq.heappush(self.heap, (due, self._seq, fold))

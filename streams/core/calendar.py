@@ -52,10 +52,10 @@ class WeeklySchedule:
     excluded_dates: frozenset[date] = frozenset()
     extra: tuple[tuple[int, int], ...] = ()  # explicit [start, end) intervals, merged in
     _chunks: dict[int, _Chunk] = field(default_factory=dict, repr=False)
+    empty: bool = field(init=False, default=False)  # no interval at all
 
-    @property
-    def empty(self) -> bool:
-        return not any(self.spans) and not self.extra
+    def __post_init__(self) -> None:
+        self.empty = not any(self.spans) and not self.extra
 
     def intervals_of_day(self, day: date) -> list[tuple[int, int]]:
         """The UTC ``[start, end)`` intervals (epoch ms) of one local date."""
