@@ -22,7 +22,8 @@ from streams.core.timefmt import format_instant, parse_instant
 SECOND = 1000
 
 
-def service_beats(rng: random.Random, name: str, start: int, count: int) -> Iterator[tuple[int, bytes]]:
+def service_beats(rng: random.Random, name: str, start: int, count: int
+                  ) -> Iterator[tuple[int, bytes]]:
     instances = ["a", "b"] if rng.random() < 0.2 else [None]
     t = start + rng.randrange(30 * SECOND)
     outage_at = rng.randrange(count) if rng.random() < 0.3 else -1

@@ -18,7 +18,6 @@ fold back to its last heartbeat and replays; the detector publishes the differen
 
 from __future__ import annotations
 
-import copy
 import heapq
 from bisect import bisect_right
 from dataclasses import dataclass, field
@@ -143,11 +142,11 @@ class FoldState:
     down_start: int = FAR  # when the current (or projected) down stretch began
 
     def clone(self) -> FoldState:
-        twin = copy.copy(self)
-        twin.fired = set(self.fired)
-        twin.starts, twin.ends, twin.cum = list(self.starts), list(self.ends), list(self.cum)
-        twin.episodes = dict(self.episodes)
-        return twin
+        return FoldState(
+            self.t, self.up_until, self.degraded_until, self.period, self.next_start,
+            self.down_ms, self.degraded_ms, set(self.fired), self.starts[:], self.ends[:],
+            self.cum[:], self.total_down, dict(self.episodes), self.last_minute, self.burn_active,
+            self.crossing, self.down_start)
 
     @property
     def down_from(self) -> int:
@@ -199,6 +198,22 @@ class ServiceFold:
             self._run(st, at, False, out)
         self._apply_instances(st, at, instances)
         return rolled
+
+    def renew(self, at: int) -> bool:
+        """The common heartbeat, taken in O(1): an ``up`` instance that was up says so again,
+        the service is up through ``at`` and nothing is due before it. Its only effect is to
+        push the projection later, which needs no accounting (no downtime while up) and no heap
+        entry (the earlier one pops and reschedules). Returns False to take the general path."""
+        st = self.state
+        period = st.period
+        if (self.base is not None or period is None or self.scheduled is None
+                or self.scheduled <= at or st.up_until < at or st.degraded_until > st.up_until):
+            return False
+        until = at + period.version.availability.heartbeat_timeout_ms  # type: ignore[union-attr]
+        if until > st.up_until:
+            st.up_until = st.down_start = until
+            st.crossing = None
+        return True
 
     def project(self, now: int, out: list[Fired]) -> None:
         """Run the fold past the last heartbeat up to the detector clock ``now`` (inclusive)."""
@@ -394,6 +409,12 @@ class ServiceFold:
     # -- burn rates
 
     def _record_down(self, st: FoldState, s: int, e: int) -> None:
+        if not st.burn_active and not st.episodes:
+            # minutes were skipped while no short window could hold downtime: that holds up to
+            # the minute starting before ``s``, and no further (downtime that starts and ends
+            # between two heartbeats must be evaluated at the next minute)
+            st.last_minute = max(st.last_minute, s // MINUTE_MS * MINUTE_MS)
+            st.burn_active = True
         if st.ends and st.ends[-1] == s:
             st.ends[-1] = e
         else:
@@ -500,9 +521,13 @@ class ServiceBook:
                 f"service {hb.service!r}: heartbeat at {format_instant(hb.at)} is before the "
                 f"latest applied one ({format_instant(svc.last_at)})", "late")
         svc.last_at = hb.at
+        previous = svc.instances.get(hb.instance)
         svc.instances[hb.instance] = (hb.status, hb.at)
+        steady = hb.status == UP and previous is not None and previous[0] == UP
         out: list[Record] = []
         for fold in svc.folds:
+            if steady and fold.renew(hb.at):
+                continue
             exact: list[Fired] = []
             if fold.on_heartbeat(hb.at, svc.instances, exact):
                 projected: list[Fired] = []

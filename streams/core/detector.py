@@ -143,8 +143,8 @@ class Detector:
         due = inc.next_due()
         if due is None:
             due = inc.seen_at + self.retention_ms if inc.finished() else None
-        if due is not None and due != inc.scheduled:
-            inc.scheduled = due
+        if due is not None and (inc.scheduled is None or due < inc.scheduled):
+            inc.scheduled = due  # a later due keeps the earlier entry: it pops and reschedules
             heapq.heappush(self.heap, (due, inc.id))
 
     def _forget(self, inc: Incident, now: int) -> None:

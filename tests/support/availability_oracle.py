@@ -152,10 +152,9 @@ def service_model(pol: AvPolicy, beats: list[tuple[int, str, str | None]], until
     if not applied:
         return result
     first = applied[0][0]
-    maint = maintenance(pol, first - 1, until_s + 1)
-
-    def in_maint(t: int) -> bool:
-        return any(s <= t < e for s, e in maint)
+    in_maint = bytearray(until_s + 1 - first)  # per second from ``first``: 1 in maintenance
+    for s, e in maintenance(pol, first, until_s + 1):
+        in_maint[s - first:e - first] = b"\x01" * (e - s)
 
     def new_period(t: int) -> PeriodResult:
         s, e = period_of(t, pol.period, zone)
@@ -183,7 +182,7 @@ def service_model(pol: AvPolicy, beats: list[tuple[int, str, str | None]], until
         if t >= periods[-1].end_s:
             periods.append(new_period(t))
         p = periods[-1]
-        counts = p.judged and down and not in_maint(t)
+        counts = p.judged and down and not in_maint[t - first]
         # the instant t itself: a level already reached fires now if the service is down
         if counts:
             assert p.levels is not None and p.fired is not None
@@ -260,5 +259,6 @@ def standing(pol: AvPolicy, beats: list[Beat], until_s: int) -> dict[tuple[Any, 
                     "credit_percent": max(credits) if credits else 0,
                     "availability": availability(p.down_ms, p.counted_s)}
         for factor, at_ms in got["burns"]:
-            out[("burn_rate", service, factor, at_ms)] = {"at": at_ms}
+            key = ("burn_rate", service, factor, at_ms)  # two rules may share a factor
+            out[key] = {"count": out.get(key, {"count": 0})["count"] + 1}
     return out
