@@ -44,23 +44,3 @@ def dead_letter(error: InvalidEvent, raw: bytes, source: dict[str, Any]) -> Reco
         rec["raw"] = None
         rec["raw_base64"] = base64.b64encode(raw).decode("ascii")
     return rec
-
-
-TOPIC_OF_KIND = {
-    "breach": "breaches",
-    "near_breach": "near-breaches",
-    "outcome": "outcomes",
-    "invalid": "deadletter",
-    "late": "deadletter",
-}
-
-
-def topic_suffix(rec: Record) -> str:
-    """The output topic (after the prefix ``sla.``) of a record.
-
-    Retractions follow what they retract.
-    """
-    kind = rec["kind"]
-    if kind == "retraction":
-        kind = rec["retracts"]
-    return TOPIC_OF_KIND[kind]

@@ -605,7 +605,7 @@ def _record(fold: ServiceFold, f: Fired) -> Record:
         rec["threshold"] = fields["threshold"]
     rec["policy_id"] = version.id
     rec["policy_version"] = version.version
-    rec["policy_match"] = version.match_keys
+    rec["policy_match"] = list(version.match_keys)
     rec["service"] = fold.service
     for name, value in fields.items():
         if name == "threshold":

@@ -1,7 +1,8 @@
-"""The detector: one fold over incident events and the detector clock (SPEC sections 4-6).
+"""The detector: one fold over incident events, heartbeats and the detector clock (SPEC 4-7).
 
     det = Detector(policies)
     records = det.on_incident_event(event)   # decoded and checked by ``events.incident_event``
+    records = det.on_heartbeat(heartbeat)    # decoded and checked by ``events.heartbeat``
     records = det.advance(now_ms)            # the detector clock moved: fire what is due
 
 Both return new output records (dicts without ``detected_at``, which the shell stamps). The state
@@ -30,9 +31,6 @@ from .timefmt import DAY_MS, format_instant
 
 Record = dict[str, Any]
 DEFAULT_RETENTION_MS = 30 * DAY_MS
-
-
-_MATCH_KEYS: dict[tuple[str | None, str | None], list[str]] = {}
 
 
 class Detector:
@@ -205,9 +203,7 @@ def _alert_id(incident_id: str, policy: PolicyVersion, kind: str, metric: int,
 
 def _record(incident_id: str, aid: str, entry: tuple[Any, ...]) -> Record:
     kind, metric, value, policy, opened = entry
-    keys = _MATCH_KEYS.get(policy.match)
-    if keys is None:
-        keys = _MATCH_KEYS[policy.match] = policy.match_keys
+    keys = policy.match_keys
     if kind == "alert":
         at, elapsed, target, severity, deadline, th = value
         rec: Record = {

@@ -99,10 +99,11 @@ class PolicyVersion:
     _levels: dict[tuple[int, int], tuple[tuple[int, Threshold], ...]] = field(
         default_factory=dict, repr=False
     )
+    match_keys: tuple[str, ...] = field(init=False, default=())  # the keys of ``match``
 
-    @property
-    def match_keys(self) -> list[str]:
-        return [k for k, v in zip(MATCH_KEYS, self.match, strict=True) if v is not None]
+    def __post_init__(self) -> None:
+        self.match_keys = tuple(k for k, v in zip(MATCH_KEYS, self.match, strict=True)
+                                if v is not None)
 
     def target_ms(self, severity: str, metric: int) -> int | None:
         """Target of ``metric`` (0 response, 1 resolution) for ``severity``; None: not measured."""

@@ -508,7 +508,7 @@ def test_json_input_works() -> None:
     assert v.target_ms("P1", RESOLUTION) == 4 * HOUR
     assert v.target_ms("P4", RESPONSE) == HOUR
     assert v.availability is not None and v.availability.period == "week"
-    assert v.match_keys == ["customer"]
+    assert v.match_keys == ("customer",)
 
 
 def test_json_numbers_with_an_exponent() -> None:
@@ -674,7 +674,7 @@ def test_resolution_gives_the_version_with_its_targets() -> None:
     v2 = policies.resolve_incident("acme", "web", ms("2026-06-01T00:00:00Z"))
     assert v1 is not None and v2 is not None
     assert (v1.target_ms("P1", RESPONSE), v2.target_ms("P1", RESPONSE)) == (2 * MIN, 3 * MIN)
-    assert v2.match_keys == ["customer"]
+    assert v2.match_keys == ("customer",)
 
 
 def test_no_matching_policy_gives_none() -> None:
