@@ -37,6 +37,12 @@ def test_scenarios_are_there() -> None:
 
 
 @pytest.mark.skipif(not SHARED.is_dir(), reason="no ../shared/scenarios beside this checkout")
+def test_spec_copy_matches_shared() -> None:
+    ours = (Path(__file__).parents[2] / "docs" / "SPEC.md").read_bytes()
+    assert ours == (SHARED.parent / "SPEC.md").read_bytes(), "docs/SPEC.md drifted: copy it again"
+
+
+@pytest.mark.skipif(not SHARED.is_dir(), reason="no ../shared/scenarios beside this checkout")
 def test_copy_matches_shared() -> None:
     ours = {p.relative_to(SCENARIOS): p.read_bytes() for p in SCENARIOS.rglob("*") if p.is_file()}
     theirs = {p.relative_to(SHARED): p.read_bytes() for p in SHARED.rglob("*") if p.is_file()}
