@@ -393,12 +393,15 @@ class TopicSpec:
         return {"cleanup.policy": "compact"} if self.compact else {}
 
 
-def create_topics(bootstrap: str, topics: Iterable[TopicSpec], *,
-                  timeout_s: float = 30.0) -> list[str]:
+def create_topics(bootstrap: str, topics: Iterable[TopicSpec], *, timeout_s: float = 30.0,
+                  client_options: Mapping[str, object] | None = None) -> list[str]:
     """Create ``topics`` on the broker at ``bootstrap``; return the names created now.
 
     A topic that already exists is fine if it has the partition count asked for (its configs are
     not compared); with another count it is a ``TopicError``: co-partitioned topics must agree.
+    ``client_options`` are extra kafka-python client settings: the security ones of
+    ``Settings.kafka_client_options()`` (SASL, TLS) for a real Kafka. ``timeout_s`` bounds the
+    wait for the broker to answer at all, and then each request.
     """
     specs = list(topics)
     names = [spec.name for spec in specs]
@@ -409,12 +412,18 @@ def create_topics(bootstrap: str, topics: Iterable[TopicSpec], *,
     from kafka import KafkaAdminClient
     from kafka.errors import KafkaError, TopicAlreadyExistsError, for_code
 
+    options = dict(client_options or {})
+    cafile = options.get("ssl_cafile")
+    if cafile is not None and not os.path.isfile(str(cafile)):
+        raise BrokerError(f"the CA file {cafile} (for TLS to {bootstrap}) does not exist")
     timeout_ms = int(timeout_s * 1000)
     try:
         admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="slawatch-topics",
-                                 bootstrap_timeout_ms=timeout_ms, request_timeout_ms=timeout_ms)
+                                 bootstrap_timeout_ms=timeout_ms, request_timeout_ms=timeout_ms,
+                                 **options)
     except KafkaError as exc:
-        raise BrokerError(f"cannot reach a Kafka broker at {bootstrap}: {exc}") from exc
+        raise BrokerError(f"cannot reach a Kafka broker at {bootstrap} within {timeout_s:g} s: "
+                          f"{exc}") from exc
     try:
         response = admin.create_topics(
             {spec.name: {"num_partitions": spec.partitions,

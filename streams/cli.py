@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
-from .core.errors import InvalidDuration, InvalidInstant, PolicyError
+from .broker import TopicSpec, create_topics
+from .core.errors import InvalidDuration, InvalidInstant, PolicyError, SlawatchError
 from .core.policy import load_policy_file
 from .core.timefmt import parse_duration, parse_instant
+from .settings import Settings, SettingsError, parse_setting
 
 
 def _instant(text: str) -> int:
@@ -53,7 +57,38 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="example:\n  slawatch policy validate policies.yaml")
     pv.add_argument("path", metavar="P")
+
+    tp = sub.add_parser("topics", help="Kafka topic tools")
+    tsub = tp.add_subparsers(dest="topics_command", required=True, metavar="COMMAND")
+    tc = tsub.add_parser(
+        "create", help="create the input and output topics with their partitions and compaction",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Create every slawatch topic, all with the same partitions:\n"
+                    "  PREFIX.incidents, PREFIX.heartbeats        input\n"
+                    "  PREFIX.breaches, PREFIX.near-breaches,     changelogs keyed by alert_id,\n"
+                    "  PREFIX.outcomes                            cleanup.policy=compact\n"
+                    "  PREFIX.deadletter                          invalid and late input\n"
+                    "A topic already there is left as it is if its partition count agrees.\n"
+                    "Prints one line per topic; exits 0, or 2 with a one-line error.\n"
+                    "SASL and TLS: SLAWATCH_SECURITY_PROTOCOL, SLAWATCH_SASL_MECHANISM,\n"
+                    "SLAWATCH_SASL_USERNAME, SLAWATCH_SASL_PASSWORD, SLAWATCH_SSL_CAFILE.",
+        epilog="examples:\n  slawatch topics create --broker kafka-1:9092,kafka-2:9092 "
+               "--partitions 12\n  SLAWATCH_BROKER=127.0.0.1:9092 slawatch topics create")
+    tc.add_argument("--broker", metavar="URL",
+                    help="host:port or kafka://host:port, several by commas "
+                         "(default: $SLAWATCH_BROKER)")
+    tc.add_argument("--partitions", metavar="N",
+                    help="partitions of every topic (default: $SLAWATCH_PARTITIONS, else 4)")
+    tc.add_argument("--prefix", metavar="P",
+                    help="topic name prefix (default: $SLAWATCH_TOPIC_PREFIX, else sla)")
+    tc.add_argument("--timeout", metavar="S", default="10",
+                    help="seconds to wait for the broker (default: 10)")
     return parser
+
+
+#: The flags of ``topics create`` that override a setting: (field, flag).
+_TOPICS_FLAGS = (("broker", "--broker"), ("partitions", "--partitions"),
+                 ("topic_prefix", "--prefix"))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -62,7 +97,56 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _replay(args)
     if args.command == "policy" and args.policy_command == "validate":
         return _validate(args.path)
+    if args.command == "topics" and args.topics_command == "create":
+        return _topics_create(args)
     return 2
+
+
+def _settings(args: argparse.Namespace, flags: Sequence[tuple[str, str]]) -> Settings:
+    """The settings from the environment, overridden by the flags given (named in any error)."""
+    overrides: dict[str, Any] = {}
+    for name, flag in flags:
+        text = getattr(args, flag.lstrip("-").replace("-", "_"))
+        if text is not None:
+            overrides[name] = parse_setting(name, text, flag)
+    return Settings.from_env(os.environ, **overrides)
+
+
+def _one_line(error: Exception) -> str:
+    return " ".join(str(error).split())
+
+
+def _topics_create(args: argparse.Namespace) -> int:
+    try:
+        settings = _settings(args, _TOPICS_FLAGS)
+        timeout_s = _seconds(args.timeout, "--timeout")
+        specs = settings.topic_specs()
+        created = create_topics(settings.bootstrap, specs, timeout_s=timeout_s,
+                                client_options=settings.kafka_client_options())
+    except SlawatchError as exc:
+        print(f"slawatch topics create: error: {_one_line(exc)}", file=sys.stderr)
+        return 2
+    for spec in specs:
+        print(format_topic(spec, spec.name in created))
+    return 0
+
+
+def _seconds(text: str, source: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = float("nan")
+    if not 0 < seconds < float("inf"):
+        raise SettingsError(f"{source}={text!r}: expected a number of seconds > 0", source)
+    return seconds
+
+
+def format_topic(spec: TopicSpec, created: bool) -> str:
+    """One line of ``topics create``: ``sla.breaches: created (4 partitions, compact)``."""
+    policy = "cleanup.policy=compact" if spec.compact else "cleanup.policy=delete"
+    if created:
+        return f"{spec.name}: created ({spec.partitions} partitions, {policy})"
+    return f"{spec.name}: already there ({spec.partitions} partitions)"
 
 
 def _validate(path: str) -> int:

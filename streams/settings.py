@@ -1,0 +1,284 @@
+"""Settings: the one reader of the environment (``SLAWATCH_*``), as one frozen object.
+
+``Settings.from_env(os.environ, **overrides)`` is called by the shells (the CLI passes
+``os.environ``; nothing reads it at import). Each variable is parsed and checked where it is read,
+and a bad one is a ``SettingsError`` naming the variable, the value and what was expected.
+Overrides (command-line flags, tests) win over the environment; ``parse_setting`` turns a flag's
+text into a value with the same rules, naming the flag.
+
+    SlawatchError
+    └── SettingsError    a setting that is malformed, out of range or inconsistent with another
+
+Variable (field): default
+    SLAWATCH_BROKER (broker): none; host:port or kafka://host:port, several separated by commas
+    SLAWATCH_POLICIES (policies): none; the policy file
+    SLAWATCH_TOPIC_PREFIX (topic_prefix): sla, so topics are sla.incidents, sla.breaches, ...
+    SLAWATCH_PARTITIONS (partitions): 4, for every topic (they are co-partitioned)
+    SLAWATCH_REPLICATION_FACTOR (replication_factor): 1
+    SLAWATCH_DATA_DIR (data_dir): slawatch-data, relative to the working directory
+    SLAWATCH_WEB_HOST (web_host): 127.0.0.1
+    SLAWATCH_WEB_PORT (web_port): 6066
+    SLAWATCH_SECURITY_PROTOCOL (security_protocol): PLAINTEXT; or SSL, SASL_PLAINTEXT, SASL_SSL
+    SLAWATCH_SASL_MECHANISM (sasl_mechanism): none; PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512
+    SLAWATCH_SASL_USERNAME (sasl_username): none
+    SLAWATCH_SASL_PASSWORD (sasl_password): none; never shown in a repr or an error
+    SLAWATCH_SSL_CAFILE (ssl_cafile): none; the system's CA certificates
+
+A variable set to the empty string counts as unset.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Final
+
+from .broker import TopicSpec
+from .core.errors import SlawatchError
+
+#: Topic names before the prefix: the inputs, the alert changelogs (keyed by ``alert_id``,
+#: compacted: the latest record per key is the truth) and the dead letters.
+INPUT_TOPICS: Final = ("incidents", "heartbeats")
+CHANGELOG_TOPICS: Final = ("breaches", "near-breaches", "outcomes")
+DEADLETTER_TOPIC: Final = "deadletter"
+ALL_TOPICS: Final = (*INPUT_TOPICS, *CHANGELOG_TOPICS, DEADLETTER_TOPIC)
+
+SECURITY_PROTOCOLS: Final = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+SASL_MECHANISMS: Final = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+DEFAULT_KAFKA_PORT: Final = 9092
+
+_MAX_TOPIC_NAME: Final = 249  # Kafka's limit
+_MAX_PREFIX: Final = _MAX_TOPIC_NAME - 1 - max(len(name) for name in ALL_TOPICS)
+_PREFIX = re.compile(r"[A-Za-z0-9_-](?:[A-Za-z0-9._-]*[A-Za-z0-9_-])?")
+_HOST_PORT = re.compile(r"(?P<host>\[[0-9A-Fa-f:.]+\]|[^\s:/\[\]@,;]+)(?::(?P<port>[0-9]+))?")
+_BROKER_EXPECTED: Final = ("host:port or kafka://host:port, several separated by commas "
+                           "(e.g. kafka-1:9092,kafka-2:9092)")
+
+
+class SettingsError(SlawatchError, ValueError):
+    """A setting that is malformed, out of range or inconsistent with another.
+
+    ``source`` is where it came from: an environment variable, a flag or a field name.
+    """
+
+    def __init__(self, message: str, source: str) -> None:
+        super().__init__(message)
+        self.source = source
+
+
+# ----------------------------------------------------------------------------- one value each
+
+
+def _shown(value: object, source: str) -> str:
+    return "'***'" if "PASSWORD" in source.upper() else repr(value)
+
+
+def _fail(source: str, value: object, expected: str) -> SettingsError:
+    return SettingsError(f"{source}={_shown(value, source)}: expected {expected}", source)
+
+
+def bootstrap_servers(broker: str, source: str = "broker") -> list[str]:
+    """``host:port`` of every broker in a broker URL (``kafka://`` optional, the port 9092)."""
+    servers = []
+    for entry in re.split(r"[,;]", broker):
+        entry = entry.strip()
+        if entry.lower().startswith("kafka://"):
+            entry = entry[len("kafka://"):]
+        match = _HOST_PORT.fullmatch(entry)
+        port = int(match["port"]) if match and match["port"] else DEFAULT_KAFKA_PORT
+        if match is None or not 1 <= port <= 65535:
+            raise _fail(source, broker, _BROKER_EXPECTED)
+        servers.append(f"{match['host']}:{port}")
+    return servers
+
+
+def _whole_number(value: object, source: str, low: int, high: int | None = None) -> int:
+    number = value
+    if isinstance(value, str) and re.fullmatch(r"\s*[+-]?[0-9]+\s*", value):
+        number = int(value)
+    if isinstance(number, bool) or not isinstance(number, int) or number < low or (
+            high is not None and number > high):
+        expected = f"a whole number from {low} to {high}" if high else f"a whole number >= {low}"
+        raise _fail(source, value, expected)
+    return number
+
+
+def _choice(value: object, source: str, choices: tuple[str, ...]) -> str:
+    text = value.strip().upper() if isinstance(value, str) else value
+    if text not in choices:
+        raise _fail(source, value, f"one of {', '.join(choices)}")
+    assert isinstance(text, str)
+    return text
+
+
+def _text(value: object, source: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise _fail(source, value, "a non-empty string")
+    return value
+
+
+def _broker(value: object, source: str) -> str:
+    text = _text(value, source).strip()
+    bootstrap_servers(text, source)
+    return text
+
+
+def _prefix(value: object, source: str) -> str:
+    text = _text(value, source).strip()
+    if not _PREFIX.fullmatch(text) or len(text) > _MAX_PREFIX:
+        raise _fail(source, value, f"1 to {_MAX_PREFIX} characters of A-Z a-z 0-9 . _ -, "
+                                   "not starting or ending with '.'")
+    return text
+
+
+def _host(value: object, source: str) -> str:
+    text = _text(value, source).strip()
+    if not text or any(c.isspace() for c in text):
+        raise _fail(source, value, "a host name or IP address")
+    return text
+
+
+def _path(value: object, source: str) -> Path:
+    if isinstance(value, Path):
+        return value
+    return Path(_text(value, source).strip())
+
+
+@dataclass(frozen=True)
+class _Var:
+    """How one field is read: its variable, and the check that turns text or a value into it."""
+
+    variable: str
+    check: Callable[[object, str], object]
+
+
+_VARS: Final[Mapping[str, _Var]] = {
+    "broker": _Var("SLAWATCH_BROKER", _broker),
+    "policies": _Var("SLAWATCH_POLICIES", _path),
+    "topic_prefix": _Var("SLAWATCH_TOPIC_PREFIX", _prefix),
+    "partitions": _Var("SLAWATCH_PARTITIONS", lambda v, s: _whole_number(v, s, 1)),
+    "replication_factor": _Var("SLAWATCH_REPLICATION_FACTOR",
+                               lambda v, s: _whole_number(v, s, 1)),
+    "data_dir": _Var("SLAWATCH_DATA_DIR", _path),
+    "web_host": _Var("SLAWATCH_WEB_HOST", _host),
+    "web_port": _Var("SLAWATCH_WEB_PORT", lambda v, s: _whole_number(v, s, 1, 65535)),
+    "security_protocol": _Var("SLAWATCH_SECURITY_PROTOCOL",
+                              lambda v, s: _choice(v, s, SECURITY_PROTOCOLS)),
+    "sasl_mechanism": _Var("SLAWATCH_SASL_MECHANISM", lambda v, s: _choice(v, s, SASL_MECHANISMS)),
+    "sasl_username": _Var("SLAWATCH_SASL_USERNAME", _text),
+    "sasl_password": _Var("SLAWATCH_SASL_PASSWORD", _text),
+    "ssl_cafile": _Var("SLAWATCH_SSL_CAFILE", _path),
+}
+
+#: Every variable ``Settings.from_env`` reads, by field.
+VARIABLES: Final[Mapping[str, str]] = {name: var.variable for name, var in _VARS.items()}
+
+
+def parse_setting(name: str, text: str, source: str) -> Any:
+    """The value of field ``name`` written as ``text`` (a flag's argument, say); errors name
+    ``source``. Cross-field rules are checked when the ``Settings`` is built."""
+    if name not in _VARS:
+        raise KeyError(f"no setting {name!r}; the settings are {', '.join(_VARS)}")
+    return _VARS[name].check(text, source)
+
+
+# ----------------------------------------------------------------------------- the object
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    """Everything slawatch is configured with; build it with ``Settings.from_env``."""
+
+    broker: str | None = None
+    policies: Path | None = None
+    topic_prefix: str = "sla"
+    partitions: int = 4
+    replication_factor: int = 1
+    data_dir: Path = Path("slawatch-data")
+    web_host: str = "127.0.0.1"
+    web_port: int = 6066
+    security_protocol: str = "PLAINTEXT"
+    sasl_mechanism: str | None = None
+    sasl_username: str | None = None
+    sasl_password: str | None = field(default=None, repr=False)
+    ssl_cafile: Path | None = None
+
+    def __post_init__(self) -> None:
+        for f in fields(self):  # values given directly or as overrides: the same checks
+            value = getattr(self, f.name)
+            if value is not None:
+                checked = _VARS[f.name].check(value, f.name)
+                if checked != value:  # normalised (e.g. upper-cased): keep the checked form
+                    object.__setattr__(self, f.name, checked)
+        self._check_security()
+
+    def _check_security(self) -> None:
+        protocol, var = self.security_protocol, VARIABLES
+        sasl = {name: getattr(self, name)
+                for name in ("sasl_mechanism", "sasl_username", "sasl_password")}
+        if protocol.startswith("SASL_"):
+            missing = [var[name] for name, value in sasl.items() if value is None]
+            if missing:
+                raise SettingsError(
+                    f"{var['security_protocol']}={protocol} needs {var['sasl_mechanism']} "
+                    f"(one of {', '.join(SASL_MECHANISMS)}), {var['sasl_username']} and "
+                    f"{var['sasl_password']}; missing: {', '.join(missing)}", missing[0])
+        else:
+            given = [var[name] for name, value in sasl.items() if value is not None]
+            if given:
+                raise SettingsError(
+                    f"{', '.join(given)} set, but {var['security_protocol']}={protocol}: "
+                    "expected SASL_PLAINTEXT or SASL_SSL to use SASL", given[0])
+        if self.ssl_cafile is not None and not protocol.endswith("SSL"):
+            raise SettingsError(
+                f"{var['ssl_cafile']} set, but {var['security_protocol']}={protocol}: "
+                "expected SSL or SASL_SSL to use TLS", var["ssl_cafile"])
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str], **overrides: Any) -> Settings:
+        """The settings from ``environ``'s ``SLAWATCH_*`` variables, then ``overrides`` (by field
+        name; ``None`` means not given, so optional flags can be passed as they are)."""
+        unknown = set(overrides) - set(_VARS)
+        if unknown:
+            raise TypeError(f"unknown settings {sorted(unknown)}; the settings are "
+                            f"{', '.join(_VARS)}")
+        values: dict[str, Any] = {}
+        for name, var in _VARS.items():
+            text = environ.get(var.variable)
+            if text:  # unset or empty: the default
+                values[name] = var.check(text, var.variable)
+        values.update((name, value) for name, value in overrides.items() if value is not None)
+        return cls(**values)
+
+    # -- what the shells need
+
+    @property
+    def bootstrap(self) -> str:
+        """``host:port,host:port`` for kafka-python's ``bootstrap_servers``."""
+        if self.broker is None:
+            raise SettingsError(f"no broker: set {VARIABLES['broker']} or pass --broker; "
+                                f"expected {_BROKER_EXPECTED}", VARIABLES["broker"])
+        return ",".join(bootstrap_servers(self.broker))
+
+    def kafka_client_options(self) -> dict[str, object]:
+        """The security options of a kafka-python client (admin, producer or consumer)."""
+        options: dict[str, object] = {"security_protocol": self.security_protocol}
+        if self.security_protocol.startswith("SASL_"):
+            options.update(sasl_mechanism=self.sasl_mechanism,
+                           sasl_plain_username=self.sasl_username,
+                           sasl_plain_password=self.sasl_password)
+        if self.ssl_cafile is not None:
+            options["ssl_cafile"] = str(self.ssl_cafile)
+        return options
+
+    def topic(self, name: str) -> str:
+        """The full name of topic ``name``: ``"breaches"`` is ``"sla.breaches"`` by default."""
+        return f"{self.topic_prefix}.{name}"
+
+    def topic_specs(self) -> list[TopicSpec]:
+        """Every topic slawatch uses, with the configured partitions; the alert topics compacted."""
+        return [TopicSpec(self.topic(name), self.partitions, compact=name in CHANGELOG_TOPICS,
+                          replication_factor=self.replication_factor)
+                for name in ALL_TOPICS]
