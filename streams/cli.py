@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from collections.abc import Sequence
@@ -10,8 +11,8 @@ from typing import Any
 
 from .broker import TopicSpec, create_topics
 from .core.errors import InvalidDuration, InvalidInstant, PolicyError, SlawatchError
-from .core.policy import load_policy_file
-from .core.timefmt import parse_duration, parse_instant
+from .core.policy import NEVER, IncidentExplanation, load_policy_file
+from .core.timefmt import format_instant, parse_duration, parse_instant
 from .settings import Settings, SettingsError, parse_setting
 
 
@@ -57,6 +58,24 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="example:\n  slawatch policy validate policies.yaml")
     pv.add_argument("path", metavar="P")
+    pe = psub.add_parser(
+        "explain", help="show which policy and version an incident would get, and why",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Show which policy (and which version) would govern an incident opened at "
+                    "T: every\npolicy whose match fits, the version in force at T, whether it has "
+                    "an incidents\nblock, the rule that picked the winner (customer+service > "
+                    "customer > service > {}),\nand the winner's targets for the severity and its "
+                    "calendar. Exits 0 (also when no\npolicy matches), or 2 with a one-line error.",
+        epilog="example:\n  slawatch policy explain --policies policy.yaml --customer contoso "
+               "--service auth \\\n      --severity P1 --at 2027-05-01T09:00:00Z")
+    pe.add_argument("--policies", metavar="P",
+                    help="policy file (YAML or JSON; default: $SLAWATCH_POLICIES)")
+    pe.add_argument("--customer", required=True, metavar="C")
+    pe.add_argument("--service", required=True, metavar="S")
+    pe.add_argument("--severity", required=True, metavar="SEV")
+    pe.add_argument("--at", required=True, metavar="T",
+                    help="when the incident opens: RFC 3339 with an offset, or epoch ms")
+    pe.add_argument("--json", action="store_true", help="print a JSON object instead")
 
     tp = sub.add_parser("topics", help="Kafka topic tools")
     tsub = tp.add_subparsers(dest="topics_command", required=True, metavar="COMMAND")
@@ -97,6 +116,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _replay(args)
     if args.command == "policy" and args.policy_command == "validate":
         return _validate(args.path)
+    if args.command == "policy" and args.policy_command == "explain":
+        return _explain(args)
     if args.command == "topics" and args.topics_command == "create":
         return _topics_create(args)
     return 2
@@ -160,6 +181,132 @@ def _validate(path: str) -> int:
     print(f"{path}: ok ({len(policies.versions)} policy versions, "
           f"{len(policies.calendars)} calendars)")
     return 0
+
+
+def _explain(args: argparse.Namespace) -> int:
+    try:
+        at_ms = _instant(args.at)
+    except argparse.ArgumentTypeError as exc:
+        print(f"slawatch policy explain: error: --at: {_one_line(exc)}", file=sys.stderr)
+        return 2
+    try:
+        path = _settings(args, (("policies", "--policies"),)).policies
+        if path is None:
+            raise SettingsError("no policy file: pass --policies or set SLAWATCH_POLICIES",
+                                "--policies")
+        policies = load_policy_file(str(path))
+    except SlawatchError as exc:  # a PolicyError lists every problem, each naming the file
+        print(f"slawatch policy explain: error: {_problems_line(exc)}", file=sys.stderr)
+        return 2
+    explanation = policies.explain_incident(args.customer, args.service, args.severity, at_ms)
+    if args.json:
+        print(json.dumps(explanation_json(explanation), indent=2))
+    else:
+        print(format_explanation(explanation))
+    return 0
+
+
+def _problems_line(error: SlawatchError) -> str:
+    if isinstance(error, PolicyError):
+        return "; ".join(" ".join(str(p).split()) for p in error.problems)
+    return _one_line(error)
+
+
+def format_duration(ms: int) -> str:
+    """``1d2h``, ``20m``, ``90s`` (``1500ms`` below a whole second)."""
+    if ms == 0:
+        return "0s"
+    parts, rest = [], ms
+    for unit, size in (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000)):
+        count, rest = divmod(rest, size)
+        if count:
+            parts.append(f"{count}{unit}")
+    return "".join(parts) if rest == 0 else f"{ms}ms"
+
+
+def _match_text(match: tuple[str | None, str | None]) -> str:
+    parts = [f"{k}: {v}" for k, v in zip(("customer", "service"), match, strict=True)
+             if v is not None]
+    return "{" + ", ".join(parts) + "}"
+
+
+def _since(from_ms: int) -> str:
+    return "always" if from_ms == NEVER else f"from {format_instant(from_ms)}"
+
+
+_RULE = "customer+service > customer > service > {}"
+
+
+def format_explanation(e: IncidentExplanation) -> str:
+    """The text of ``policy explain``: the candidates, the winner and why, its targets."""
+    lines = [f"incident: customer {e.customer}, service {e.service}, severity {e.severity}, "
+             f"opened {format_instant(e.at_ms)}"]
+    if e.candidates:
+        lines.append("candidates, most specific first:")
+    else:
+        lines.append("candidates: no policy's match fits this customer and service")
+    winner = e.winner
+    for c in e.candidates:
+        if c.version is None:
+            version = f"no version in force yet (first {_since(c.first_from_ms)})"
+        else:
+            blocks = "yes" if c.version.targets is not None else "no"
+            version = (f"version {c.version.version} in force "
+                       f"({_since(c.version.effective_from_ms)}), incidents block: {blocks}")
+        verdict = {"chosen": "chosen",
+                   "not in force": "passed over: not in force yet",
+                   "no incidents block": "passed over: no incidents block",
+                   "outranked": f"passed over: {e.rule} is more specific"}[c.outcome]
+        lines.append(f"  {c.policy_id} {_match_text(c.match)} [{c.level}]: {version} -> {verdict}")
+    if winner is None:
+        lines.append("winner: none: no matching policy; the incident would be tracked and counted, "
+                     "with no alert and no outcome")
+        return "\n".join(lines)
+    lines.append(f"winner: {winner.id} version {winner.version} by the rule {_RULE}: "
+                 f"{e.rule} is the most specific match in force with an incidents block")
+    lines.append(f"targets for {e.severity}:")
+    for t in e.targets:
+        if t.target_ms is None:
+            lines.append(f"  {t.metric}: not measured (no {e.severity} nor \"*\" target)")
+        elif t.severity == e.severity:
+            lines.append(f"  {t.metric}: {format_duration(t.target_ms)} (from {e.severity})")
+        else:
+            lines.append(f"  {t.metric}: {format_duration(t.target_ms)} "
+                         f"(from the \"*\" fallback: no {e.severity} {t.metric} target)")
+    lines.append(f"calendar: {winner.calendar.name} ({winner.calendar.zone.key})")
+    return "\n".join(lines)
+
+
+def explanation_json(e: IncidentExplanation) -> dict[str, Any]:
+    """The JSON object of ``policy explain --json``: the same facts as ``format_explanation``."""
+    def since(from_ms: int) -> str | None:
+        return None if from_ms == NEVER else format_instant(from_ms)
+
+    candidates = [{
+        "policy_id": c.policy_id,
+        "match": {k: v for k, v in zip(("customer", "service"), c.match, strict=True)
+                  if v is not None},
+        "level": c.level,
+        "version": c.version.version if c.version else None,
+        "effective_from": since(c.version.effective_from_ms) if c.version else None,
+        "first_effective_from": since(c.first_from_ms),
+        "incidents_block": c.version is not None and c.version.targets is not None,
+        "outcome": c.outcome,
+    } for c in e.candidates]
+    winner = None
+    if e.winner is not None:
+        winner = {
+            "policy_id": e.winner.id, "version": e.winner.version, "rule": e.rule,
+            "calendar": {"name": e.winner.calendar.name, "timezone": e.winner.calendar.zone.key},
+            "targets": {t.metric: None if t.target_ms is None else {
+                "ms": t.target_ms, "text": format_duration(t.target_ms), "from": t.severity,
+                "fallback": t.severity != e.severity} for t in e.targets},
+        }
+    return {"customer": e.customer, "service": e.service, "severity": e.severity,
+            "at": format_instant(e.at_ms), "rule": _RULE, "candidates": candidates,
+            "winner": winner,
+            "note": None if winner else "no matching policy: the incident would be tracked and "
+                                        "counted, with no alert and no outcome"}
 
 
 def _replay(args: argparse.Namespace) -> int:

@@ -116,6 +116,16 @@ class PolicyVersion:
         fallback = targets.get("*")
         return fallback[metric] if fallback is not None else None
 
+    def target_source(self, severity: str, metric: int) -> tuple[int | None, str | None]:
+        """``target_ms`` and the severity entry it comes from (``severity`` or ``"*"``);
+        (None, None) when the metric is not measured."""
+        targets = self.targets or {}
+        for key in (severity, "*"):
+            entry = targets.get(key)
+            if entry is not None and entry[metric] is not None:
+                return entry[metric], key
+        return None, None
+
     def levels(self, target_ms: int) -> tuple[tuple[int, Threshold], ...]:
         """(level_ms, threshold) of every entry that applies to ``target_ms``, lowest first."""
         key = (target_ms, 0)
@@ -129,6 +139,54 @@ class PolicyVersion:
             pairs.sort(key=lambda p: (p[0], p[1].index))
             found = self._levels[key] = tuple(pairs)
         return found
+
+
+#: The matches an incident's policy may have, most specific first, with the name of each level.
+LEVELS = ("customer+service", "customer", "service", "{}")
+
+
+def _levels(customer: str, service: str) -> tuple[tuple[tuple[str | None, str | None], str], ...]:
+    matches = ((customer, service), (customer, None), (None, service), (None, None))
+    return tuple(zip(matches, LEVELS, strict=True))
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A policy whose match fits an incident, and what resolution made of it."""
+
+    policy_id: str
+    match: tuple[str | None, str | None]
+    level: str  # one of LEVELS
+    version: PolicyVersion | None  # the version in force at the incident's opening, if any
+    first_from_ms: int  # effective_from of its first version (NEVER: always)
+    outcome: str  # "chosen" | "outranked" | "no incidents block" | "not in force"
+
+
+@dataclass(frozen=True, slots=True)
+class TargetSource:
+    """The winner's target of one metric for a severity: from that severity's entry or "*"."""
+
+    metric: str  # "response" | "resolution"
+    target_ms: int | None  # None: not measured
+    severity: str | None  # the entry it comes from; None when not measured
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentExplanation:
+    """``PolicySet.explain_incident``: the candidates, most specific first, and the winner."""
+
+    customer: str
+    service: str
+    severity: str
+    at_ms: int
+    candidates: tuple[Candidate, ...]
+    winner: PolicyVersion | None  # None: tracked and counted, no alert, no outcome
+    targets: tuple[TargetSource, ...]  # response, resolution; empty without a winner
+
+    @property
+    def rule(self) -> str | None:
+        """The level of the winner's match (customer+service > customer > service > {})."""
+        return next((c.level for c in self.candidates if c.outcome == "chosen"), None)
 
 
 @dataclass(eq=False)
@@ -164,28 +222,35 @@ class PolicySet:
                 return version
         return None
 
-    def explain_incident(self, customer: str, service: str, at_ms: int) -> list[dict[str, Any]]:
-        """Every policy id considered for an incident, with why it was taken or passed over."""
-        out: list[dict[str, Any]] = []
+    def explain_incident(self, customer: str, service: str, severity: str,
+                         at_ms: int) -> IncidentExplanation:
+        """Why ``resolve_incident`` picks what it picks for an incident opened at ``at_ms``: every
+        policy whose match fits, most specific first (then by id), what happened to it, and the
+        winner's targets for ``severity``. Pure data; the shells format it."""
         chosen = self.resolve_incident(customer, service, at_ms)
-        for match, chain in self._by_match.items():
-            fits = all(v is None or v == want
-                       for v, want in zip(match, (customer, service), strict=True))
+        candidates = []
+        for rank, (match, level) in enumerate(_levels(customer, service)):
+            chain = self._by_match.get(match)
+            if chain is None:
+                continue
             version = self.in_force(match, at_ms)
-            if not fits:
-                why = "match does not fit"
-            elif version is None:
-                why = "no version in force yet"
+            if version is None:
+                outcome = "not in force"
             elif version.targets is None:
-                why = "version in force has no incidents block"
+                outcome = "no incidents block"
             elif version is chosen:
-                why = "chosen: the most specific match that fits"
+                outcome = "chosen"
             else:
-                why = "fits, but a more specific match wins"
-            out.append({"policy_id": chain[0].id,
-                        "match": dict(zip(MATCH_KEYS, match, strict=True)),
-                        "version": version.version if version else None, "why": why})
-        return out
+                outcome = "outranked"
+            candidates.append((rank, chain[0].id, Candidate(
+                chain[0].id, match, level, version, chain[0].effective_from_ms, outcome)))
+        candidates.sort(key=lambda c: (c[0], c[1]))
+        targets: tuple[TargetSource, ...] = ()
+        if chosen is not None:
+            targets = tuple(TargetSource(name, *chosen.target_source(severity, metric))
+                            for metric, name in enumerate(METRICS))
+        return IncidentExplanation(customer, service, severity, at_ms,
+                                   tuple(c for _, _, c in candidates), chosen, targets)
 
     def availability_for(self, service: str) -> list[tuple[str | None, str | None]]:
         """The matches whose policies judge ``service``'s availability: every policy with an
