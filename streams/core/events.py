@@ -62,6 +62,19 @@ def _text(obj: dict[str, Any], name: str, what: str) -> str:
                        "bad_field")
 
 
+def _at(obj: dict[str, Any], subject: str, event_id: str | None) -> int:
+    """The ``at`` field as epoch ms, or ``InvalidEvent`` saying whose ``at`` is missing or bad."""
+    at = obj.get("at")
+    try:
+        return parse_instant(at)
+    except InvalidInstant as exc:
+        what = (f"incident {subject!r} event {event_id!r}" if event_id is not None
+                else f"service {subject!r} heartbeat")
+        if at is None and "at" not in obj:
+            raise InvalidEvent(f"{what}: missing required field 'at'", "missing_field") from None
+        raise InvalidEvent(f"{what}: field 'at': {exc}", "bad_timestamp") from None
+
+
 def incident_event(obj: Any) -> IncidentEvent:
     """Check one decoded JSON value as an incident event.
 
@@ -84,14 +97,7 @@ def incident_event(obj: Any) -> IncidentEvent:
             raise InvalidEvent(f"{what}: missing required field 'type'", "missing_field")
         raise InvalidEvent(f"{what}: unknown type {type_name!r}; expected one of "
                            f"{', '.join(TYPES)}", "unknown_type")
-    at = get("at")
-    try:
-        at = parse_instant(at)
-    except InvalidInstant as exc:
-        what = f"incident {incident_id!r} event {event_id!r}"
-        if at is None and "at" not in obj:
-            raise InvalidEvent(f"{what}: missing required field 'at'", "missing_field") from None
-        raise InvalidEvent(f"{what}: field 'at': {exc}", "bad_timestamp") from None
+    at = _at(obj, incident_id, event_id)
     severity = service = customer = None
     if type_ == OPENED:
         what = f"incident {incident_id!r} event {event_id!r}"
@@ -139,15 +145,7 @@ def heartbeat(obj: Any) -> Heartbeat:
                                "missing_field")
         raise InvalidEvent(f"service {service!r} heartbeat: unknown status {status_name!r}; "
                            "expected up, down or degraded", "bad_field")
-    at = get("at")
-    try:
-        at = parse_instant(at)
-    except InvalidInstant as exc:
-        if at is None and "at" not in obj:
-            raise InvalidEvent(f"service {service!r} heartbeat: missing required field 'at'",
-                               "missing_field") from None
-        raise InvalidEvent(f"service {service!r} heartbeat: field 'at': {exc}",
-                           "bad_timestamp") from None
+    at = _at(obj, service, None)
     instance = get("instance")
     if instance is None:
         instance = ""
