@@ -105,15 +105,13 @@ def replay(policies: PolicySet, incidents: str | None, heartbeats: str | None, u
 def _run(policies: PolicySet, incidents: str | None, heartbeats: str | None, until: int | None,
          writer: _Writer, err: IO[str], retention_ms: int, summary: Summary) -> None:
     det = Detector(policies, retention_ms)
-    write, advance = writer.write, det.advance
+    write, before = writer.write, det.before
     on_incident, on_heartbeat = det.on_incident_event, det.on_heartbeat
     for path, number, raw, ev in _merge(incidents, heartbeats, summary):
         try:
             if isinstance(ev, InvalidEvent):
                 raise ev
-            due = det.next_due()
-            if due is not None and due < ev.at:
-                write(advance(ev.at - 1))
+            write(before(ev.at))
             write(on_incident(ev) if type(ev) is IncidentEvent else on_heartbeat(ev))  # type: ignore[arg-type]
         except InvalidEvent as exc:
             summary.skipped += 1

@@ -499,7 +499,12 @@ class Service:
 
 
 class ServiceBook:
-    """Every service's availability folds and their deadline heap (one per detector)."""
+    """Every service's availability folds and their deadline heap (one per detector).
+
+    ``snapshot(name)`` and ``restore(name, snap)`` carry one service through a changelog: the
+    snapshot holds the exact state at the service's last heartbeat (never a projection, which is a
+    function of that state and the clock) and what was published, as plain JSON-able data.
+    """
 
     def __init__(self, policies: PolicySet) -> None:
         self.policies = policies
@@ -554,6 +559,38 @@ class ServiceBook:
 
     def next_due(self) -> int | None:
         return self.heap[0][0] if self.heap else None
+
+    def snapshot(self, name: str) -> dict[str, Any] | None:
+        """The service as plain data (None for a service never seen)."""
+        svc = self.services.get(name)
+        if svc is None:
+            return None
+        return {"last_at": svc.last_at,
+                "instances": [[i, s, at] for i, (s, at) in svc.instances.items()],
+                "folds": [fold_snapshot(f) for f in svc.folds]}
+
+    def restore(self, name: str, snap: dict[str, Any], now: int) -> list[Record]:
+        """Load a service from ``snapshot`` data and project it to the clock ``now``; return
+        what the projection fires that the snapshot does not hold as published (it was fired
+        after the snapshot was taken, or never): publishing it again is identical, never lost.
+
+        Folds of policies that are gone are dropped; policies that are new start fresh."""
+        chains = [self.policies.chain(m) for m in self.policies.availability_for(name)]
+        svc = self.services[name] = Service(
+            name, [ServiceFold(name, c, self._shared) for c in chains])
+        svc.last_at = snap["last_at"]
+        svc.instances = {i: (s, at) for i, s, at in snap["instances"]}
+        saved = {f["policy"]: f for f in snap["folds"]}
+        out: list[Record] = []
+        for fold in svc.folds:
+            data = saved.get(fold.chain[0].id)
+            if data is not None:
+                fold_restore(fold, data)
+                fired: list[Fired] = []
+                fold.project(now, fired)
+                out.extend(_publish(fold, fired, speculative=True))
+            self._schedule(fold)
+        return out
 
     def _schedule(self, fold: ServiceFold) -> None:
         """Keep the fold in the heap at its next due instant. A due that moves later keeps the
@@ -621,3 +658,53 @@ def _retraction(old: Record) -> Record:
         if name in old:
             rec[name] = old[name]
     return rec
+
+
+# ----------------------------------------------------------------------------- snapshots
+
+
+def _state_data(st: FoldState) -> dict[str, Any]:
+    period = st.period
+    return {
+        "t": st.t, "up": st.up_until, "degraded": st.degraded_until,
+        "period": None if period is None else [period.start, period.end],
+        "next_start": st.next_start, "down_ms": st.down_ms, "degraded_ms": st.degraded_ms,
+        "fired": sorted(st.fired), "starts": st.starts, "ends": st.ends, "cum": st.cum,
+        "total_down": st.total_down, "episodes": [[i, m] for i, m in st.episodes.items()],
+        "last_minute": st.last_minute, "burn_active": st.burn_active,
+        "down_start": st.down_start,
+    }
+
+
+def _fired_data(f: Fired) -> list[Any]:
+    return [f.kind, f.metric, f.at, list(f.key), f.fields, f.version.version]
+
+
+def fold_snapshot(fold: ServiceFold) -> dict[str, Any]:
+    exact = fold.base if fold.base is not None else fold.state
+    return {
+        "policy": fold.chain[0].id,
+        "state": _state_data(exact),
+        # what a roll-back to the exact state could publish again or retract: the rest is final
+        "published": [_fired_data(f) for f in fold.published.values() if f.at >= exact.t],
+    }
+
+
+def fold_restore(fold: ServiceFold, data: dict[str, Any]) -> None:
+    """Load ``data`` (from ``fold_snapshot``) into a fresh fold of the same policy id."""
+    d = data["state"]
+    st = fold.state = FoldState(
+        d["t"], d["up"], d["degraded"], None, d["next_start"], d["down_ms"], d["degraded_ms"],
+        set(d["fired"]), list(d["starts"]), list(d["ends"]), list(d["cum"]), d["total_down"],
+        {i: m for i, m in d["episodes"]}, d["last_minute"], d["burn_active"], None,
+        d["down_start"])
+    if d["period"] is not None:
+        fired = st.fired
+        fold._open(st, *d["period"])
+        st.fired, st.down_ms, st.degraded_ms = fired, d["down_ms"], d["degraded_ms"]
+        st.next_start = d["next_start"]
+    versions = {v.version: v for v in fold.chain}
+    for kind, metric, at, key, fields, version in data["published"]:
+        if version in versions:
+            f = Fired(kind, metric, at, tuple(key), fields, versions[version])
+            fold.published[(metric, *f.key)] = f

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import heapq
 from collections import deque
+from collections.abc import Iterable
 from typing import Any
 
 from .availability import ServiceBook
@@ -44,10 +45,17 @@ class Detector:
         self.heap: list[tuple[int, str]] = []
         self.forgotten: dict[str, int] = {}  # evicted incident -> instant it was evicted
         self._forget_queue: deque[tuple[int, str]] = deque()
+        self.evicted: list[str] = []  # incidents forgotten since the shell last emptied this
         self.stats = {"events": 0, "duplicates": 0, "late": 0, "evicted": 0}
         self.services = ServiceBook(policies)
 
     # -- input
+
+    def before(self, at: int) -> list[Record]:
+        """Fire what falls due before instant ``at``, as every runner does ahead of an event at
+        ``at`` (so a crossing at an instant waits for that instant's events)."""
+        due = self.next_due()
+        return self.advance(at - 1) if due is not None and due < at else []
 
     def on_incident_event(self, ev: IncidentEvent) -> list[Record]:
         """Apply one valid incident event; return the records it changes.
@@ -147,9 +155,37 @@ class Detector:
 
     def _forget(self, inc: Incident, now: int) -> None:
         del self.incidents[inc.id]
-        self.forgotten[inc.id] = now
-        self._forget_queue.append((now + self.retention_ms, inc.id))
+        self.remember_forgotten(inc.id, now)
+        self.evicted.append(inc.id)
         self.stats["evicted"] += 1
+
+    def restore_incident(self, incident_id: str, events: list[IncidentEvent],
+                         sent: Iterable[str]) -> list[Record]:
+        """Load an incident from a changelog: the events applied to it (in arrival order) and the
+        ids of the records that stand for it (``published`` as it was). The fold is rebuilt at
+        the detector clock; what stands now but was not sent is returned, to be published.
+
+        A record sent but not standing now was fired beyond this clock (the saved clock lags
+        the one that fired it): it fires again, identical, when the clock gets there."""
+        inc = self.incidents[incident_id] = Incident(incident_id)
+        for ev in events:
+            if ev.type == UPDATED:
+                inc.note(ev)
+            else:
+                inc.add(ev)
+        standing: list[tuple[Any, ...]] = []
+        inc.refold(self.policies, self.now, standing)
+        self._replace(inc, standing)  # against nothing: computes every standing entry
+        sent = set(sent)
+        fresh = {aid: entry for aid, entry in inc.published.items() if aid not in sent}
+        self._schedule(inc)
+        return [_record(incident_id, aid, entry) for aid, entry in fresh.items()]
+
+    def remember_forgotten(self, incident_id: str, at: int) -> None:
+        """Note that ``incident_id`` was forgotten at ``at``: its later events are late (a shell
+        restoring state from a changelog calls this for the incidents it kept as forgotten)."""
+        self.forgotten[incident_id] = at
+        self._forget_queue.append((at + self.retention_ms, incident_id))
 
     # -- the changelog
 

@@ -1,0 +1,177 @@
+"""The detector's state as table values, and the detector rebuilt from them.
+
+A partition's state is three kinds of values, each small, JSON-able and written when an input
+changes it (the worker keeps them in Faust tables whose changelogs bring them back):
+
+- an incident: the events applied to it, in arrival order, and the ids of the records standing
+  for it (``{"events": [...], "sent": [...]}``), or the instant it was forgotten after retention
+  (``{"forgotten": ms}``);
+- a service: the exact state at its last heartbeat (``ServiceBook.snapshot``), never a
+  projection, which is a function of that state and the clock;
+- the partition's detector clock.
+
+Every value also carries the partition it belongs to (``"p"``) and the offset of the input record
+that wrote it last (``"o"``), so a record delivered twice around a restart is recognised and
+skipped. Rebuilding refolds each incident's events and loads each service at the clock, and
+returns what stands by then but was never written as sent: a crash between a publication and its
+write costs a repeated record (identical but for ``detected_at``), never a lost one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any, NamedTuple
+
+from .core.detector import DEFAULT_RETENTION_MS, Detector
+from .core.errors import InvalidEvent
+from .core.events import Heartbeat, IncidentEvent, incident_event
+from .core.policy import PolicySet
+
+Value = dict[str, Any]
+Record = dict[str, Any]
+
+
+def incident_value(partition: int, offset: int, previous: Value | None, raw_event: Any | None,
+                   sent: Iterable[str]) -> Value:
+    """The incident's value after it takes ``raw_event`` (the decoded JSON object; None when
+    only what was sent for it changed), with the ids of the records that stand for it."""
+    events = [] if previous is None or "events" not in previous else previous["events"]
+    if raw_event is not None:
+        events = [*events, raw_event]
+    return {"p": partition, "o": offset, "events": events, "sent": list(sent)}
+
+
+def forgotten_value(partition: int, offset: int, at_ms: int) -> Value:
+    return {"p": partition, "o": offset, "forgotten": at_ms}
+
+
+def service_value(partition: int, offset: int, snapshot: dict[str, Any]) -> Value:
+    return {"p": partition, "o": offset, "snap": snapshot}
+
+
+def rebuild(policies: PolicySet, clock_ms: int | None, incidents: Iterable[tuple[str, Value]],
+            services: Iterable[tuple[str, Value]], retention_ms: int = DEFAULT_RETENTION_MS
+            ) -> tuple[Detector, list[Record]]:
+    """A detector holding the state these values describe, at the clock ``clock_ms`` (or the
+    latest instant they hold), and the records it has to publish: those due by then that the
+    values do not show as sent (fired after the last write, or lost in a crash)."""
+    det = Detector(policies, retention_ms)
+    loaded, forgotten = [], []
+    latest = -(2**62) if clock_ms is None else clock_ms
+    for incident_id, value in incidents:
+        if "forgotten" in value:
+            forgotten.append((value["forgotten"], incident_id))
+            continue
+        events = [incident_event(obj) for obj in value["events"]]
+        latest = max(latest, *(ev.at for ev in events))
+        loaded.append((incident_id, events, value.get("sent", ())))
+    snaps = [(name, value["snap"]) for name, value in services]
+    latest = max([latest, *(snap["last_at"] for _, snap in snaps)])
+    det.now = latest
+    out: list[Record] = []
+    for incident_id, events, sent in loaded:
+        out += det.restore_incident(incident_id, events, sent)
+    for at_ms, incident_id in sorted(forgotten):
+        det.remember_forgotten(incident_id, at_ms)
+    for name, snap in snaps:
+        out += det.services.restore(name, snap, latest)
+    out += det.advance(latest)
+    det.evicted.clear()
+    return det, out
+
+
+Write = tuple[str, str, Value]  # ("incidents" | "services", key, value)
+
+
+class Step(NamedTuple):
+    """What one step of a partition did: records to publish, values to write, and the error
+    that made the input change nothing (None when it was applied)."""
+
+    records: list[Record]
+    writes: list[Write]
+    error: InvalidEvent | None
+
+
+class Partition:
+    """One input partition's detector and the table values its steps change.
+
+    Every step returns the records to publish and the values to write; the caller (the Faust
+    agent, or a test) does the I/O. ``lookup(table, key)`` reads a value back.
+    """
+
+    def __init__(self, det: Detector, number: int,
+                 lookup: Callable[[str, str], Value | None]) -> None:
+        self.det = det
+        self.number = number
+        self.lookup = lookup
+
+    def incident(self, offset: int, raw: Any, ev: IncidentEvent) -> Step:
+        """Apply one decoded incident event (``raw``: its JSON object) read at ``offset``."""
+        det, iid = self.det, ev.incident_id
+        previous = self.lookup("incidents", iid)
+        if previous is not None and previous["o"] >= offset:
+            return Step([], [], None)  # delivered again around a restart: applied already
+        out = det.before(ev.at)
+        try:
+            out += det.on_incident_event(ev)
+        except InvalidEvent as exc:
+            return Step(out, self._writes(out, offset), exc)
+        writes = self._writes(out, offset, skip=iid)
+        writes.append(("incidents", iid, incident_value(
+            self.number, offset, previous, raw, det.incidents[iid].published)))
+        return Step(out, writes, None)
+
+    def heartbeat(self, offset: int, hb: Heartbeat) -> Step:
+        """Apply one decoded heartbeat read at ``offset``."""
+        det, name = self.det, hb.service
+        previous = self.lookup("services", name)
+        if previous is not None and previous["o"] >= offset:
+            return Step([], [], None)
+        out = det.before(hb.at)
+        try:
+            out += det.on_heartbeat(hb)
+        except InvalidEvent as exc:
+            return Step(out, self._writes(out, offset), exc)
+        writes = self._writes(out, offset, skip=name)
+        snap = det.services.snapshot(name)
+        assert snap is not None
+        writes.append(("services", name, service_value(self.number, offset, snap)))
+        return Step(out, writes, None)
+
+    def advance(self, now_ms: int) -> Step:
+        """Move the partition's detector clock to ``now_ms`` and fire what is due."""
+        out = self.det.advance(now_ms)
+        return Step(out, self._writes(out, -1), None)
+
+    def _writes(self, records: list[Record], offset: int, skip: str | None = None
+                ) -> list[Write]:
+        """The values that ``records`` (and evictions) change, but for ``skip``, the key the
+        caller writes itself."""
+        det = self.det
+        writes: list[Write] = []
+        incidents, services = set(), set()
+        for rec in records:
+            iid = rec.get("incident_id")
+            if iid is not None:
+                incidents.add(iid)
+            else:
+                services.add(rec["service"])
+        for iid in incidents:
+            inc = det.incidents.get(iid)
+            if inc is not None and iid != skip:
+                previous = self.lookup("incidents", iid)
+                writes.append(("incidents", iid, incident_value(
+                    self.number, previous["o"] if previous else offset, previous, None,
+                    inc.published)))
+        for name in services:
+            snap = det.services.snapshot(name)
+            if snap is not None and name != skip:
+                previous = self.lookup("services", name)
+                writes.append(("services", name, service_value(
+                    self.number, previous["o"] if previous else offset, snap)))
+        for iid in det.evicted:
+            previous = self.lookup("incidents", iid)
+            writes.append(("incidents", iid, forgotten_value(
+                self.number, previous["o"] if previous else offset, det.now)))
+        det.evicted.clear()
+        return writes
