@@ -102,7 +102,41 @@ def _parser() -> argparse.ArgumentParser:
                     help="topic name prefix (default: $SLAWATCH_TOPIC_PREFIX, else sla)")
     tc.add_argument("--timeout", metavar="S", default="10",
                     help="seconds to wait for the broker (default: 10)")
+    wk = sub.add_parser(
+        "worker", help="run the Faust worker: live detection on Kafka",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Consume PREFIX.incidents and PREFIX.heartbeats, keep the detector's tables, "
+                    "and publish\nto PREFIX.breaches, PREFIX.near-breaches, PREFIX.outcomes and "
+                    "PREFIX.deadletter\nuntil SIGINT or SIGTERM. Workers with the same app id "
+                    "share the partitions.\nEvery flag has a SLAWATCH_* variable (see the README); "
+                    "flags win.",
+        epilog="examples:\n  slawatch worker --broker kafka-1:9092 --policies policies.yaml\n"
+               "  SLAWATCH_BROKER=kafka:9092 SLAWATCH_POLICIES=/etc/slawatch/policies.yaml "
+               "slawatch worker")
+    for flag, meta, text in _WORKER_FLAG_HELP:
+        wk.add_argument(flag, metavar=meta, help=text)
+    wk.add_argument("--no-web", action="store_true",
+                    help="do not serve the web endpoints (status page, /health, /metrics)")
+    wk.add_argument("--loglevel", default="warning", metavar="L",
+                    help="debug, info, warning (default) or error")
     return parser
+
+
+_WORKER_FLAG_HELP = (
+    ("--broker", "URL", "host:port or kafka://host:port, several by commas ($SLAWATCH_BROKER)"),
+    ("--policies", "P", "the policy file ($SLAWATCH_POLICIES)"),
+    ("--prefix", "P", "topic name prefix ($SLAWATCH_TOPIC_PREFIX, else sla)"),
+    ("--partitions", "N", "partitions of the topics ($SLAWATCH_PARTITIONS, else 4)"),
+    ("--app-id", "ID", "consumer group and table prefix ($SLAWATCH_APP_ID, else slawatch)"),
+    ("--data-dir", "DIR", "the worker's data directory ($SLAWATCH_DATA_DIR)"),
+    ("--web-host", "H", "web server address ($SLAWATCH_WEB_HOST, else 127.0.0.1)"),
+    ("--web-port", "N", "web server port ($SLAWATCH_WEB_PORT, else 6066)"),
+    ("--clock", "C", "WALL, or MANUAL: only produced ticks move the clock ($SLAWATCH_CLOCK)"),
+    ("--broker-kind", "K", "KAFKA, or TANSU for the embedded broker ($SLAWATCH_BROKER_KIND)"),
+)
+#: The flags of ``worker`` that override a setting: (field, flag).
+_WORKER_FLAGS = tuple((flag.lstrip("-").replace("-", "_").replace("prefix", "topic_prefix"), flag)
+                      for flag, _, _ in _WORKER_FLAG_HELP)
 
 
 #: The flags of ``topics create`` that override a setting: (field, flag).
@@ -120,7 +154,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _explain(args)
     if args.command == "topics" and args.topics_command == "create":
         return _topics_create(args)
+    if args.command == "worker":
+        return _worker(args)
     return 2
+
+
+def _worker(args: argparse.Namespace) -> int:
+    try:
+        settings = _settings(args, _WORKER_FLAGS)
+        settings.bootstrap  # noqa: B018 - fails early, naming the variable, when no broker
+        if settings.policies is None:
+            raise SettingsError("no policy file: set SLAWATCH_POLICIES or pass --policies",
+                                "SLAWATCH_POLICIES")
+        policies = load_policy_file(str(settings.policies))
+    except (SlawatchError, OSError) as exc:
+        print(f"slawatch worker: error: {_one_line(exc)}", file=sys.stderr)
+        return 2
+    from .worker import create_app, run_worker  # Faust loads only for the worker
+
+    app = create_app(settings, policies, embedded=settings.broker_kind == "TANSU",
+                     web=not args.no_web)
+    return run_worker(app, loglevel=args.loglevel)
 
 
 def _settings(args: argparse.Namespace, flags: Sequence[tuple[str, str]]) -> Settings:

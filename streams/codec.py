@@ -8,20 +8,46 @@ from typing import Any
 import orjson
 
 from .core.errors import InvalidEvent
-from .core.events import IncidentEvent, incident_event
+from .core.events import Heartbeat, IncidentEvent, heartbeat, incident_event
 from .core.ids import alert_id
 
 Record = dict[str, Any]
 dumps = orjson.dumps
 
 
-def decode_incident(raw: bytes) -> IncidentEvent:
-    """Decode and check one incident record; ``InvalidEvent`` says what is wrong."""
+#: The output topic (before the prefix) of each kind of record; a retraction goes where the
+#: record it retracts went.
+TOPIC_OF_KIND: dict[str, str] = {
+    "breach": "breaches", "near_breach": "near-breaches", "outcome": "outcomes",
+    "invalid": "deadletter", "late": "deadletter",
+}
+
+
+def topic_of(record: Record) -> str:
+    kind = record["kind"]
+    return TOPIC_OF_KIND[record["retracts"] if kind == "retraction" else kind]
+
+
+def loads(raw: bytes | None) -> Any:
+    """The JSON value of an input record; ``InvalidEvent`` (reason ``malformed_json``) if none."""
+    if raw is None:
+        raise InvalidEvent("malformed JSON: the record has no value (a tombstone)",
+                           "malformed_json")
     try:
-        obj = orjson.loads(raw)
+        return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise InvalidEvent(f"malformed JSON: {exc}", "malformed_json") from None
-    return incident_event(obj)
+
+
+def decode_incident(raw: bytes | None) -> tuple[Any, IncidentEvent]:
+    """Decode and check one incident record: its JSON object and the event. ``InvalidEvent``
+    says what is wrong."""
+    obj = loads(raw)
+    return obj, incident_event(obj)
+
+
+def decode_heartbeat(raw: bytes | None) -> Heartbeat:
+    return heartbeat(loads(raw))
 
 
 def dead_letter(error: InvalidEvent, raw: bytes, source: dict[str, Any]) -> Record:

@@ -16,6 +16,12 @@ Variable (field): default
     SLAWATCH_PARTITIONS (partitions): 4, for every topic (they are co-partitioned)
     SLAWATCH_REPLICATION_FACTOR (replication_factor): 1
     SLAWATCH_DATA_DIR (data_dir): slawatch-data, relative to the working directory
+    SLAWATCH_APP_ID (app_id): slawatch; the consumer group of the workers and the prefix of their
+        table changelog topics (workers with the same id share the partitions)
+    SLAWATCH_BROKER_KIND (broker_kind): KAFKA; or TANSU, the embedded broker, whose defects need
+        other client settings (see ENGINE-NOTES and ``broker.EMBEDDED_FAUST_SETTINGS``)
+    SLAWATCH_CLOCK (clock): WALL; or MANUAL, where only ticks produced to <prefix>.ticks move the
+        detector clock past event time (tests, and backfills that must not see the wall clock)
     SLAWATCH_WEB_HOST (web_host): 127.0.0.1
     SLAWATCH_WEB_PORT (web_port): 6066
     SLAWATCH_SECURITY_PROTOCOL (security_protocol): PLAINTEXT; or SSL, SASL_PLAINTEXT, SASL_SSL
@@ -41,10 +47,14 @@ from .core.errors import SlawatchError
 #: Topic names before the prefix: the inputs, the alert changelogs (keyed by ``alert_id``,
 #: compacted: the latest record per key is the truth) and the dead letters.
 INPUT_TOPICS: Final = ("incidents", "heartbeats")
+#: Internal: ticks that move each partition's detector clock, co-partitioned with the inputs.
+TICKS_TOPIC: Final = "ticks"
 CHANGELOG_TOPICS: Final = ("breaches", "near-breaches", "outcomes")
 DEADLETTER_TOPIC: Final = "deadletter"
-ALL_TOPICS: Final = (*INPUT_TOPICS, *CHANGELOG_TOPICS, DEADLETTER_TOPIC)
+ALL_TOPICS: Final = (*INPUT_TOPICS, *CHANGELOG_TOPICS, DEADLETTER_TOPIC, TICKS_TOPIC)
 
+CLOCKS: Final = ("WALL", "MANUAL")
+BROKER_KINDS: Final = ("KAFKA", "TANSU")
 SECURITY_PROTOCOLS: Final = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 SASL_MECHANISMS: Final = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 DEFAULT_KAFKA_PORT: Final = 9092
@@ -162,6 +172,9 @@ _VARS: Final[Mapping[str, _Var]] = {
     "replication_factor": _Var("SLAWATCH_REPLICATION_FACTOR",
                                lambda v, s: _whole_number(v, s, 1)),
     "data_dir": _Var("SLAWATCH_DATA_DIR", _path),
+    "app_id": _Var("SLAWATCH_APP_ID", _prefix),
+    "broker_kind": _Var("SLAWATCH_BROKER_KIND", lambda v, s: _choice(v, s, BROKER_KINDS)),
+    "clock": _Var("SLAWATCH_CLOCK", lambda v, s: _choice(v, s, CLOCKS)),
     "web_host": _Var("SLAWATCH_WEB_HOST", _host),
     "web_port": _Var("SLAWATCH_WEB_PORT", lambda v, s: _whole_number(v, s, 1, 65535)),
     "security_protocol": _Var("SLAWATCH_SECURITY_PROTOCOL",
@@ -197,6 +210,9 @@ class Settings:
     partitions: int = 4
     replication_factor: int = 1
     data_dir: Path = Path("slawatch-data")
+    app_id: str = "slawatch"
+    broker_kind: str = "KAFKA"
+    clock: str = "WALL"
     web_host: str = "127.0.0.1"
     web_port: int = 6066
     security_protocol: str = "PLAINTEXT"

@@ -25,7 +25,7 @@ pytestmark = pytest.mark.integration
 SLAWATCH = Path(sys.executable).parent / "slawatch"
 INPUTS = ("incidents", "heartbeats")
 CHANGELOGS = ("breaches", "near-breaches", "outcomes")
-ALL = (*INPUTS, *CHANGELOGS, "deadletter")
+ALL = (*INPUTS, *CHANGELOGS, "deadletter", "ticks")
 
 
 def _slawatch(*args: str, env: Mapping[str, str] | None = None,
@@ -71,6 +71,7 @@ def test_creates_every_topic_then_finds_them_there(broker: EmbeddedBroker) -> No
         f"{prefix}.near-breaches: created (3 partitions, cleanup.policy=compact)",
         f"{prefix}.outcomes: created (3 partitions, cleanup.policy=compact)",
         f"{prefix}.deadletter: created (3 partitions, cleanup.policy=delete)",
+        f"{prefix}.ticks: created (3 partitions, cleanup.policy=delete)",
     ]
     partitions, policies = _partitions_and_policies(broker.bootstrap, names)
     assert partitions == dict.fromkeys(names, 3)

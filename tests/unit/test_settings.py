@@ -26,6 +26,9 @@ FULL_ENV = {
     "SLAWATCH_PARTITIONS": "12",
     "SLAWATCH_REPLICATION_FACTOR": "3",
     "SLAWATCH_DATA_DIR": "/var/lib/slawatch",
+    "SLAWATCH_APP_ID": "acme-slawatch",
+    "SLAWATCH_CLOCK": "manual",
+    "SLAWATCH_BROKER_KIND": "tansu",
     "SLAWATCH_WEB_HOST": "0.0.0.0",
     "SLAWATCH_WEB_PORT": "8080",
     "SLAWATCH_SECURITY_PROTOCOL": "SASL_SSL",
@@ -59,6 +62,8 @@ def test_every_variable_is_read() -> None:
     assert settings.partitions == 12
     assert settings.replication_factor == 3
     assert settings.data_dir == Path("/var/lib/slawatch")
+    assert (settings.app_id, settings.clock, settings.broker_kind) == (
+        "acme-slawatch", "MANUAL", "TANSU")
     assert (settings.web_host, settings.web_port) == ("0.0.0.0", 8080)
     assert settings.security_protocol == "SASL_SSL"
     assert settings.sasl_mechanism == "SCRAM-SHA-512"
@@ -255,6 +260,7 @@ def test_topic_specs_list_every_topic_and_compact_the_alert_changelogs() -> None
         TopicSpec("sw.near-breaches", 6, compact=True, replication_factor=3),
         TopicSpec("sw.outcomes", 6, compact=True, replication_factor=3),
         TopicSpec("sw.deadletter", 6, compact=False, replication_factor=3),
+        TopicSpec("sw.ticks", 6, compact=False, replication_factor=3),
     ]
     assert {s.name for s in specs if s.configs == {"cleanup.policy": "compact"}} == {
         "sw.breaches", "sw.near-breaches", "sw.outcomes"}
@@ -263,7 +269,8 @@ def test_topic_specs_list_every_topic_and_compact_the_alert_changelogs() -> None
 def test_the_default_topics() -> None:
     assert [(s.name, s.partitions, s.compact) for s in Settings.from_env({}).topic_specs()] == [
         ("sla.incidents", 4, False), ("sla.heartbeats", 4, False), ("sla.breaches", 4, True),
-        ("sla.near-breaches", 4, True), ("sla.outcomes", 4, True), ("sla.deadletter", 4, False)]
+        ("sla.near-breaches", 4, True), ("sla.outcomes", 4, True), ("sla.deadletter", 4, False),
+        ("sla.ticks", 4, False)]
 
 
 def test_the_longest_prefix_still_gives_legal_topic_names() -> None:

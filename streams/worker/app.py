@@ -1,0 +1,343 @@
+"""The Faust worker: agents, tables and the ticker around the pure detector.
+
+    app = create_app(settings, policies, embedded=True)   # no module-level app
+    run_worker(app)                                         # until SIGINT/SIGTERM
+
+One agent (``slawatch.detect``, concurrency 1) reads the incident events, the heartbeats and the
+ticks of a partition as one stream. Each partition has its own detector (``state.Partition``),
+rebuilt lazily from the tables after every rebalance, so all state is written in stream context
+on the partition's owner and comes back from the changelogs.
+
+- An input record is decoded, applied, its table values written, and the records it produces
+  sent (keyed by ``alert_id``); a bad one becomes a dead letter, never an exception.
+- A timer on every worker produces a tick per owned partition to ``<prefix>.ticks`` (the same
+  partition number). The tick moves that partition's detector clock: to the wall clock when the
+  partition's inputs are caught up, else only to event time (SPEC section 6), so a backlog never
+  pages with an alert that its next events would retract. With ``clock=MANUAL`` nothing ticks but
+  what a user (or a test) produces to the ticks topic: ``{"now": <instant>}``.
+- Records are delivered again around restarts and rebalances: each table value carries the offset
+  of the input that wrote it last, and an input at or below it is skipped.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import faust
+import orjson
+from faust.transport.drivers import aiokafka as aiokafka_driver
+from faust.types import TP
+
+from streams.broker import EMBEDDED_FAUST_SETTINGS
+from streams.codec import dead_letter, decode_heartbeat, decode_incident, loads, topic_of
+from streams.core.errors import InvalidEvent
+from streams.core.policy import PolicySet
+from streams.core.timefmt import format_instant, parse_instant
+from streams.settings import Settings
+from streams.state import Partition, Record, Step, Write, rebuild
+
+log = logging.getLogger(__name__)
+
+TICK_INTERVAL_S = 0.25
+#: How long a fetch may wait on the broker for records. Faust hard-codes 1.5 s; Kafka answers a
+#: fetch as soon as records arrive, but the embedded broker holds it for the whole wait, which
+#: would set the alert latency. 20 ms there; 500 ms on Kafka (idle polling only).
+FETCH_MAX_WAIT_MS = {True: 20, False: 500}
+TABLES = ("incidents", "services", "clocks")
+TABLE_HELP = {
+    "incidents": "incident id -> the events applied to it and the ids of its standing records",
+    "services": "service -> its availability state at its last heartbeat",
+    "clocks": "partition -> the detector clock",
+}
+
+
+def _wall_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+# ----------------------------------------------------------------------------- the transport
+
+
+def _transport_with_fetch_wait(wait_ms: int) -> type[aiokafka_driver.Transport]:
+    """Faust's aiokafka transport with its consumer's fetch wait set to ``wait_ms``."""
+
+    class _ConsumerThread(aiokafka_driver.AIOKafkaConsumerThread):
+        def _create_worker_consumer(self, transport: Any) -> Any:
+            consumer = super()._create_worker_consumer(transport)
+            consumer._fetch_max_wait_ms = wait_ms  # read when the consumer starts its fetcher
+            return consumer
+
+    class _Consumer(aiokafka_driver.Consumer):
+        def _new_consumer_thread(self) -> aiokafka_driver.AIOKafkaConsumerThread:
+            return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    class _Transport(aiokafka_driver.Transport):
+        Consumer = _Consumer
+
+    return _Transport
+
+
+class _App(faust.App):
+    fetch_max_wait_ms = 500
+
+    def _new_transport(self) -> Any:
+        transport_class = _transport_with_fetch_wait(self.fetch_max_wait_ms)
+        return transport_class(self.conf.broker_consumer, self)
+
+
+# ----------------------------------------------------------------------------- the shell
+
+
+class Shell:
+    """What the agent does with each record, apart from Faust: partitions, decoding, clocks."""
+
+    def __init__(self, app: faust.App, settings: Settings, policies: PolicySet) -> None:
+        self.app = app
+        self.settings = settings
+        self.policies = policies
+        self.incidents_topic = settings.topic("incidents")
+        self.heartbeats_topic = settings.topic("heartbeats")
+        self.ticks_topic = settings.topic("ticks")
+        self.manual = settings.clock == "MANUAL"
+        self.parts: dict[int, Partition] = {}
+        self.tables: dict[str, Any] = {}
+        self.position: dict[TP, int] = {}  # next offset to process, per input partition
+        self.saved_clock: dict[int, int] = {}  # the clock last written to the clocks table
+        self._rebuilt: list[Record] = []  # what a rebuild found to publish
+        self.stats = {"records_in": 0, "records_out": 0, "dead_letters": 0, "ticks": 0}
+
+    # -- partitions
+
+    def forget(self, revoked: set[TP]) -> None:
+        for tp in revoked:
+            self.parts.pop(tp.partition, None)
+            self.saved_clock.pop(tp.partition, None)
+            self.position.pop(tp, None)
+
+    def partition(self, number: int) -> Partition:
+        """The partition's detector, rebuilt from the tables when it has none (after a
+        rebalance). The memory store may keep keys of partitions owned before: the partition
+        stored in each value tells them apart."""
+        part = self.parts.get(number)
+        if part is not None:
+            return part
+        incidents, services, clocks = (self.tables[name] for name in TABLES)
+        clock = clocks.get(str(number))
+        det, records = rebuild(
+            self.policies, None if clock is None else clock["now"],
+            ((k, v) for k, v in incidents.items() if v["p"] == number),
+            ((k, v) for k, v in services.items() if v["p"] == number))
+        part = self.parts[number] = Partition(det, number, self._lookup)
+        self.saved_clock[number] = det.now
+        log.info("partition %d: rebuilt %d incidents and %d services at %s; %d records to "
+                 "publish", number, len(det.incidents), len(det.services.services),
+                 format_instant(det.now) if det.now > -(2**62) else "no clock", len(records))
+        self._rebuilt = records
+        return part
+
+    def _lookup(self, table: str, key: str) -> Any:
+        return self.tables[table].get(key)
+
+    # -- records
+
+    def handle(self, topic: str, partition: int, offset: int, key: bytes | None,
+               value: bytes | None) -> tuple[list[Record], list[Write]]:
+        """Process one record of the stream: the records to send and the values to write."""
+        part = self.partition(partition)
+        records, self._rebuilt = self._rebuilt, []
+        if topic == self.ticks_topic:
+            step = self._tick(part, value)
+        else:
+            self.stats["records_in"] += 1
+            self.position[TP(topic, partition)] = offset + 1
+            step = self._input(part, topic, offset, key, value)
+        records += step.records
+        if step.error is not None:
+            self.stats["dead_letters"] += 1
+            records.append(dead_letter(step.error, value or b"", {
+                "source_topic": topic, "partition": partition, "offset": offset}))
+        return records, step.writes
+
+    def _input(self, part: Partition, topic: str, offset: int, key: bytes | None,
+               value: bytes | None) -> Step:
+        try:
+            if topic == self.incidents_topic:
+                obj, ev = decode_incident(value)
+                self._check_key(key, ev.incident_id, "incident_id")
+                return part.incident(offset, obj, ev)
+            hb = decode_heartbeat(value)
+            self._check_key(key, hb.service, "service")
+            return part.heartbeat(offset, hb)
+        except InvalidEvent as exc:
+            return Step([], [], exc)
+
+    def _check_key(self, key: bytes | None, value: str, field: str) -> None:
+        """Every event of an incident (or heartbeat of a service) must reach one partition,
+        which only its key guarantees (SPEC section 2)."""
+        if self.settings.partitions > 1 and key != value.encode():
+            shown = "no key" if key is None else f"key {key.decode(errors='replace')!r}"
+            raise InvalidEvent(f"{shown}, but {field} is {value!r}: the record key must be the "
+                               f"{field}, so that all its records reach the same partition",
+                               "wrong_key")
+
+    # -- the clock
+
+    def _tick(self, part: Partition, value: bytes | None) -> Step:
+        """Move the partition's clock: to the tick's instant when its inputs are caught up,
+        else to just before the latest event time (the events of that instant may still
+        come)."""
+        self.stats["ticks"] += 1
+        try:
+            obj = loads(value)
+            now = obj["now"]
+            now = parse_instant(now) if isinstance(now, str) else int(now)
+        except (InvalidEvent, KeyError, TypeError, ValueError):
+            log.warning("tick %r ignored: expected {\"now\": <instant>}", value)
+            return Step([], [], None)
+        det, number = part.det, part.number
+        if not self.caught_up(number):
+            now = det.now - 1
+        step = part.advance(now)
+        if det.now > self.saved_clock.get(number, -(2**62)):
+            self.saved_clock[number] = det.now
+            step.writes.append(("clocks", str(number), {"p": number, "now": det.now}))
+        return step
+
+    def caught_up(self, partition: int) -> bool:
+        """True when this worker has processed every input record of the partition that the
+        broker has (the fetch high watermark, never ListOffsets: see ENGINE-NOTES)."""
+        consumer = self.app.consumer
+        for topic in (self.incidents_topic, self.heartbeats_topic):
+            tp = TP(topic, partition)
+            highwater = consumer.highwater(tp)
+            if highwater is None:
+                return False
+            committed = consumer._committed_offset.get(tp) or 0  # type: ignore[attr-defined]
+            if max(self.position.get(tp, 0), committed) < highwater:
+                return False
+        return True
+
+    def owned(self) -> list[int]:
+        return sorted(tp.partition for tp in self.app.consumer.assignment()
+                      if tp.topic == self.incidents_topic)
+
+
+# ----------------------------------------------------------------------------- the app
+
+
+def faust_settings(settings: Settings, embedded: bool) -> dict[str, Any]:
+    conf: dict[str, Any] = {
+        "broker": f"kafka://{settings.bootstrap}",
+        "store": "memory://",
+        "datadir": str(settings.data_dir),
+        "topic_partitions": settings.partitions,
+        "topic_replication_factor": settings.replication_factor,
+        "processing_guarantee": "at_least_once",
+        "consumer_auto_offset_reset": "earliest",
+        "web_host": settings.web_host,
+        "web_port": settings.web_port,
+        "web_bind": settings.web_host,
+        "key_serializer": "raw",
+        "value_serializer": "raw",
+    }
+    if settings.security_protocol != "PLAINTEXT":
+        conf["broker_credentials"] = _credentials(settings)
+    if embedded:
+        conf.update(EMBEDDED_FAUST_SETTINGS)
+    return conf
+
+
+def _credentials(settings: Settings) -> Any:
+    import ssl
+
+    context = None
+    if settings.security_protocol.endswith("SSL"):
+        context = ssl.create_default_context(
+            cafile=None if settings.ssl_cafile is None else str(settings.ssl_cafile))
+    if settings.security_protocol.startswith("SASL_"):
+        return faust.SASLCredentials(
+            username=settings.sasl_username, password=settings.sasl_password,
+            mechanism=settings.sasl_mechanism, ssl_context=context)
+    return faust.SSLCredentials(context)
+
+
+def create_app(settings: Settings, policies: PolicySet, *, embedded: bool = False,
+               web: bool = True, overrides: Mapping[str, Any] | None = None) -> faust.App:
+    """A Faust app that runs the detector on ``settings``' topics with ``policies``."""
+    conf = faust_settings(settings, embedded)
+    conf["web_enabled"] = web
+    conf.update(overrides or {})
+    app = _App(settings.app_id, **conf)
+    app.fetch_max_wait_ms = FETCH_MAX_WAIT_MS[embedded]
+    shell = Shell(app, settings, policies)
+    app.slawatch = shell  # type: ignore[attr-defined]
+
+    for name in TABLES:
+        shell.tables[name] = app.Table(
+            name, partitions=settings.partitions, schema=faust.Schema(
+                key_type=str, value_type=None, key_serializer="raw", value_serializer="json"),
+            help=TABLE_HELP[name])
+
+    def raw(name: str) -> faust.TopicT:
+        return app.topic(settings.topic(name), key_type=bytes, value_type=bytes,
+                         key_serializer="raw", value_serializer="raw",
+                         partitions=settings.partitions)
+
+    source = app.topic(settings.topic("incidents"), settings.topic("heartbeats"),
+                       settings.topic("ticks"), key_type=bytes, value_type=bytes,
+                       key_serializer="raw", value_serializer="raw")
+    outputs = {name: settings.topic(name)
+               for name in ("breaches", "near-breaches", "outcomes", "deadletter")}
+    ticks = raw("ticks")
+
+    @app.agent(source, name="slawatch.detect", concurrency=1)
+    async def detect(stream: faust.StreamT[bytes]) -> None:
+        producer = app.producer
+        tables = shell.tables
+        async for event in stream.events():
+            message = event.message
+            try:
+                records, writes = shell.handle(message.topic, message.partition,
+                                               message.offset, message.key, message.value)
+            except Exception:  # a bug, not bad input: log it, never stall the partition
+                log.exception("record %s[%d]@%d could not be processed", message.topic,
+                              message.partition, message.offset)
+                continue
+            for table, key, value in writes:
+                tables[table][key] = value
+            if records:
+                stamp = format_instant(_wall_ms())
+                for rec in records:
+                    rec["detected_at"] = stamp
+                    await producer.send(outputs[topic_of(rec)], rec["alert_id"].encode(),
+                                        orjson.dumps(rec), None, None, None)
+                shell.stats["records_out"] += len(records)
+
+    @app.timer(interval=TICK_INTERVAL_S, name="slawatch.ticker")  # type: ignore[untyped-decorator]
+    async def ticker() -> None:
+        recovered = app.tables.recovery.completed.is_set()  # type: ignore[attr-defined]
+        if shell.manual or app.rebalancing or not recovered:
+            return
+        value = orjson.dumps({"now": _wall_ms()})
+        for number in shell.owned():
+            await ticks.send(value=value, partition=number)
+
+    @app.on_partitions_revoked.connect  # type: ignore[arg-type]
+    async def on_revoked(sender: Any, revoked: set[TP], **_: Any) -> None:
+        shell.forget(revoked)
+
+    del detect, ticker, on_revoked  # registered with the app
+    return app
+
+
+def run_worker(app: faust.App, loglevel: str = "warning") -> int:
+    """Run ``app`` as a worker until SIGINT or SIGTERM; the exit code."""
+    worker = faust.Worker(app, loglevel=loglevel, redirect_stdouts=False)
+    try:
+        worker.execute_from_commandline()
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0

@@ -1,0 +1,204 @@
+"""Running ``slawatch worker`` processes against the embedded broker, over the wire.
+
+A ``Worker`` is a real child process started with the installed ``slawatch`` command; it is
+stopped (by its PID, SIGTERM then SIGKILL) when its ``with`` block ends. Records go in with
+kafka-python and come out the same way, read up to the end of every partition.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+import orjson
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+from streams.broker import EMBEDDED_KAFKA_PYTHON_PRODUCER_SETTINGS, EmbeddedBroker, create_topics
+from streams.settings import Settings
+
+SLAWATCH = Path(sys.executable).parent / "slawatch"
+ALERT_TOPICS = ("breaches", "near-breaches", "outcomes")
+
+
+class Deployment:
+    """A topic prefix and app id of its own on the shared broker, with its topics created."""
+
+    def __init__(self, broker: EmbeddedBroker, policies: Path, partitions: int = 4,
+                 clock: str = "MANUAL") -> None:
+        tag = uuid.uuid4().hex[:10]
+        self.broker = broker
+        self.policies = policies
+        self.clock = clock
+        self.settings = Settings.from_env({}, broker=broker.bootstrap, topic_prefix=f"t{tag}",
+                                          partitions=partitions, app_id=f"app-{tag}")
+        create_topics(broker.bootstrap, self.settings.topic_specs())
+        self.producer = KafkaProducer(bootstrap_servers=broker.bootstrap,
+                                      **EMBEDDED_KAFKA_PYTHON_PRODUCER_SETTINGS)
+
+    def topic(self, name: str) -> str:
+        return self.settings.topic(name)
+
+    def env(self) -> dict[str, str]:
+        clean = {k: v for k, v in os.environ.items() if not k.startswith("SLAWATCH_")}
+        s = self.settings
+        return {**clean, "SLAWATCH_BROKER": self.broker.bootstrap,
+                "SLAWATCH_TOPIC_PREFIX": s.topic_prefix, "SLAWATCH_PARTITIONS": str(s.partitions),
+                "SLAWATCH_APP_ID": s.app_id, "SLAWATCH_POLICIES": str(self.policies),
+                "SLAWATCH_BROKER_KIND": "TANSU", "SLAWATCH_CLOCK": self.clock}
+
+    # -- in
+
+    def send(self, name: str, key: str | None, value: bytes | dict[str, Any]) -> None:
+        raw = value if isinstance(value, bytes) else orjson.dumps(value)
+        self.producer.send(self.topic(name), key=None if key is None else key.encode(),
+                           value=raw)
+
+    def send_file(self, name: str, path: Path, key_field: str) -> int:
+        """Produce every line of a JSON Lines file, keyed by ``key_field`` (unkeyed when the
+        line is not a JSON object); the number of lines sent."""
+        count = 0
+        if not path.exists():
+            return 0
+        for line in path.read_bytes().splitlines():
+            if not line.strip():
+                continue
+            try:
+                obj = orjson.loads(line)
+                key = obj.get(key_field) if isinstance(obj, dict) else None
+            except orjson.JSONDecodeError:
+                key = None
+            self.send(name, None if key is None else str(key), line)
+            count += 1
+        self.producer.flush()
+        return count
+
+    def tick(self, now: str | int) -> None:
+        """A tick to every partition: the detector clock moves to ``now`` where caught up."""
+        for partition in range(self.settings.partitions):
+            self.producer.send(self.topic("ticks"), value=orjson.dumps({"now": now}),
+                               partition=partition)
+        self.producer.flush()
+
+    # -- out
+
+    def read(self, names: Iterable[str] = ALERT_TOPICS) -> list[dict[str, Any]]:
+        """Every record of the topics, in offset order per partition, with ``_key``."""
+        records = []
+        for name in names:
+            for key, value in read_topic(self.broker.bootstrap, self.topic(name),
+                                         self.settings.partitions):
+                rec = orjson.loads(value)
+                rec["_key"] = key.decode()
+                records.append(rec)
+        return records
+
+    def close(self) -> None:
+        self.producer.close()
+
+
+def read_topic(bootstrap: str, topic: str, partitions: int) -> list[tuple[bytes, bytes]]:
+    """(key, value) of every record up to the end of each partition. End offsets are right
+    here: every producer writing to the embedded broker sends one record per batch."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                             fetch_max_wait_ms=20)
+    try:
+        tps = [TopicPartition(topic, p) for p in range(partitions)]
+        consumer.assign(tps)
+        consumer.seek_to_beginning()
+        ends = consumer.end_offsets(tps)
+        out: list[tuple[bytes, bytes]] = []
+        deadline = time.monotonic() + 20
+        while any(consumer.position(tp) < ends[tp] for tp in tps):
+            assert time.monotonic() < deadline, f"{topic}: could not read up to {ends}"
+            for batch in consumer.poll(timeout_ms=100).values():
+                out += [(r.key, r.value) for r in batch]
+        return out
+    finally:
+        consumer.close()
+
+
+def standing(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """What a compacted topic holds: the latest record per key, but retractions (and the wall
+    clock stamp), which is what the SPEC says consumers keep."""
+    latest: dict[str, dict[str, Any]] = {}
+    for rec in records:
+        latest[rec["alert_id"]] = rec
+    return {aid: {k: v for k, v in rec.items() if k not in ("detected_at", "_key")}
+            for aid, rec in latest.items() if rec["kind"] != "retraction"}
+
+
+def wait_for(check: Callable[[], Any], timeout_s: float, every_s: float = 0.5,
+             what: str = "condition") -> Any:
+    """Call ``check`` until it returns something true; that value (or fail after timeout)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        got = check()
+        if got:
+            return got
+        assert time.monotonic() < deadline, f"timed out after {timeout_s} s waiting for {what}"
+        time.sleep(every_s)
+
+
+class Worker:
+    """One ``slawatch worker`` child process; ``with`` stops it (and only it) at the end."""
+
+    def __init__(self, deployment: Deployment, log_dir: Path, name: str = "worker",
+                 extra_env: Mapping[str, str] | None = None) -> None:
+        self.deployment = deployment
+        self.log_path = log_dir / f"{name}-{uuid.uuid4().hex[:6]}.log"
+        self.extra_env = dict(extra_env or {})
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Self:
+        assert SLAWATCH.exists(), f"{SLAWATCH} missing: install the project with pip install -e ."
+        log = open(self.log_path, "wb")  # noqa: SIM115 - the child writes it until it ends
+        self.process = subprocess.Popen(
+            [str(SLAWATCH), "worker", "--no-web", "--loglevel", "info"],
+            env={**self.deployment.env(), **self.extra_env}, stdout=log, stderr=log)
+        log.close()
+        return self
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL: no goodbye to the group, no flush, no commit."""
+        if self.alive():
+            os.kill(self.pid, signal.SIGKILL)
+            assert self.process is not None
+            self.process.wait(10)
+
+    def stop(self, timeout_s: float = 20) -> int | None:
+        if self.process is None:
+            return None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+        return self.process.returncode
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
