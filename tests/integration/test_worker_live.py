@@ -1,0 +1,274 @@
+"""Acceptance 2-5 of the live worker, over the wire against the embedded broker:
+
+2. a deadline that passes in silence raises its breach within 2 s (wall clock);
+3. a backlog of old, resolved incidents pages nobody with an alert it later retracts;
+4. bad input lands on the dead-letter topic with its reason and source, and what follows is
+   processed;
+5. two workers share the partitions; one is SIGKILLed mid-stream; the survivor takes over, a
+   restarted worker loses nothing, and the outputs still equal replay; a repeated record is an
+   identical re-publication.
+"""
+
+from __future__ import annotations
+
+import io
+import random
+import threading
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from streams.broker import EmbeddedBroker
+from streams.core.policy import load_policy_file
+from streams.core.timefmt import format_instant, parse_instant
+from streams.replay import replay
+from tests.integration.harness import Deployment, Worker, standing, wait_for
+
+pytestmark = pytest.mark.integration
+
+FIVE_SECONDS = """
+policies:
+  - id: fast
+    version: 1
+    effective_from: 2020-01-01T00:00:00Z
+    match: {}
+    near_breach: [0.5]
+    incidents:
+      P1: {response: 5s, resolution: 1h}
+      "*": {response: 1h, resolution: 1d}
+"""
+
+STANDARD = """
+policies:
+  - id: standard
+    version: 1
+    effective_from: 2020-01-01T00:00:00Z
+    match: {}
+    near_breach: [0.5, 0.75]
+    incidents:
+      P1: {response: 15m, resolution: 4h}
+      P2: {response: 1h, resolution: 8h}
+      "*": {response: 4h, resolution: 3d}
+"""
+
+
+def policy_file(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "policies.yaml"
+    path.write_text(text)
+    return path
+
+
+def wall_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def opened(incident_id: str, at: int, severity: str = "P1", customer: str = "acme",
+           service: str = "api") -> dict[str, Any]:
+    return {"event_id": f"{incident_id}-open", "incident_id": incident_id, "type": "opened",
+            "at": format_instant(at), "severity": severity, "customer": customer,
+            "service": service}
+
+
+def event(incident_id: str, kind: str, at: int) -> dict[str, Any]:
+    return {"event_id": f"{incident_id}-{kind}", "incident_id": incident_id, "type": kind,
+            "at": format_instant(at)}
+
+
+def history(n: int, start: int, seed: int) -> list[dict[str, Any]]:
+    """``n`` incidents opened a minute or so apart, acknowledged and resolved, some late: every
+    event in ``at`` order (as a live source would send them)."""
+    rnd = random.Random(seed)
+    events = []
+    for i in range(n):
+        iid = f"INC-{seed}-{i:05d}"
+        t0 = start + i * rnd.randint(20_000, 90_000)
+        severity = rnd.choice(["P1", "P2", "P3"])
+        ack = t0 + rnd.choice([60_000, 600_000, 1_200_000, 5_400_000])
+        done = ack + rnd.choice([600_000, 3_600_000, 6 * 3_600_000, 30 * 3_600_000])
+        events += [opened(iid, t0, severity, rnd.choice(["acme", "globex"])),
+                   event(iid, "acknowledged", ack), event(iid, "resolved", done)]
+    events.sort(key=lambda e: parse_instant(e["at"]))
+    return events
+
+
+def replay_events(policy: Path, events: list[dict[str, Any]], until: int,
+                  tmp_path: Path) -> list[dict[str, Any]]:
+    path = tmp_path / f"incidents-{len(events)}.jsonl"
+    path.write_bytes(b"".join(orjson.dumps(e) + b"\n" for e in events))
+    out = io.BytesIO()
+    replay(load_policy_file(str(policy)), str(path), None, until, out, io.StringIO())
+    return [orjson.loads(line) for line in out.getvalue().splitlines()]
+
+
+def send_events(dep: Deployment, events: list[dict[str, Any]]) -> None:
+    for e in events:
+        dep.send("incidents", e["incident_id"], e)
+    dep.producer.flush()
+
+
+# ----------------------------------------------------------------------------- 2
+
+
+def test_a_deadline_passing_in_silence_breaches_within_two_seconds(
+        broker: EmbeddedBroker, tmp_path: Path) -> None:
+    dep = Deployment(broker, policy_file(tmp_path, FIVE_SECONDS), clock="WALL")
+    with Worker(dep, tmp_path) as worker:
+        # warm up: the worker has joined and ticks once this first breach comes out
+        send_events(dep, [opened("warm-up", wall_ms())])
+        wait_for(lambda: [r for r in dep.read(["breaches"]) if r["incident_id"] == "warm-up"],
+                 60, 0.2, "the warm-up breach")
+        lags = []
+        for i in range(3):
+            at = wall_ms()
+            send_events(dep, [opened(f"silent-{i}", at)])
+            deadline_ms = at + 5_000
+
+            def breach(iid: str = f"silent-{i}") -> list[dict[str, Any]]:
+                return [r for r in dep.read(["breaches"]) if r["incident_id"] == iid]
+
+            got = wait_for(breach, 30, 0.05, f"the breach of silent-{i}")
+            seen_ms = wall_ms()
+            assert got[0]["at"] == format_instant(deadline_ms)
+            assert parse_instant(got[0]["detected_at"]) >= deadline_ms
+            lags.append(seen_ms - deadline_ms)
+        assert max(lags) <= 2_000, f"breaches came {lags} ms after their deadlines"
+        assert worker.alive()
+    dep.close()
+
+
+# ----------------------------------------------------------------------------- 3
+
+
+def test_a_backlog_of_old_resolved_incidents_raises_nothing_it_retracts(
+        broker: EmbeddedBroker, tmp_path: Path) -> None:
+    policy = policy_file(tmp_path, STANDARD)
+    dep = Deployment(broker, policy, clock="WALL")
+    start = wall_ms() - 40 * 86_400_000  # forty days ago: every deadline long past on the wall
+    events = history(600, start, seed=3)
+    send_events(dep, events)  # all of it before the worker starts
+    want = standing(replay_events(policy, events, wall_ms(), tmp_path))
+    assert any(r["kind"] == "breach" for r in want.values()), "some were resolved late"
+    with Worker(dep, tmp_path) as worker:
+        wait_for(lambda: standing(dep.read()) == want, 120, 1.0,
+                 "the backlog's records to equal replay's")
+        time.sleep(2)  # wall-clock ticks go on: nothing may change
+        records = dep.read()
+        assert [r for r in records if r["kind"] == "retraction"] == []
+        assert standing(records) == want
+        assert worker.alive()
+    dep.close()
+
+
+# ----------------------------------------------------------------------------- 4
+
+
+def test_bad_input_goes_to_the_dead_letter_topic_and_the_rest_is_processed(
+        broker: EmbeddedBroker, tmp_path: Path) -> None:
+    dep = Deployment(broker, policy_file(tmp_path, STANDARD), partitions=2)
+    t0 = parse_instant("2027-03-01T09:00:00Z")
+    bad: list[tuple[str, str | None, bytes, str]] = [  # topic, key, value, reason
+        ("incidents", "X-1", b'{"event_id": "e1", "incident_id": "X-1", "type": "ope',
+         "malformed_json"),
+        ("incidents", "X-2", orjson.dumps({"event_id": "e1", "incident_id": "X-2",
+                                           "type": "opened", "at": format_instant(t0)}),
+         "missing_field"),
+        ("incidents", "X-3", orjson.dumps({**event("X-3", "exploded", t0)}), "unknown_type"),
+        ("incidents", "X-4", orjson.dumps({**event("X-4", "acknowledged", t0),
+                                           "at": "2027-03-01 09:00"}), "bad_timestamp"),
+        ("incidents", "someone-else", orjson.dumps(event("X-5", "resolved", t0)), "wrong_key"),
+        ("heartbeats", "svc", b"\xff\xfe not utf-8", "malformed_json"),
+    ]
+    for topic, key, value, _ in bad:
+        dep.send(topic, key, value)
+    good = [opened("OK-1", t0), event("OK-1", "acknowledged", t0 + 60_000),
+            opened("OK-1", t0 + 1)]  # the last: a duplicate event_id
+    send_events(dep, good)
+    dep.send("heartbeats", "svc", {"service": "svc", "at": format_instant(t0), "status": "up"})
+    dep.send("heartbeats", "svc", {"service": "svc", "at": format_instant(t0 - 1),
+                                   "status": "up"})  # late
+    send_events(dep, [event("OK-1", "resolved", t0 + 120_000)])
+    with Worker(dep, tmp_path) as worker:
+        def outcomes() -> list[dict[str, Any]]:
+            dep.tick("2027-03-01T10:00:00Z")
+            return [r for r in dep.read(["outcomes"]) if r["incident_id"] == "OK-1"]
+
+        got = wait_for(outcomes, 90, 0.5, "the outcomes of OK-1, sent after the bad records")
+        assert {r["metric"]: r["met"] for r in got} == {"response": True, "resolution": True}
+        dead = wait_for(lambda: len(dep.read(["deadletter"])) >= 8 and dep.read(["deadletter"]),
+                        30, 0.5, "eight dead letters")
+        by_reason = defaultdict(list)
+        for rec in dead:
+            by_reason[rec["reason"]].append(rec)
+            assert rec["kind"] in ("invalid", "late")
+            assert rec["source_topic"] in (dep.topic("incidents"), dep.topic("heartbeats"))
+            assert isinstance(rec["partition"], int) and isinstance(rec["offset"], int)
+            assert rec["error"]
+        for topic, _, value, reason in bad:
+            matching = [r for r in by_reason[reason] if r["source_topic"] == dep.topic(topic)]
+            assert matching, f"no dead letter with reason {reason} from {topic}: {dead}"
+            raw = [r.get("raw") or r.get("raw_base64") for r in matching]
+            assert value.decode("utf-8", "replace") in raw or any(
+                r.get("raw_base64") for r in matching), raw
+        assert [r["kind"] for r in by_reason["duplicate"]] == ["invalid"]
+        assert [r["kind"] for r in by_reason["late"]] == ["late"]
+        assert len(dead) == 8
+        assert worker.alive()
+    dep.close()
+
+
+# ----------------------------------------------------------------------------- 5
+
+
+def test_a_killed_worker_loses_nothing_and_repeats_only_identical_records(
+        broker: EmbeddedBroker, tmp_path: Path) -> None:
+    policy = policy_file(tmp_path, STANDARD)
+    dep = Deployment(broker, policy, partitions=4)
+    start = parse_instant("2027-04-01T00:00:00Z")
+    events = history(900, start, seed=5)
+    until = parse_instant(events[-1]["at"]) + 86_400_000
+    want = standing(replay_events(policy, events, until, tmp_path))
+
+    a = Worker(dep, tmp_path, "a").start()
+    b = Worker(dep, tmp_path, "b").start()
+    restarted = Worker(dep, tmp_path, "b-again")
+    try:
+        wait_for(lambda: "Worker ready" in a.log() and "Worker ready" in b.log(), 60, 0.5,
+                 "both workers to be ready")
+        half = len(events) // 2
+        send_events(dep, events[:half])
+        wait_for(lambda: len(dep.read()) > 50, 60, 0.2, "the first alerts")
+
+        sender = threading.Thread(target=send_events, args=(dep, events[half:]))
+        sender.start()
+        time.sleep(0.3)
+        b.kill()  # mid-stream: its partitions have unprocessed and uncommitted records
+        sender.join()
+
+        def converged(n: int = 0) -> bool:
+            dep.tick(until)
+            return standing(dep.read()) == want
+
+        wait_for(converged, 120, 1.0, "the survivor's outputs to equal replay")
+        restarted.start()  # takes partitions back, rebuilt from the changelogs
+        wait_for(lambda: restarted.log().count("Worker ready") >= 1, 60, 0.5,
+                 "the restarted worker")
+        time.sleep(3)
+        wait_for(converged, 60, 1.0, "the outputs to equal replay after the restart")
+
+        records = dep.read()
+        versions: dict[str, set[bytes]] = defaultdict(set)
+        for rec in records:
+            body = {k: v for k, v in rec.items() if k not in ("detected_at", "_key")}
+            versions[rec["alert_id"]].add(orjson.dumps(body, option=orjson.OPT_SORT_KEYS))
+        changed = {aid: v for aid, v in versions.items() if len(v) > 1}
+        assert changed == {}, "in-order input: a repeated record must be identical"
+        assert len(records) >= len(want)
+        assert a.alive() and restarted.alive()
+    finally:
+        for w in (a, b, restarted):
+            w.stop()
+        dep.close()
