@@ -7,6 +7,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from .broker import TopicSpec, create_topics
@@ -119,6 +120,21 @@ def _parser() -> argparse.ArgumentParser:
                     help="do not serve the web endpoints (status page, /health, /metrics)")
     wk.add_argument("--loglevel", default="warning", metavar="L",
                     help="debug, info, warning (default) or error")
+    dm = sub.add_parser(
+        "demo", help="the main job on an embedded broker: worker, traffic and live alerts",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Start a local Kafka-protocol broker (Tansu, in memory) unless one is "
+                    "configured,\ncreate the topics, run a worker and a generator of realistic "
+                    "incidents and\nheartbeats, and print every alert as it happens. Ctrl-C "
+                    "stops everything.\nThe policy file is streams/examples/demo-policies.yaml: "
+                    "targets of seconds,\nso that breaches happen while you watch.",
+        epilog="examples:\n  slawatch demo\n  slawatch demo --duration 120\n"
+               "  slawatch demo --broker 127.0.0.1:9092   # your own Kafka")
+    dm.add_argument("--broker", metavar="URL",
+                    help="use this broker instead of starting one ($SLAWATCH_BROKER)")
+    dm.add_argument("--policies", metavar="P", help="policy file (default: the demo's)")
+    dm.add_argument("--duration", type=float, metavar="S",
+                    help="stop after S seconds (default: run until Ctrl-C)")
     return parser
 
 
@@ -156,7 +172,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _topics_create(args)
     if args.command == "worker":
         return _worker(args)
+    if args.command == "demo":
+        return _demo(args)
     return 2
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from .demo import DEMO_POLICIES, run_demo
+
+    try:
+        settings = _settings(args, (("broker", "--broker"),))
+        policies = DEMO_POLICIES if args.policies is None else Path(args.policies)
+        load_policy_file(str(policies))
+        if args.duration is not None and args.duration <= 0:
+            raise SettingsError(f"--duration {args.duration:g}: expected seconds > 0",
+                                "--duration")
+    except (SlawatchError, OSError) as exc:
+        print(f"slawatch demo: error: {_one_line(exc)}", file=sys.stderr)
+        return 2
+    return run_demo(settings, policies=policies, duration_s=args.duration)
 
 
 def _worker(args: argparse.Namespace) -> int:
