@@ -1,29 +1,83 @@
-"""The README's main command runs as written and shows what it promises."""
+"""The README's commands run as written and show what they promise."""
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import orjson
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+SLAWATCH = Path(sys.executable).parent / "slawatch"
 
 
-def _main_command() -> list[str]:
+def _readme_block(starting: str) -> str:
     text = (ROOT / "README.md").read_text()
-    block = re.search(r"```sh\n(python3 -m venv .*?)\n```", text)
-    assert block is not None, "the README lost its install-and-run command"
-    run = block.group(1).split("&&")[-1].strip()
-    assert run.startswith(".venv/bin/slawatch "), run
-    return [sys.executable, "-m", "streams.cli", *shlex.split(run)[1:]]
+    block = re.search(rf"```sh\n({re.escape(starting)}.*?)\n```", text, re.S)
+    assert block is not None, f"the README lost its command starting {starting!r}"
+    return block.group(1)
 
 
-def test_readme_main_command_runs() -> None:
-    done = subprocess.run(_main_command(), cwd=ROOT, capture_output=True, timeout=120)
+def _running(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_the_readme_tests_command_is_what_ci_runs() -> None:
+    command = _readme_block(".venv/bin/python -m pytest")
+    assert command in (ROOT / ".ci" / "run").read_text()
+
+
+@pytest.mark.integration
+def test_the_main_command_is_the_demo_and_ctrl_c_stops_everything_it_started() -> None:
+    """``slawatch demo`` as the README runs it; Ctrl-C as a terminal sends it (SIGINT to the
+    foreground process group) once alerts have come."""
+    install_and_run = _readme_block("python3 -m venv ")
+    run = install_and_run.split("&&")[-1].strip()
+    assert shlex.split(run) == [".venv/bin/slawatch", "demo"], run
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SLAWATCH_")}
+    demo = subprocess.Popen([str(SLAWATCH), "demo"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    lines: list[str] = []
+    try:
+        assert demo.stdout is not None
+        deadline = time.monotonic() + 120
+        for line in demo.stdout:  # the first incident is a P1 answered late
+            lines.append(line.rstrip("\n"))
+            if re.match(r"\d\d:\d\d:\d\d  BREACH +response +INC-00001 P1", line):
+                break
+            assert time.monotonic() < deadline, "\n".join(lines)
+        os.killpg(demo.pid, signal.SIGINT)
+        rest, _ = demo.communicate(timeout=60)
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+    out = "\n".join(lines) + "\n" + rest
+    assert demo.returncode == 0, out
+    assert "stopping..." in out and "demo over: sent" in out
+    broker = re.search(r"broker \(Tansu\) on 127\.0\.0\.1:\d+, pid (\d+)", out)
+    worker = re.search(r"worker pid (\d+)", out)
+    assert broker and worker, out
+    for pid in (int(broker.group(1)), int(worker.group(1))):
+        assert not _running(pid), f"pid {pid} still runs after Ctrl-C"
+
+
+def test_the_example_files_replay() -> None:
+    command = ["replay", "--policies", "streams/examples/policies.yaml",
+               "--incidents", "streams/examples/incidents.jsonl",
+               "--heartbeats", "streams/examples/heartbeats.jsonl",
+               "--until", "2027-02-17T20:00:00Z"]
+    done = subprocess.run([sys.executable, "-m", "streams", *command], cwd=ROOT,
+                          capture_output=True, timeout=120)
     assert done.returncode == 0, done.stderr.decode()
     records = [orjson.loads(line) for line in done.stdout.splitlines()]
     kinds = {(r["kind"], r.get("metric")) for r in records}

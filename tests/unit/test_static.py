@@ -175,3 +175,22 @@ def test_the_clock_check_refuses(source: str) -> None:
 ])
 def test_the_clock_check_allows(source: str) -> None:
     assert clock_reads(source) == []
+
+
+def _imported_packages(source: str) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found |= {n.name.split(".")[0] for n in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.add(node.module.split(".")[0])
+    return found
+
+
+def test_only_the_worker_package_imports_faust() -> None:
+    worker = ROOT / "streams" / "worker"
+    outside = [p.relative_to(ROOT) for p in (ROOT / "streams").rglob("*.py")
+               if worker not in p.parents
+               and {"faust", "mode", "aiokafka"} & _imported_packages(p.read_text())]
+    assert outside == []
+    assert "faust" in _imported_packages((worker / "app.py").read_text())
