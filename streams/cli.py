@@ -109,15 +109,15 @@ def _parser() -> argparse.ArgumentParser:
         description="Consume PREFIX.incidents and PREFIX.heartbeats, keep the detector's tables, "
                     "and publish\nto PREFIX.breaches, PREFIX.near-breaches, PREFIX.outcomes and "
                     "PREFIX.deadletter\nuntil SIGINT or SIGTERM. Workers with the same app id "
-                    "share the partitions.\nEvery flag has a SLAWATCH_* variable (see the README); "
-                    "flags win.",
+                    "share the partitions.\nEvery flag but --no-web and --loglevel has a "
+                    "SLAWATCH_* variable (see the README);\nflags win.",
         epilog="examples:\n  slawatch worker --broker kafka-1:9092 --policies policies.yaml\n"
                "  SLAWATCH_BROKER=kafka:9092 SLAWATCH_POLICIES=/etc/slawatch/policies.yaml "
                "slawatch worker")
     for flag, meta, text in _WORKER_FLAG_HELP:
         wk.add_argument(flag, metavar=meta, help=text)
     wk.add_argument("--no-web", action="store_true",
-                    help="do not serve the web endpoints (status page, /health, /metrics)")
+                    help="do not start the worker's web server")
     wk.add_argument("--loglevel", default="warning", metavar="L",
                     help="debug, info, warning (default) or error")
     dm = sub.add_parser(
@@ -190,7 +190,7 @@ def _demo(args: argparse.Namespace) -> int:
     except (SlawatchError, OSError) as exc:
         print(f"slawatch demo: error: {_one_line(exc)}", file=sys.stderr)
         return 2
-    return run_demo(settings, policies=policies, duration_s=args.duration)
+    return run_demo(settings, os.environ, policies=policies, duration_s=args.duration)
 
 
 def _worker(args: argparse.Namespace) -> int:
@@ -201,13 +201,13 @@ def _worker(args: argparse.Namespace) -> int:
             raise SettingsError("no policy file: set SLAWATCH_POLICIES or pass --policies",
                                 "SLAWATCH_POLICIES")
         policies = load_policy_file(str(settings.policies))
+        from .worker import create_app, run_worker  # Faust loads only for the worker
+
+        app = create_app(settings, policies, embedded=settings.broker_kind == "TANSU",
+                         web=not args.no_web)
     except (SlawatchError, OSError) as exc:
         print(f"slawatch worker: error: {_one_line(exc)}", file=sys.stderr)
         return 2
-    from .worker import create_app, run_worker  # Faust loads only for the worker
-
-    app = create_app(settings, policies, embedded=settings.broker_kind == "TANSU",
-                     web=not args.no_web)
     return run_worker(app, loglevel=args.loglevel)
 
 

@@ -15,7 +15,6 @@ malformed record shows the dead-letter topic at work.
 from __future__ import annotations
 
 import heapq
-import os
 import random
 import signal
 import subprocess
@@ -24,7 +23,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -207,9 +206,10 @@ def _threshold(value: Any) -> str:
 class Demo:
     """The processes and threads of one demo run; ``stop`` ends each one we started."""
 
-    def __init__(self, settings: Settings, policies: Path, out: IO[str],
-                 log_dir: Path) -> None:
+    def __init__(self, settings: Settings, policies: Path, out: IO[str], log_dir: Path,
+                 parent_env: Mapping[str, str]) -> None:
         self.settings = settings
+        self.parent_env = parent_env
         self.policies = policies
         self.out = out
         self.log_dir = log_dir
@@ -248,14 +248,10 @@ class Demo:
             self.threads.append(thread)
 
     def _start_worker(self) -> subprocess.Popen[bytes]:
-        s = self.settings
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SLAWATCH_")}
-        env.update({
-            "SLAWATCH_BROKER": s.bootstrap, "SLAWATCH_POLICIES": str(self.policies),
-            "SLAWATCH_TOPIC_PREFIX": s.topic_prefix, "SLAWATCH_PARTITIONS": str(s.partitions),
-            "SLAWATCH_APP_ID": s.app_id, "SLAWATCH_BROKER_KIND": s.broker_kind,
-            "SLAWATCH_DATA_DIR": str(self.log_dir / "data"),
-        })
+        env = {k: v for k, v in self.parent_env.items() if not k.startswith("SLAWATCH_")}
+        env.update(self.settings.environment())
+        env.update(SLAWATCH_POLICIES=str(self.policies),
+                   SLAWATCH_DATA_DIR=str(self.log_dir / "data"))
         with open(self.log_dir / "worker.log", "wb") as log:
             return subprocess.Popen(
                 [sys.executable, "-m", "streams", "worker", "--no-web", "--loglevel", "info"],
@@ -333,12 +329,14 @@ def _fields(settings: Settings) -> dict[str, Any]:
     return {name: getattr(settings, name) for name in settings.__dataclass_fields__}
 
 
-def run_demo(settings: Settings, *, policies: Path = DEMO_POLICIES,
+def run_demo(settings: Settings, parent_env: Mapping[str, str], *, policies: Path = DEMO_POLICIES,
              duration_s: float | None = None, out: IO[str] = sys.stdout,
              clock: Callable[[], float] = time.monotonic) -> int:
-    """Run the demo until Ctrl-C or ``duration_s``; the exit code (1 if the worker died)."""
+    """Run the demo until Ctrl-C or ``duration_s``; the exit code (1 if the worker died).
+    ``parent_env`` is passed on to the worker, but for its ``SLAWATCH_*`` variables, which are
+    ``settings``'."""
     with tempfile.TemporaryDirectory(prefix="slawatch-demo-") as tmp:
-        demo = Demo(settings, policies, out, Path(tmp))
+        demo = Demo(settings, policies, out, Path(tmp), parent_env)
         code = 0
         try:
             demo.start()

@@ -270,6 +270,16 @@ class Settings:
 
     # -- what the shells need
 
+    def environment(self) -> dict[str, str]:
+        """These settings as ``SLAWATCH_*`` variables, for a child process (``from_env`` of
+        them gives these settings back)."""
+        env = {}
+        for name, variable in VARIABLES.items():
+            value = getattr(self, name)
+            if value is not None:
+                env[variable] = str(value)
+        return env
+
     @property
     def bootstrap(self) -> str:
         """``host:port,host:port`` for kafka-python's ``bootstrap_servers``."""

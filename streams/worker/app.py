@@ -242,6 +242,12 @@ def faust_settings(settings: Settings, embedded: bool) -> dict[str, Any]:
         "web_bind": settings.web_host,
         "key_serializer": "raw",
         "value_serializer": "raw",
+        # Faust reads unprefixed variables (BROKER_URL, WEB_PORT...) that would override ours,
+        # and Kubernetes sets WEB_PORT=tcp://... for a Service named "web": read none of them
+        "env": {},
+        # its pages that show table contents (incident events) stay off
+        "web_tables_enabled": False,
+        "web_router_enabled": False,
     }
     if settings.security_protocol != "PLAINTEXT":
         conf["broker_credentials"] = _credentials(settings)

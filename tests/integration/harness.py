@@ -42,6 +42,7 @@ class Deployment:
         create_topics(broker.bootstrap, self.settings.topic_specs())
         self.producer = KafkaProducer(bootstrap_servers=broker.bootstrap,
                                       **EMBEDDED_KAFKA_PYTHON_PRODUCER_SETTINGS)
+        self._reader: KafkaConsumer | None = None
 
     def topic(self, name: str) -> str:
         return self.settings.topic(name)
@@ -91,38 +92,38 @@ class Deployment:
 
     def read(self, names: Iterable[str] = ALERT_TOPICS) -> list[dict[str, Any]]:
         """Every record of the topics, in offset order per partition, with ``_key``."""
+        if self._reader is None:  # one consumer for the deployment: clients are not cheap
+            self._reader = KafkaConsumer(bootstrap_servers=self.broker.bootstrap,
+                                         enable_auto_commit=False, fetch_max_wait_ms=20)
         records = []
-        for name in names:
-            for key, value in read_topic(self.broker.bootstrap, self.topic(name),
-                                         self.settings.partitions):
-                rec = orjson.loads(value)
-                rec["_key"] = key.decode()
-                records.append(rec)
+        for key, value in read_topics(self._reader, [self.topic(n) for n in names],
+                                      self.settings.partitions):
+            rec = orjson.loads(value)
+            rec["_key"] = key.decode()
+            records.append(rec)
         return records
 
     def close(self) -> None:
         self.producer.close()
+        if self._reader is not None:
+            self._reader.close()
 
 
-def read_topic(bootstrap: str, topic: str, partitions: int) -> list[tuple[bytes, bytes]]:
+def read_topics(consumer: KafkaConsumer, topics: list[str], partitions: int
+                ) -> list[tuple[bytes, bytes]]:
     """(key, value) of every record up to the end of each partition. End offsets are right
     here: every producer writing to the embedded broker sends one record per batch."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
-                             fetch_max_wait_ms=20)
-    try:
-        tps = [TopicPartition(topic, p) for p in range(partitions)]
-        consumer.assign(tps)
-        consumer.seek_to_beginning()
-        ends = consumer.end_offsets(tps)
-        out: list[tuple[bytes, bytes]] = []
-        deadline = time.monotonic() + 20
-        while any(consumer.position(tp) < ends[tp] for tp in tps):
-            assert time.monotonic() < deadline, f"{topic}: could not read up to {ends}"
-            for batch in consumer.poll(timeout_ms=100).values():
-                out += [(r.key, r.value) for r in batch]
-        return out
-    finally:
-        consumer.close()
+    tps = [TopicPartition(topic, p) for topic in topics for p in range(partitions)]
+    consumer.assign(tps)
+    consumer.seek_to_beginning()
+    ends = consumer.end_offsets(tps)
+    out: list[tuple[bytes, bytes]] = []
+    deadline = time.monotonic() + 20
+    while any(consumer.position(tp) < ends[tp] for tp in tps):
+        assert time.monotonic() < deadline, f"{topics}: could not read up to {ends}"
+        for batch in consumer.poll(timeout_ms=100).values():
+            out += [(r.key, r.value) for r in batch]
+    return out
 
 
 def standing(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:

@@ -248,11 +248,22 @@ def test_a_killed_worker_loses_nothing_and_repeats_only_identical_records(
         b.kill()  # mid-stream: its partitions have unprocessed and uncommitted records
         sender.join()
 
-        def converged(n: int = 0) -> bool:
+        def converged() -> bool:
             dep.tick(until)
             return standing(dep.read()) == want
 
-        wait_for(converged, 120, 1.0, "the survivor's outputs to equal replay")
+        try:
+            wait_for(converged, 120, 1.0, "the survivor's outputs to equal replay")
+        except AssertionError:
+            got = standing(dep.read())
+            missing = sorted(set(want) - set(got))
+            extra = sorted(set(got) - set(want))
+            changed = [k for k in set(want) & set(got) if want[k] != got[k]]
+            raise AssertionError(
+                f"{len(missing)} missing e.g. {[want[k] for k in missing[:3]]}\n"
+                f"{len(extra)} extra e.g. {[got[k] for k in extra[:3]]}\n"
+                f"{len(changed)} changed e.g. {[(want[k], got[k]) for k in changed[:2]]}\n"
+                f"survivor log tail:\n{a.log()[-4000:]}") from None
         restarted.start()  # takes partitions back, rebuilt from the changelogs
         wait_for(lambda: restarted.log().count("Worker ready") >= 1, 60, 0.5,
                  "the restarted worker")

@@ -316,3 +316,9 @@ def test_only_the_cli_touches_the_process_environment() -> None:
     assert list(readers) == ["streams/cli.py"], readers
     assert _environment_reads("import os\nos.environ.get('X')")
     assert _environment_reads("from os import getenv")
+
+
+def test_the_environment_of_settings_gives_them_back() -> None:
+    settings = Settings.from_env(FULL_ENV)
+    assert Settings.from_env(settings.environment()) == settings
+    assert Settings.from_env(Settings().environment()) == Settings()
