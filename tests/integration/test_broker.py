@@ -127,7 +127,8 @@ def test_topic_specs_tansu_would_accept_are_refused(name: str, partitions: int,
 
 def test_end_offsets_are_right_only_with_one_record_per_batch(broker: EmbeddedBroker,
                                                               topic_name: str) -> None:
-    """Tansu's defect 1, and the workaround the worker relies on (producer_max_batch_size=1)."""
+    """Tansu's defect 1: ListOffsets is right only with one record per batch (the worker reads
+    the Fetch high watermark instead, so its producer can batch)."""
     batched, single = f"{topic_name}-batched", f"{topic_name}-single"
     create_topics(broker.bootstrap, [TopicSpec(batched, 1), TopicSpec(single, 1)])
     for topic, settings in [(batched, {"linger_ms": 50}),

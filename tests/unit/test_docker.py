@@ -1,4 +1,4 @@
-"""docker/: the image, the compose file and the README's settings, checked against the code (no Docker).
+"""docker/: the image, the compose file and the README's settings, checked against the code.
 
 Every value in ``docker/Dockerfile`` and ``docker/compose.yaml`` that slawatch interprets goes
 through the code that interprets it: commands through the CLI's parser, the containers'
