@@ -101,7 +101,7 @@ def _transport(wait_ms: int, true_highwaters: bool) -> type[aiokafka_driver.Tran
 async def _fetch_highwaters(consumer: Any, reported: Mapping[TP, int],
                             timeout_s: float = 10.0) -> dict[TP, int]:
     """The high watermark of each partition as a Fetch from its ``reported`` end gives it."""
-    import aiokafka
+    import aiokafka  # type: ignore[import-untyped]
 
     probe = aiokafka.AIOKafkaConsumer(
         bootstrap_servers=consumer._client._bootstrap_servers, enable_auto_commit=False,
