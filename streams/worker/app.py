@@ -28,6 +28,7 @@ from typing import Any
 
 import faust
 import orjson
+from faust.serializers import codecs as faust_codecs
 from faust.transport.drivers import aiokafka as aiokafka_driver
 from faust.types import TP
 
@@ -121,6 +122,19 @@ async def _fetch_highwaters(consumer: Any, reported: Mapping[TP, int],
                 tp.partition)]) for tp in tps}
     finally:
         await probe.stop()
+
+
+class _OrjsonCodec(faust_codecs.Codec):
+    """Table values through orjson: Faust's ``json`` codec is the standard library's."""
+
+    def _dumps(self, obj: Any) -> bytes:
+        return orjson.dumps(obj)
+
+    def _loads(self, s: bytes) -> Any:
+        return orjson.loads(s)
+
+
+VALUE_CODEC = "slawatch-orjson"
 
 
 class _App(faust.App):
@@ -317,6 +331,8 @@ def _credentials(settings: Settings) -> Any:
 def create_app(settings: Settings, policies: PolicySet, *, embedded: bool = False,
                web: bool = True, overrides: Mapping[str, Any] | None = None) -> faust.App:
     """A Faust app that runs the detector on ``settings``' topics with ``policies``."""
+    if VALUE_CODEC not in faust_codecs.codecs:
+        faust_codecs.register(VALUE_CODEC, _OrjsonCodec())
     conf = faust_settings(settings, embedded)
     conf["web_enabled"] = web
     conf.update(overrides or {})
@@ -329,7 +345,8 @@ def create_app(settings: Settings, policies: PolicySet, *, embedded: bool = Fals
     for name in TABLES:
         shell.tables[name] = app.Table(
             name, partitions=settings.partitions, schema=faust.Schema(
-                key_type=str, value_type=None, key_serializer="raw", value_serializer="json"),
+                key_type=str, value_type=None, key_serializer="raw",
+                value_serializer=VALUE_CODEC),
             help=TABLE_HELP[name])
 
     def raw(name: str) -> faust.TopicT:
