@@ -12,9 +12,12 @@ changes it (the worker keeps them in Faust tables whose changelogs bring them ba
 
 Every value also carries the partition it belongs to (``"p"``) and the offset of the input record
 that wrote it last (``"o"``), so a record delivered twice around a restart is recognised and
-skipped. Rebuilding refolds each incident's events and loads each service at the clock, and
-returns what stands by then but was never written as sent: a crash between a publication and its
-write costs a repeated record (identical but for ``detected_at``), never a lost one.
+skipped. A value is written when an input changes it, never when the clock alone fires a
+record (that would double the writes), so ``sent`` and a service's published records are what
+stood when its last input was applied. Rebuilding refolds each incident's events and loads each
+service at the clock, and returns what stands by then but was not written as sent: a record
+fired by the clock since, or one sent just before a crash, is published again (identical but for
+``detected_at``); none is lost.
 """
 
 from __future__ import annotations
@@ -104,19 +107,20 @@ class Partition:
         self.det = det
         self.number = number
         self.lookup = lookup
+        self.resent: set[tuple[str, str]] = set()
 
     def incident(self, offset: int, raw: Any, ev: IncidentEvent) -> Step:
         """Apply one decoded incident event (``raw``: its JSON object) read at ``offset``."""
         det, iid = self.det, ev.incident_id
         previous = self.lookup("incidents", iid)
         if previous is not None and previous["o"] >= offset:
-            return Step([], [], None)  # delivered again around a restart: applied already
+            return self._again("incidents", iid)
         out = det.before(ev.at)
         try:
             out += det.on_incident_event(ev)
         except InvalidEvent as exc:
-            return Step(out, self._writes(out, offset), exc)
-        writes = self._writes(out, offset, skip=iid)
+            return Step(out, self._evictions(offset), exc)
+        writes = self._evictions(offset)
         writes.append(("incidents", iid, incident_value(
             self.number, offset, previous, raw, det.incidents[iid].published)))
         return Step(out, writes, None)
@@ -126,13 +130,13 @@ class Partition:
         det, name = self.det, hb.service
         previous = self.lookup("services", name)
         if previous is not None and previous["o"] >= offset:
-            return Step([], [], None)
+            return self._again("services", name)
         out = det.before(hb.at)
         try:
             out += det.on_heartbeat(hb)
         except InvalidEvent as exc:
-            return Step(out, self._writes(out, offset), exc)
-        writes = self._writes(out, offset, skip=name)
+            return Step(out, self._evictions(offset), exc)
+        writes = self._evictions(offset)
         snap = det.services.snapshot(name)
         assert snap is not None
         writes.append(("services", name, service_value(self.number, offset, snap)))
@@ -141,34 +145,24 @@ class Partition:
     def advance(self, now_ms: int) -> Step:
         """Move the partition's detector clock to ``now_ms`` and fire what is due."""
         out = self.det.advance(now_ms)
-        return Step(out, self._writes(out, -1), None)
+        return Step(out, self._evictions(-1), None)
 
-    def _writes(self, records: list[Record], offset: int, skip: str | None = None
-                ) -> list[Write]:
-        """The values that ``records`` (and evictions) change, but for ``skip``, the key the
-        caller writes itself."""
+    def _again(self, table: str, key: str) -> Step:
+        """An input delivered again around a restart: its effect is in the value already, but
+        the records it produced may not have reached their topics (a crash can lose a send but
+        not the table write made next to it). So the key's records are published again, the
+        first time one of its inputs comes back after the rebuild: identical, never lost."""
+        if (table, key) in self.resent:
+            return Step([], [], None)
+        self.resent.add((table, key))
+        det = self.det
+        again = det.republish(key) if table == "incidents" else det.services.republish(key)
+        return Step(again, [], None)
+
+    def _evictions(self, offset: int) -> list[Write]:
+        """The incidents forgotten after retention (their values become tombstones of sorts)."""
         det = self.det
         writes: list[Write] = []
-        incidents, services = set(), set()
-        for rec in records:
-            iid = rec.get("incident_id")
-            if iid is not None:
-                incidents.add(iid)
-            else:
-                services.add(rec["service"])
-        for iid in incidents:
-            inc = det.incidents.get(iid)
-            if inc is not None and iid != skip:
-                previous = self.lookup("incidents", iid)
-                writes.append(("incidents", iid, incident_value(
-                    self.number, previous["o"] if previous else offset, previous, None,
-                    inc.published)))
-        for name in services:
-            snap = det.services.snapshot(name)
-            if snap is not None and name != skip:
-                previous = self.lookup("services", name)
-                writes.append(("services", name, service_value(
-                    self.number, previous["o"] if previous else offset, snap)))
         for iid in det.evicted:
             previous = self.lookup("incidents", iid)
             writes.append(("incidents", iid, forgotten_value(

@@ -560,6 +560,19 @@ class ServiceBook:
     def next_due(self) -> int | None:
         return self.heap[0][0] if self.heap else None
 
+    def republish(self, name: str) -> list[Record]:
+        """The records the service's folds published in the day before its last heartbeat (and
+        since), again: for a shell that cannot tell whether they reached their topic."""
+        svc = self.services.get(name)
+        if svc is None:
+            return []
+        out = []
+        for fold in svc.folds:
+            exact = fold.base if fold.base is not None else fold.state
+            out += [_record(fold, f) for f in fold.published.values()
+                    if f.at >= exact.t - KEPT_MS]
+        return out
+
     def snapshot(self, name: str) -> dict[str, Any] | None:
         """The service as plain data (None for a service never seen)."""
         svc = self.services.get(name)
@@ -680,13 +693,19 @@ def _fired_data(f: Fired) -> list[Any]:
     return [f.kind, f.metric, f.at, list(f.key), f.fields, f.version.version]
 
 
+#: A snapshot keeps the records a fold published this long before its last heartbeat: what a
+#: roll-back could publish again or retract (those at or after it), and what a shell may have to
+#: publish again when the heartbeats that fired them are delivered twice (``republish``).
+KEPT_MS = 24 * 3600 * 1000
+
+
 def fold_snapshot(fold: ServiceFold) -> dict[str, Any]:
     exact = fold.base if fold.base is not None else fold.state
     return {
         "policy": fold.chain[0].id,
         "state": _state_data(exact),
-        # what a roll-back to the exact state could publish again or retract: the rest is final
-        "published": [_fired_data(f) for f in fold.published.values() if f.at >= exact.t],
+        "published": [_fired_data(f) for f in fold.published.values()
+                      if f.at >= exact.t - KEPT_MS],
     }
 
 

@@ -181,6 +181,13 @@ class Detector:
         self._schedule(inc)
         return [_record(incident_id, aid, entry) for aid, entry in fresh.items()]
 
+    def republish(self, incident_id: str) -> list[Record]:
+        """The records that stand for an incident, again (none if it is not held)."""
+        inc = self.incidents.get(incident_id)
+        if inc is None:
+            return []
+        return [_record(incident_id, aid, entry) for aid, entry in inc.published.items()]
+
     def remember_forgotten(self, incident_id: str, at: int) -> None:
         """Note that ``incident_id`` was forgotten at ``at``: its later events are late (a shell
         restoring state from a changelog calls this for the incidents it kept as forgotten)."""

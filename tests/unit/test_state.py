@@ -40,7 +40,8 @@ class Runner:
         self.part = Partition(det, 0, lambda table, key: self.tables[table].get(key))
         self.records: list[dict[str, Any]] = []
 
-    def take(self, offset: int, kind: str, obj: dict[str, Any]) -> None:
+    def take(self, offset: int, kind: str, obj: dict[str, Any], lose_output: bool = False
+             ) -> None:
         try:
             ev = incident_event(obj) if kind == "incident" else heartbeat(obj)
         except InvalidEvent:
@@ -49,6 +50,8 @@ class Runner:
             step = self.part.incident(offset, obj, ev)  # type: ignore[arg-type]
         else:
             step = self.part.heartbeat(offset, ev)  # type: ignore[arg-type]
+        if lose_output:  # a crash: the table write reached the changelog, the records did not
+            step = Step([], step.writes, step.error)
         self.write(step)
 
     def advance(self, now: int) -> None:
@@ -87,6 +90,21 @@ def run(policies: PolicySet, inputs: list[Input], until: int, split: int | None,
             for r in compact(runner.records)}
 
 
+def run_losing_output(policies: PolicySet, inputs: list[Input], until: int, at: int
+                      ) -> dict[str, dict[str, Any]]:
+    """Input ``at`` is applied and written but its records are lost in a crash; a rebuilt
+    runner gets it again (at-least-once delivery) and goes on."""
+    runner = Runner(Detector(policies))
+    for i, (kind, obj) in enumerate(inputs):
+        runner.take(i, kind, obj, lose_output=i == at)
+        if i == at:
+            runner = runner.restarted(policies)
+            runner.take(i, kind, obj)
+    runner.advance(until)
+    return {r["alert_id"]: {k: v for k, v in r.items() if k != "detected_at"}
+            for r in compact(runner.records)}
+
+
 def scenario_inputs(folder: Path) -> tuple[list[Input], int]:
     def lines(name: str) -> list[dict[str, Any]]:
         path = folder / name
@@ -109,6 +127,16 @@ def test_a_detector_rebuilt_at_any_point_of_a_scenario_ends_where_an_unbroken_on
     assert whole, "the scenario stands on some records"
     for split in range(len(inputs) + 1):
         assert run(policies, inputs, until, split) == whole, f"rebuilt before input {split}"
+
+
+@pytest.mark.parametrize("folder", SCENARIOS, ids=[p.name for p in SCENARIOS])
+def test_records_lost_in_a_crash_come_back_when_their_input_is_delivered_again(
+        folder: Path) -> None:
+    policies = load_policy_file(str(folder / "policy.yaml"))
+    inputs, until = scenario_inputs(folder)
+    whole = run(policies, inputs, until, None)
+    for at in range(len(inputs)):
+        assert run_losing_output(policies, inputs, until, at) == whole, f"lost at input {at}"
 
 
 def test_an_incident_forgotten_after_retention_stays_forgotten_after_a_rebuild() -> None:
