@@ -682,7 +682,8 @@ def _state_data(st: FoldState) -> dict[str, Any]:
         "t": st.t, "up": st.up_until, "degraded": st.degraded_until,
         "period": None if period is None else [period.start, period.end],
         "next_start": st.next_start, "down_ms": st.down_ms, "degraded_ms": st.degraded_ms,
-        "fired": sorted(st.fired), "starts": st.starts, "ends": st.ends, "cum": st.cum,
+        # copies: a snapshot is a value of its own (the fold keeps changing its lists)
+        "fired": sorted(st.fired), "starts": st.starts[:], "ends": st.ends[:], "cum": st.cum[:],
         "total_down": st.total_down, "episodes": [[i, m] for i, m in st.episodes.items()],
         "last_minute": st.last_minute, "burn_active": st.burn_active,
         "down_start": st.down_start,

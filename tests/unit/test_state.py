@@ -8,7 +8,9 @@ through it. The standing records (latest per ``alert_id``) must equal those of o
 
 from __future__ import annotations
 
+import copy
 import random
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -178,3 +180,22 @@ def test_availability_rebuilt_mid_stream_ends_where_an_unbroken_run_does(
     split = rnd.randint(0, len(inputs))
     whole = run(policies, inputs, until_s * 1000, None, ticks)
     assert run(policies, inputs, until_s * 1000, split, ticks) == whole
+
+
+def test_a_snapshot_is_a_value_the_fold_does_not_change_afterwards() -> None:
+    """Found by Hypothesis: snapshots shared the fold's interval lists, so a later projection
+    rewrote the value held in the table (the memory store keeps values as objects)."""
+    pol = AvPolicy(target=Fraction(90), period="day", zone="UTC", timeout_s=30, near=(),
+                   weekly=(), windows=(), credits=(), burn=((300, 60, Fraction(1, 10)),),
+                   since_s=None)
+    beats: list[Beat] = [("s0", t, "up", None) for t in (1_825_022_041, 1_825_022_071,
+                                                         1_825_022_101, 1_825_022_491)]
+    det = Detector(load_policies(policy_yaml(pol)))
+    for _, obj in beat_inputs(beats):
+        hb = heartbeat(obj)
+        det.before(hb.at)
+        det.on_heartbeat(hb)
+    snap = det.services.snapshot("s0")
+    kept = copy.deepcopy(snap)
+    det.advance(1_825_023_091_000)  # the service falls silent: the projection counts downtime
+    assert snap == kept
