@@ -24,7 +24,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any
 
@@ -228,9 +228,8 @@ class Demo:
         settings = self.settings
         if settings.broker is None:
             self.broker = EmbeddedBroker(log_dir=self.log_dir).start()
-            settings = self.settings = Settings.from_env(
-                {}, **{**_fields(settings), "broker": self.broker.bootstrap,
-                       "broker_kind": "TANSU"})
+            settings = self.settings = replace(settings, broker=self.broker.bootstrap,
+                                               broker_kind="TANSU")
             self.say(f"embedded Kafka-protocol broker (Tansu) on {self.broker.bootstrap}, "
                      f"pid {self.broker.pid}")
         created = create_topics(settings.bootstrap, settings.topic_specs(),
@@ -323,10 +322,6 @@ class Demo:
                 self.worker.wait(10)
         if self.broker is not None:
             self.broker.stop()
-
-
-def _fields(settings: Settings) -> dict[str, Any]:
-    return {name: getattr(settings, name) for name in settings.__dataclass_fields__}
 
 
 def run_demo(settings: Settings, parent_env: Mapping[str, str], *, policies: Path = DEMO_POLICIES,

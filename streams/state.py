@@ -25,13 +25,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
 
-from .core.detector import DEFAULT_RETENTION_MS, Detector
+from .core.detector import DEFAULT_RETENTION_MS, Detector, Record
 from .core.errors import InvalidEvent
 from .core.events import Heartbeat, IncidentEvent, incident_event
 from .core.policy import PolicySet
 
 Value = dict[str, Any]
-Record = dict[str, Any]
 
 
 def incident_value(partition: int, offset: int, previous: Value | None, raw_event: Any | None,
@@ -112,34 +111,37 @@ class Partition:
     def incident(self, offset: int, raw: Any, ev: IncidentEvent) -> Step:
         """Apply one decoded incident event (``raw``: its JSON object) read at ``offset``."""
         det, iid = self.det, ev.incident_id
-        previous = self.lookup("incidents", iid)
-        if previous is not None and previous["o"] >= offset:
-            return self._again("incidents", iid)
-        out = det.before(ev.at)
-        try:
-            out += det.on_incident_event(ev)
-        except InvalidEvent as exc:
-            return Step(out, self._evictions(offset), exc)
-        writes = self._evictions(offset)
-        writes.append(("incidents", iid, incident_value(
-            self.number, offset, previous, raw, det.incidents[iid].published)))
-        return Step(out, writes, None)
+        return self._apply("incidents", iid, offset, ev.at, lambda: det.on_incident_event(ev),
+                           lambda previous: incident_value(self.number, offset, previous, raw,
+                                                           det.incidents[iid].published))
 
     def heartbeat(self, offset: int, hb: Heartbeat) -> Step:
         """Apply one decoded heartbeat read at ``offset``."""
-        det, name = self.det, hb.service
-        previous = self.lookup("services", name)
+        det = self.det
+        return self._apply("services", hb.service, offset, hb.at, lambda: det.on_heartbeat(hb),
+                           lambda previous: service_value(self.number, offset,
+                                                          self._snapshot(hb.service)))
+
+    def _snapshot(self, name: str) -> dict[str, Any]:
+        snap = self.det.services.snapshot(name)
+        assert snap is not None, f"service {name!r} took a heartbeat but has no state"
+        return snap
+
+    def _apply(self, table: str, key: str, offset: int, at: int,
+               apply: Callable[[], list[Record]],
+               value: Callable[[Value | None], Value]) -> Step:
+        """One input for ``key``: skipped if its value was written by this input or a later one
+        (delivered again), else fire what falls due before ``at``, apply it, write its value."""
+        previous = self.lookup(table, key)
         if previous is not None and previous["o"] >= offset:
-            return self._again("services", name)
-        out = det.before(hb.at)
+            return self._again(table, key)
+        out = self.det.before(at)
         try:
-            out += det.on_heartbeat(hb)
+            out += apply()
         except InvalidEvent as exc:
             return Step(out, self._evictions(offset), exc)
         writes = self._evictions(offset)
-        snap = det.services.snapshot(name)
-        assert snap is not None
-        writes.append(("services", name, service_value(self.number, offset, snap)))
+        writes.append((table, key, value(previous)))
         return Step(out, writes, None)
 
     def advance(self, now_ms: int) -> Step:

@@ -33,11 +33,12 @@ from faust.types import TP
 
 from streams.broker import EMBEDDED_FAUST_SETTINGS
 from streams.codec import dead_letter, decode_heartbeat, decode_incident, loads, topic_of
-from streams.core.errors import InvalidEvent
+from streams.core.detector import Record
+from streams.core.errors import InvalidEvent, SlawatchError
 from streams.core.policy import PolicySet
 from streams.core.timefmt import format_instant, parse_instant
 from streams.settings import Settings
-from streams.state import Partition, Record, Step, Write, rebuild
+from streams.state import Partition, Step, Write, rebuild
 
 log = logging.getLogger(__name__)
 
@@ -150,8 +151,6 @@ class Shell:
         self.tables: dict[str, Any] = {}
         self.position: dict[TP, int] = {}  # next offset to process, per input partition
         self.saved_clock: dict[int, int] = {}  # the clock last written to the clocks table
-        self._rebuilt: list[Record] = []  # what a rebuild found to publish
-        self.stats = {"records_in": 0, "records_out": 0, "dead_letters": 0, "ticks": 0}
 
     # -- partitions
 
@@ -161,13 +160,13 @@ class Shell:
             self.saved_clock.pop(tp.partition, None)
             self.position.pop(tp, None)
 
-    def partition(self, number: int) -> Partition:
+    def partition(self, number: int) -> tuple[Partition, list[Record]]:
         """The partition's detector, rebuilt from the tables when it has none (after a
-        rebalance). The memory store may keep keys of partitions owned before: the partition
-        stored in each value tells them apart."""
+        rebalance), and what the rebuild found to publish. The memory store may keep keys of
+        partitions owned before: the partition stored in each value tells them apart."""
         part = self.parts.get(number)
         if part is not None:
-            return part
+            return part, []
         incidents, services, clocks = (self.tables[name] for name in TABLES)
         clock = clocks.get(str(number))
         det, records = rebuild(
@@ -179,8 +178,7 @@ class Shell:
         log.info("partition %d: rebuilt %d incidents and %d services at %s; %d records to "
                  "publish", number, len(det.incidents), len(det.services.services),
                  format_instant(det.now) if det.now > -(2**62) else "no clock", len(records))
-        self._rebuilt = records
-        return part
+        return part, records
 
     def _lookup(self, table: str, key: str) -> Any:
         return self.tables[table].data.get(key)
@@ -190,17 +188,14 @@ class Shell:
     def handle(self, topic: str, partition: int, offset: int, key: bytes | None,
                value: bytes | None) -> tuple[list[Record], list[Write]]:
         """Process one record of the stream: the records to send and the values to write."""
-        part = self.partition(partition)
-        records, self._rebuilt = self._rebuilt, []
+        part, records = self.partition(partition)
         if topic == self.ticks_topic:
             step = self._tick(part, value)
         else:
-            self.stats["records_in"] += 1
             self.position[TP(topic, partition)] = offset + 1
             step = self._input(part, topic, offset, key, value)
         records += step.records
         if step.error is not None:
-            self.stats["dead_letters"] += 1
             records.append(dead_letter(step.error, value or b"", {
                 "source_topic": topic, "partition": partition, "offset": offset}))
         return records, step.writes
@@ -233,12 +228,9 @@ class Shell:
         """Move the partition's clock: to the tick's instant when its inputs are caught up,
         else to just before the latest event time (the events of that instant may still
         come)."""
-        self.stats["ticks"] += 1
         try:
-            obj = loads(value)
-            now = obj["now"]
-            now = parse_instant(now) if isinstance(now, str) else int(now)
-        except (InvalidEvent, KeyError, TypeError, ValueError):
+            now = parse_instant(loads(value)["now"])
+        except (SlawatchError, KeyError, TypeError):
             log.warning("tick %r ignored: expected {\"now\": <instant>}", value)
             return Step([], [], None)
         det, number = part.det, part.number
@@ -375,7 +367,6 @@ def create_app(settings: Settings, policies: PolicySet, *, embedded: bool = Fals
                     rec["detected_at"] = stamp
                     await producer.send(outputs[topic_of(rec)], rec["alert_id"].encode(),
                                         orjson.dumps(rec), None, None, None)
-                shell.stats["records_out"] += len(records)
 
     @app.timer(interval=TICK_INTERVAL_S, name="slawatch.ticker")  # type: ignore[untyped-decorator]
     async def ticker() -> None:

@@ -35,10 +35,9 @@ class Deployment:
                  clock: str = "MANUAL") -> None:
         tag = uuid.uuid4().hex[:10]
         self.broker = broker
-        self.policies = policies
-        self.clock = clock
-        self.settings = Settings.from_env({}, broker=broker.bootstrap, topic_prefix=f"t{tag}",
-                                          partitions=partitions, app_id=f"app-{tag}")
+        self.settings = Settings.from_env(
+            {}, broker=broker.bootstrap, topic_prefix=f"t{tag}", partitions=partitions,
+            app_id=f"app-{tag}", policies=policies, clock=clock, broker_kind="TANSU")
         create_topics(broker.bootstrap, self.settings.topic_specs())
         self.producer = KafkaProducer(bootstrap_servers=broker.bootstrap,
                                       **EMBEDDED_KAFKA_PYTHON_PRODUCER_SETTINGS)
@@ -49,11 +48,7 @@ class Deployment:
 
     def env(self) -> dict[str, str]:
         clean = {k: v for k, v in os.environ.items() if not k.startswith("SLAWATCH_")}
-        s = self.settings
-        return {**clean, "SLAWATCH_BROKER": self.broker.bootstrap,
-                "SLAWATCH_TOPIC_PREFIX": s.topic_prefix, "SLAWATCH_PARTITIONS": str(s.partitions),
-                "SLAWATCH_APP_ID": s.app_id, "SLAWATCH_POLICIES": str(self.policies),
-                "SLAWATCH_BROKER_KIND": "TANSU", "SLAWATCH_CLOCK": self.clock}
+        return {**clean, **self.settings.environment()}
 
     # -- in
 
@@ -167,9 +162,11 @@ class Worker:
     def start(self) -> Self:
         assert SLAWATCH.exists(), f"{SLAWATCH} missing: install the project with pip install -e ."
         log = open(self.log_path, "wb")  # noqa: SIM115 - the child writes it until it ends
+        data_dir = self.log_path.with_suffix(".data")  # never the working directory
         self.process = subprocess.Popen(
             [str(SLAWATCH), "worker", "--no-web", "--loglevel", "info"],
-            env={**self.deployment.env(), **self.extra_env}, stdout=log, stderr=log)
+            env={**self.deployment.env(), "SLAWATCH_DATA_DIR": str(data_dir), **self.extra_env},
+            stdout=log, stderr=log)
         log.close()
         return self
 

@@ -75,33 +75,24 @@ class Runner:
 
 
 def run(policies: PolicySet, inputs: list[Input], until: int, split: int | None,
-        ticks: list[int] = ()) -> dict[str, dict[str, Any]]:  # type: ignore[assignment]
+        ticks: list[int] = (), lose_at: int | None = None  # type: ignore[assignment]
+        ) -> dict[str, dict[str, Any]]:
     """Standing records of ``inputs``; rebuilt from the values at ``split`` when given; the
-    clock advanced to each instant of ``ticks`` after the input of that index."""
+    clock advanced to each instant of ``ticks`` after the input of that index. Input
+    ``lose_at`` is applied and written but its records are lost in a crash: a rebuilt runner
+    gets it again (at-least-once delivery) and goes on."""
     runner = Runner(Detector(policies))
     for i, (kind, obj) in enumerate(inputs):
         if i == split:
             runner = runner.restarted(policies)
-        runner.take(i, kind, obj)
+        runner.take(i, kind, obj, lose_output=i == lose_at)
+        if i == lose_at:
+            runner = runner.restarted(policies)
+            runner.take(i, kind, obj)
         if i < len(ticks) and ticks[i] is not None:
             runner.advance(ticks[i])
     if split == len(inputs):
         runner = runner.restarted(policies)
-    runner.advance(until)
-    return {r["alert_id"]: {k: v for k, v in r.items() if k != "detected_at"}
-            for r in compact(runner.records)}
-
-
-def run_losing_output(policies: PolicySet, inputs: list[Input], until: int, at: int
-                      ) -> dict[str, dict[str, Any]]:
-    """Input ``at`` is applied and written but its records are lost in a crash; a rebuilt
-    runner gets it again (at-least-once delivery) and goes on."""
-    runner = Runner(Detector(policies))
-    for i, (kind, obj) in enumerate(inputs):
-        runner.take(i, kind, obj, lose_output=i == at)
-        if i == at:
-            runner = runner.restarted(policies)
-            runner.take(i, kind, obj)
     runner.advance(until)
     return {r["alert_id"]: {k: v for k, v in r.items() if k != "detected_at"}
             for r in compact(runner.records)}
@@ -138,7 +129,7 @@ def test_records_lost_in_a_crash_come_back_when_their_input_is_delivered_again(
     inputs, until = scenario_inputs(folder)
     whole = run(policies, inputs, until, None)
     for at in range(len(inputs)):
-        assert run_losing_output(policies, inputs, until, at) == whole, f"lost at input {at}"
+        assert run(policies, inputs, until, None, lose_at=at) == whole, f"lost at input {at}"
 
 
 def test_an_incident_forgotten_after_retention_stays_forgotten_after_a_rebuild() -> None:
