@@ -27,6 +27,7 @@ from streams.core.policy import load_policy_file
 from streams.core.timefmt import format_instant, parse_instant
 from streams.replay import replay
 from tests.integration.harness import Deployment, Worker, standing, wait_for
+from tests.unit.test_schemas import problems
 
 pytestmark = pytest.mark.integration
 
@@ -207,6 +208,7 @@ def test_bad_input_goes_to_the_dead_letter_topic_and_the_rest_is_processed(
             assert rec["source_topic"] in (dep.topic("incidents"), dep.topic("heartbeats"))
             assert isinstance(rec["partition"], int) and isinstance(rec["offset"], int)
             assert rec["error"]
+            assert problems("deadletter", {k: v for k, v in rec.items() if k != "_key"}) == []
         for topic, _, value, reason in bad:
             matching = [r for r in by_reason[reason] if r["source_topic"] == dep.topic(topic)]
             assert matching, f"no dead letter with reason {reason} from {topic}: {dead}"
