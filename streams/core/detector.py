@@ -264,7 +264,7 @@ def _record(incident_id: str, aid: str, entry: tuple[Any, ...]) -> Record:
             "at": format_instant(at), "policy_id": policy.id, "policy_version": policy.version,
             "policy_match": list(keys), "incident_id": incident_id, "service": opened.service,
             "customer": opened.customer, "severity": severity, "target_seconds": target / 1000,
-            "elapsed_seconds": elapsed / 1000, "met": met,
+            "elapsed_seconds": elapsed / 1000, "met": met, "opened_at": format_instant(opened.at),
         }
     if opened.attributes:
         rec["attributes"] = opened.attributes
