@@ -223,6 +223,33 @@ class ServiceFold:
             self.base = self.state.clone()
         self._run(self.state, now, True, out)
 
+    def view(self, now: int) -> dict[str, Any] | None:
+        """The period holding ``now`` as it stands then, without moving the fold (a copy of its
+        state is projected): downtime so far, budget and what is left of it, the period's
+        availability if no more downtime comes (as alerts report it), and whether the service
+        is up. None while no period is judged."""
+        st = self.state
+        if st.t == NEVER:
+            return None
+        if now > st.t:
+            st = st.clone()
+            self._run(st, now, False, [])
+        period = st.period
+        if period is None:
+            return None
+        av = period.version.availability
+        assert av is not None
+        budget = period.budget / 1000
+        return {
+            "policy_id": period.version.id, "policy_version": period.version.version,
+            "period_start": period.start, "period_end": period.end, "target": float(av.target),
+            "up": st.t < st.down_from, "downtime_seconds": st.down_ms / 1000,
+            "budget_seconds": float(budget),
+            "budget_left_seconds": float(budget - Fraction(st.down_ms, 1000)),
+            "availability": _availability(st.down_ms, period.counted_ms),
+            "fired": sorted(st.fired),
+        }
+
     def next_due(self) -> int | None:
         st = self.state
         if st.t == NEVER:

@@ -30,6 +30,7 @@ from .policy import PolicySet, PolicyVersion, Threshold
 IDLE, RUNNING, PAUSED_, STOPPED = range(4)
 RESPONSE, RESOLUTION = 0, 1
 METRIC_NAMES = ("response", "resolution")
+STATE_NAMES = ("idle", "running", "paused", "stopped")
 FAR = 2**62
 UNMEASURED = utc_always()  # the clocks of an incident no policy matches: tracked, never judged
 
@@ -139,6 +140,25 @@ class MetricClock:
         breach_index = len(self.policy.near_breach) - 1 if self.policy is not None else -1
         self.stop = (t, self.elapsed, target, self.severity, breach_index not in self.fired)
         return self.stop
+
+    def view(self, now: int) -> dict[str, Any]:
+        """The clock as it stands at ``now``, without moving it: state, working time elapsed and
+        left, and the instant the breach falls (or fell) if it keeps running."""
+        elapsed = self.elapsed
+        if self.status == RUNNING and now > self.since:
+            elapsed += self.calendar.working_ms(self.since, now)
+        target = self.target
+        breach = self.fired.get(len(self.policy.near_breach) - 1) if self.policy else None
+        deadline: int | None = None
+        if breach is not None:
+            deadline = breach[4]
+        elif target is not None and self.status == RUNNING:
+            deadline = self.calendar.reach(max(now, self.since), target - elapsed)
+        return {"metric": METRIC_NAMES[self.metric], "state": STATE_NAMES[self.status],
+                "severity": self.severity, "elapsed_ms": elapsed, "target_ms": target,
+                "left_ms": None if target is None else target - elapsed,
+                "deadline": deadline, "breached": breach is not None,
+                "fired": [rec[5].label for rec in sorted(self.fired.values(), key=lambda r: r[0])]}
 
     def run(self, t: int) -> None:
         self.status = RUNNING

@@ -33,12 +33,13 @@ from faust.types import TP
 
 from streams.broker import EMBEDDED_FAUST_SETTINGS
 from streams.codec import dead_letter, decode_heartbeat, decode_incident, loads, topic_of
-from streams.core.detector import Record
+from streams.core.detector import Detector, Record
 from streams.core.errors import InvalidEvent, SlawatchError
 from streams.core.policy import PolicySet
 from streams.core.timefmt import format_instant, parse_instant
 from streams.settings import Settings
 from streams.state import Partition, Step, Write, rebuild
+from streams.status import Status, incidents_view, services_view
 
 log = logging.getLogger(__name__)
 
@@ -151,6 +152,7 @@ class Shell:
         self.tables: dict[str, Any] = {}
         self.position: dict[TP, int] = {}  # next offset to process, per input partition
         self.saved_clock: dict[int, int] = {}  # the clock last written to the clocks table
+        self.status = Status()
 
     # -- partitions
 
@@ -190,7 +192,9 @@ class Shell:
         """Process one record of the stream: the records to send and the values to write."""
         part, records = self.partition(partition)
         if topic == self.ticks_topic:
+            started = time.perf_counter()
             step = self._tick(part, value)
+            self.status.ticked(time.perf_counter() - started)
         else:
             self.position[TP(topic, partition)] = offset + 1
             step = self._input(part, topic, offset, key, value)
@@ -198,6 +202,7 @@ class Shell:
         if step.error is not None:
             records.append(dead_letter(step.error, value or b"", {
                 "source_topic": topic, "partition": partition, "offset": offset}))
+        self.status.saw(topic, records)
         return records, step.writes
 
     def _input(self, part: Partition, topic: str, offset: int, key: bytes | None,
@@ -255,6 +260,32 @@ class Shell:
             if max(self.position.get(tp, 0), committed) < highwater:
                 return False
         return True
+
+    # -- what the web server shows
+
+    def detectors(self) -> dict[int, Detector]:
+        return {number: part.det for number, part in sorted(self.parts.items())}
+
+    def metrics(self) -> str:
+        wall = _wall_ms()
+        dets = self.detectors()
+        return self.status.prometheus({n: (d.now, wall) for n, d in dets.items()},
+                                      {n: len(d.incidents) for n, d in dets.items()})
+
+    def health(self) -> tuple[int, dict[str, Any]]:
+        """(HTTP status, body): 200 while the detect agent runs, 503 when it has stopped."""
+        app = self.app
+        agent = app.agents.get("slawatch.detect")
+        actors = list(getattr(agent, "_actors", ()))
+        running = bool(actors) and all(not a.crashed and not a.should_stop for a in actors)
+        recovered = app.tables.recovery.completed.is_set()  # type: ignore[attr-defined]
+        body = {"status": "ok" if running else "stopped", "agent_running": running,
+                "recovered": recovered, "rebalancing": bool(app.rebalancing),
+                "partitions": self.owned() if running else [],
+                "caught_up": {str(n): self.caught_up(n) for n in self.parts},
+                "clocks": {str(n): format_instant(p.det.now) for n, p in self.parts.items()
+                           if p.det.now > -(2**62)}}
+        return (200 if running else 503), body
 
     def owned(self) -> list[int]:
         return sorted(tp.partition for tp in self.app.consumer.assignment()
@@ -381,8 +412,56 @@ def create_app(settings: Settings, policies: PolicySet, *, embedded: bool = Fals
     async def on_revoked(sender: Any, revoked: set[TP], **_: Any) -> None:
         shell.forget(revoked)
 
+    if web:
+        _pages(app, shell)
     del detect, ticker, on_revoked  # registered with the app
     return app
+
+
+def _pages(app: faust.App, shell: Shell) -> None:
+    """The status page and the endpoints behind it, on the worker's web server. Each worker
+    shows the partitions it owns (the page says which)."""
+    from importlib.resources import files
+
+    page = files("streams.worker").joinpath("status.html").read_text(encoding="utf-8")
+
+    def as_json(view: faust.web.View, value: Any, status: int = 200) -> faust.web.Response:
+        return view.bytes(orjson.dumps(value), content_type="application/json", status=status)
+
+    def limit(request: faust.web.Request, default: int) -> int:
+        text = request.query.get("limit", "")
+        return int(text) if text.isdigit() else default
+
+    @app.page("/")
+    async def index(view: faust.web.View, request: faust.web.Request) -> Any:
+        return view.html(page)
+
+    @app.page("/status")
+    async def status_page(view: faust.web.View, request: faust.web.Request) -> Any:
+        return view.html(page)
+
+    @app.page("/api/incidents")
+    async def incidents(view: faust.web.View, request: faust.web.Request) -> Any:
+        return as_json(view, incidents_view(shell.detectors(), limit(request, 200)))
+
+    @app.page("/api/services")
+    async def services(view: faust.web.View, request: faust.web.Request) -> Any:
+        return as_json(view, services_view(shell.detectors()))
+
+    @app.page("/api/alerts")
+    async def alerts(view: faust.web.View, request: faust.web.Request) -> Any:
+        return as_json(view, {"alerts": shell.status.alerts(limit(request, 100))})
+
+    @app.page("/metrics")
+    async def metrics(view: faust.web.View, request: faust.web.Request) -> Any:
+        return view.text(shell.metrics(), content_type="text/plain; version=0.0.4")
+
+    @app.page("/health")
+    async def health(view: faust.web.View, request: faust.web.Request) -> Any:
+        code, body = shell.health()
+        return as_json(view, body, code)
+
+    del index, status_page, incidents, services, alerts, metrics, health  # registered
 
 
 def run_worker(app: faust.App, loglevel: str = "warning") -> int:

@@ -153,8 +153,10 @@ class Worker:
     """One ``slawatch worker`` child process; ``with`` stops it (and only it) at the end."""
 
     def __init__(self, deployment: Deployment, log_dir: Path, name: str = "worker",
-                 extra_env: Mapping[str, str] | None = None) -> None:
+                 extra_env: Mapping[str, str] | None = None, web_port: int | None = None
+                 ) -> None:
         self.deployment = deployment
+        self.web_port = web_port  # None: no web server
         self.log_path = log_dir / f"{name}-{uuid.uuid4().hex[:6]}.log"
         self.extra_env = dict(extra_env or {})
         self.process: subprocess.Popen[bytes] | None = None
@@ -163,8 +165,9 @@ class Worker:
         assert SLAWATCH.exists(), f"{SLAWATCH} missing: install the project with pip install -e ."
         log = open(self.log_path, "wb")  # noqa: SIM115 - the child writes it until it ends
         data_dir = self.log_path.with_suffix(".data")  # never the working directory
+        web = ["--no-web"] if self.web_port is None else ["--web-port", str(self.web_port)]
         self.process = subprocess.Popen(
-            [str(SLAWATCH), "worker", "--no-web", "--loglevel", "info"],
+            [str(SLAWATCH), "worker", *web, "--loglevel", "info"],
             env={**self.deployment.env(), "SLAWATCH_DATA_DIR": str(data_dir), **self.extra_env},
             stdout=log, stderr=log)
         log.close()

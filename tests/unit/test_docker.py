@@ -293,15 +293,18 @@ def test_the_exposed_port_is_the_default_web_port() -> None:
 
 
 @pytest.fixture
-def web_server() -> Iterator[tuple[int, list[str]]]:
-    """A stand-in for Faust's web server: 200 on ``/`` only. Yields its port and the paths asked."""
+def web_server() -> Iterator[tuple[int, list[str], dict[str, str]]]:
+    """A stand-in for the worker's web server: ``/health`` answers 200 while ``state["agent"]``
+    is "running", else 503; any other path 404. Yields its port, the paths asked and the state."""
     asked: list[str] = []
+    state = {"agent": "running"}
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # the http.server interface
             asked.append(self.path)
-            body = b'{"status": "OK"}'
-            self.send_response(200 if self.path == "/" else 404)
+            running = state["agent"] == "running"
+            body = b'{"status": "ok"}' if running else b'{"status": "stopped"}'
+            self.send_response((200 if running else 503) if self.path == "/health" else 404)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
@@ -313,26 +316,30 @@ def web_server() -> Iterator[tuple[int, list[str]]]:
     thread = threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True)
     thread.start()
     try:
-        yield server.server_address[1], asked
+        yield server.server_address[1], asked, state
     finally:
         server.shutdown()
         server.server_close()
 
 
-def test_the_healthcheck_asks_fausts_web_server_for_slash(
-        web_server: tuple[int, list[str]], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_healthcheck_asks_the_worker_for_health(
+        web_server: tuple[int, list[str], dict[str, str]],
+        monkeypatch: pytest.MonkeyPatch) -> None:
     _, sep, command = FINAL.last("HEALTHCHECK").args.partition("CMD ")
     assert sep, "HEALTHCHECK without CMD"
     argv = Instruction("HEALTHCHECK CMD", command, 0).exec_form()
     assert argv[:2] == ["python", "-c"] and len(argv) == 3, argv
     code = compile(argv[2], "HEALTHCHECK", "exec")  # run here: an exception is exit status 1
-    port, asked = web_server
+    port, asked, state = web_server
     monkeypatch.setenv("SLAWATCH_WEB_HOST", "0.0.0.0")  # as in compose: checked on 127.0.0.1
     for proxy in ("http_proxy", "HTTP_PROXY"):  # a proxy in the environment is not used
         monkeypatch.setenv(proxy, f"http://127.0.0.1:{unused_port()}")
     monkeypatch.setenv("SLAWATCH_WEB_PORT", str(port))
     exec(code, {})  # fails the test if the check fails against a working server
-    assert asked == ["/"], f"the healthcheck asked for {asked}: only / is sure to exist"
+    assert asked == ["/health"], f"the healthcheck asked for {asked}"
+    state["agent"] = "stopped"  # the worker answers 503 once its agent stopped: unhealthy
+    with pytest.raises(OSError):
+        exec(code, {})
     monkeypatch.setenv("SLAWATCH_WEB_PORT", str(unused_port()))
     with pytest.raises(OSError):
         exec(code, {})

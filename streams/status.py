@@ -1,0 +1,191 @@
+"""What the worker's status page and ``/metrics`` show, as plain data: no Faust, no I/O.
+
+    status = Status()
+    status.saw(topic, records, tick_seconds=None)   # after each record the agent processed
+    incidents_view(detectors, now, limit)           # open incidents, the most urgent first
+    services_view(detectors, now)                   # each service's period under each policy
+    status.prometheus(gauges)                       # the text exposition format
+
+Views read the detectors without moving them (``MetricClock.view``, ``ServiceFold.view``), at a
+``now`` the caller chooses (the partition's detector clock), so a page never fires an alert.
+A request costs O(open incidents + services) of the worker's own partitions; per-event work is
+the two counters of ``saw``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from .core.detector import Detector, Record
+from .core.timefmt import format_instant
+
+LATEST_ALERTS = 100
+#: Upper bounds of the tick-duration histogram, in seconds.
+TICK_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
+DEAD_KINDS = ("invalid", "late")
+
+
+class Status:
+    """Counters and the latest alerts of one worker, since it started."""
+
+    def __init__(self) -> None:
+        self.events_in: dict[str, int] = {}
+        self.alerts_out: dict[str, int] = {}
+        self.dead_letters: dict[str, int] = {}
+        self.latest: deque[Record] = deque(maxlen=LATEST_ALERTS)
+        self.tick_counts = [0] * (len(TICK_BUCKETS) + 1)  # the last one is +Inf
+        self.tick_sum = 0.0
+
+    def saw(self, topic: str, records: Iterable[Record]) -> None:
+        """One input record of ``topic`` was processed and gave ``records``."""
+        self.events_in[topic] = self.events_in.get(topic, 0) + 1
+        for rec in records:
+            kind = rec["kind"]
+            if kind in DEAD_KINDS:
+                reason = str(rec.get("reason", kind))
+                self.dead_letters[reason] = self.dead_letters.get(reason, 0) + 1
+            else:
+                self.alerts_out[kind] = self.alerts_out.get(kind, 0) + 1
+                self.latest.append(rec)
+
+    def ticked(self, seconds: float) -> None:
+        self.tick_sum += seconds
+        for i, bound in enumerate(TICK_BUCKETS):
+            if seconds <= bound:
+                self.tick_counts[i] += 1
+                return
+        self.tick_counts[-1] += 1
+
+    def alerts(self, limit: int = LATEST_ALERTS) -> list[Record]:
+        """The latest alert records sent, newest first."""
+        return list(reversed(self.latest))[:limit]
+
+    def prometheus(self, clocks: Mapping[int, tuple[int, int]],
+                   open_incidents: Mapping[int, int]) -> str:
+        """The metrics in Prometheus' text format. ``clocks``: partition -> (detector clock,
+        wall clock) in ms; ``open_incidents``: partition -> incidents held."""
+        out: list[str] = []
+        _family(out, "slawatch_events_in_total", "counter",
+                "Input records processed, by topic (ticks included).",
+                (({"topic": t}, n) for t, n in sorted(self.events_in.items())))
+        _family(out, "slawatch_alerts_out_total", "counter",
+                "Alert and outcome records published, by kind.",
+                (({"kind": k}, n) for k, n in sorted(self.alerts_out.items())))
+        _family(out, "slawatch_dead_letters_total", "counter",
+                "Input records sent to the dead-letter topic, by reason.",
+                (({"reason": r}, n) for r, n in sorted(self.dead_letters.items())))
+        _family(out, "slawatch_clock_lag_seconds", "gauge",
+                "Wall clock minus the partition's detector clock.",
+                (({"partition": str(p)}, (wall - det) / 1000 if det > -(2**62) else math.nan)
+                 for p, (det, wall) in sorted(clocks.items())))
+        _family(out, "slawatch_open_incidents", "gauge",
+                "Incidents held by the partition's detector (open, or finished within the "
+                "retention).", (({"partition": str(p)}, n) for p, n in
+                                sorted(open_incidents.items())))
+        out.append("# HELP slawatch_tick_duration_seconds Time to process one clock tick.")
+        out.append("# TYPE slawatch_tick_duration_seconds histogram")
+        running = 0
+        for bound, count in zip((*TICK_BUCKETS, math.inf), self.tick_counts, strict=True):
+            running += count
+            le = "+Inf" if bound == math.inf else repr(bound)
+            out.append(f'slawatch_tick_duration_seconds_bucket{{le="{le}"}} {running}')
+        out.append(f"slawatch_tick_duration_seconds_sum {self.tick_sum!r}")
+        out.append(f"slawatch_tick_duration_seconds_count {running}")
+        return "\n".join(out) + "\n"
+
+
+def _family(out: list[str], name: str, kind: str, text: str,
+            samples: Iterable[tuple[dict[str, str], float]]) -> None:
+    out.append(f"# HELP {name} {text}")
+    out.append(f"# TYPE {name} {kind}")
+    for labels, value in samples:
+        shown = ",".join(f'{k}="{_escape(v)}"' for k, v in labels.items())
+        out.append(f"{name}{{{shown}}} {_number(value)}")
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def _number(value: float) -> str:
+    if isinstance(value, float) and math.isnan(value):
+        return "NaN"
+    return repr(value)
+
+
+# ----------------------------------------------------------------------------- views
+
+
+def _instant(ms: int | None) -> str | None:
+    return None if ms is None else format_instant(ms)
+
+
+def _seconds(ms: int | None) -> float | None:
+    return None if ms is None else ms / 1000
+
+
+def incidents_view(detectors: Mapping[int, Detector], limit: int = 200) -> dict[str, Any]:
+    """The open incidents of ``detectors`` (partition -> detector), each at its partition's
+    clock: breached ones first, then by the nearest deadline; paused clocks last."""
+    rows = []
+    for partition, det in detectors.items():
+        now = det.now
+        for inc in det.incidents.values():
+            if inc.clocks is None or inc.finished():
+                continue
+            opened = inc.opened
+            assert opened is not None
+            clocks = []
+            for clock in inc.clocks:
+                view = clock.view(now)
+                if view["target_ms"] is None:
+                    continue
+                clocks.append({
+                    "metric": view["metric"], "state": view["state"],
+                    "elapsed_seconds": _seconds(view["elapsed_ms"]),
+                    "target_seconds": _seconds(view["target_ms"]),
+                    "left_seconds": _seconds(view["left_ms"]),
+                    "deadline": _instant(view["deadline"]), "breached": view["breached"],
+                    "fired": view["fired"], "_deadline": view["deadline"]})
+            live = [c for c in clocks if c["state"] != "stopped"]
+            urgent = min((c["_deadline"] for c in live if c["_deadline"] is not None),
+                         default=None)
+            for c in clocks:
+                del c["_deadline"]
+            policy = inc.policy
+            rows.append(((0 if any(c["breached"] for c in live) else 1,
+                          urgent if urgent is not None else 2**62, inc.id), {
+                "incident_id": inc.id, "customer": opened.customer, "service": opened.service,
+                "severity": inc.severity, "opened_at": format_instant(opened.at),
+                "policy_id": None if policy is None else policy.id,
+                "policy_version": None if policy is None else policy.version,
+                "partition": partition, "clock": format_instant(now), "clocks": clocks}))
+    rows.sort(key=lambda row: row[0])
+    return {"count": len(rows), "incidents": [row for _, row in rows[:limit]]}
+
+
+def services_view(detectors: Mapping[int, Detector]) -> dict[str, Any]:
+    """Every service of ``detectors`` with its current period under each policy that judges
+    it, at its partition's clock."""
+    rows = []
+    for partition, det in detectors.items():
+        now = det.now
+        for name, svc in det.services.services.items():
+            periods = []
+            for fold in svc.folds:
+                view = fold.view(now)
+                if view is None:
+                    continue
+                view["period_start"] = format_instant(view["period_start"])
+                view["period_end"] = format_instant(view["period_end"])
+                periods.append(view)
+            rows.append((name, {"service": name, "partition": partition,
+                         "clock": format_instant(now),
+                         "last_heartbeat": format_instant(svc.last_at),
+                         "up": any(p["up"] for p in periods) if periods else None,
+                         "instances": len(svc.instances), "periods": periods}))
+    rows.sort(key=lambda row: row[0])
+    return {"count": len(rows), "services": [row for _, row in rows]}

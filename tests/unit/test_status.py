@@ -1,0 +1,197 @@
+"""What the status page and ``/metrics`` show (``streams/status.py``): read-only views of a
+detector at its clock, checked against what the detector itself later does, and the Prometheus
+text checked with Prometheus' own parser."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from streams.core.detector import Detector
+from streams.core.events import heartbeat, incident_event
+from streams.core.policy import PolicySet, load_policy_file
+from streams.core.timefmt import parse_instant
+from streams.status import TICK_BUCKETS, Status, incidents_view, services_view
+from tests.unit.test_state import SCENARIOS, Input, scenario_inputs
+
+
+def feed(policies: PolicySet, inputs: list[Input], upto: int) -> tuple[Detector, list[Any]]:
+    """A detector that took ``inputs[:upto]`` as replay does, and the records it gave."""
+    det = Detector(policies)
+    records: list[Any] = []
+    for kind, obj in inputs[:upto]:
+        ev = incident_event(obj) if kind == "incident" else heartbeat(obj)
+        records += det.before(ev.at)
+        records += det.on_incident_event(ev) if kind == "incident" else det.on_heartbeat(ev)  # type: ignore[arg-type]
+    return det, records
+
+
+def splits(inputs: list[Input]) -> range:
+    return range(1, len(inputs) + 1)
+
+
+@pytest.mark.parametrize("folder", SCENARIOS, ids=[p.name for p in SCENARIOS])
+def test_looking_at_a_detector_changes_nothing_it_publishes(folder: Path) -> None:
+    policies = load_policy_file(str(folder / "policy.yaml"))
+    inputs, until = scenario_inputs(folder)
+    plain, plain_records = feed(policies, inputs, len(inputs))
+    plain_records += plain.advance(until)
+    looked = Detector(policies)
+    records: list[Any] = []
+    for kind, obj in inputs:
+        ev = incident_event(obj) if kind == "incident" else heartbeat(obj)
+        records += looked.before(ev.at)
+        records += (looked.on_incident_event(ev) if kind == "incident"  # type: ignore[arg-type]
+                    else looked.on_heartbeat(ev))  # type: ignore[arg-type]
+        incidents_view({0: looked})
+        services_view({0: looked})
+        later = looked.now + 6 * 3_600_000  # a look ahead of the clock moves nothing either
+        for inc in looked.incidents.values():
+            for clock in inc.clocks or ():
+                clock.view(later)
+        for svc in looked.services.services.values():
+            for fold in svc.folds:
+                fold.view(later)
+    records += looked.advance(until)
+    assert records == plain_records
+
+
+@pytest.mark.parametrize("folder", SCENARIOS, ids=[p.name for p in SCENARIOS])
+def test_a_running_clock_breaches_exactly_at_the_deadline_the_page_shows(folder: Path) -> None:
+    """At every point of the scenario, each running, unbreached clock on the page: with no more
+    events its breach fires at the shown deadline, not a millisecond earlier; and the working
+    time shown elapsed plus left is its target."""
+    policies = load_policy_file(str(folder / "policy.yaml"))
+    inputs, _ = scenario_inputs(folder)
+    checked = 0
+    for upto in splits(inputs):
+        det, _ = feed(policies, inputs, upto)
+        for inc in incidents_view({0: det})["incidents"]:
+            for clock in inc["clocks"]:
+                assert clock["elapsed_seconds"] + clock["left_seconds"] == pytest.approx(
+                    clock["target_seconds"])
+                if clock["state"] != "running" or clock["breached"]:
+                    continue
+                deadline = parse_instant(clock["deadline"])
+                early, _ = feed(policies, inputs, upto)
+                breaches = [r for r in early.advance(deadline - 1)
+                            if r["kind"] == "breach" and r["incident_id"] == inc["incident_id"]
+                            and r["metric"] == clock["metric"]]
+                assert breaches == [], f"{inc['incident_id']} breached before {clock['deadline']}"
+                at_deadline = [r for r in early.advance(deadline)
+                               if r["kind"] == "breach" and r["incident_id"] == inc["incident_id"]
+                               and r["metric"] == clock["metric"]]
+                assert [r["at"] for r in at_deadline] == [clock["deadline"]]
+                checked += 1
+    if any(kind == "incident" for kind, _ in inputs):
+        assert checked, "no running clock was checked"
+
+
+def test_incidents_are_listed_breached_first_then_by_the_nearest_deadline() -> None:
+    folder = next(p for p in SCENARIOS if p.name.startswith("01"))
+    policies = load_policy_file(str(folder / "policy.yaml"))
+    inputs, until = scenario_inputs(folder)
+    det, _ = feed(policies, inputs, len(inputs))
+    det.advance(until)
+    rows = incidents_view({0: det})["incidents"]
+    keys = []
+    for row in rows:
+        live = [c for c in row["clocks"] if c["state"] != "stopped"]
+        breached = any(c["breached"] for c in live)
+        deadlines = [c["deadline"] for c in live if c["deadline"]]
+        keys.append((not breached, min(deadlines) if deadlines else "~"))
+    assert keys == sorted(keys)
+
+
+def test_a_service_view_at_the_period_end_agrees_with_the_period_outcome() -> None:
+    folder = next(p for p in SCENARIOS if p.name.startswith("05"))
+    policies = load_policy_file(str(folder / "policy.yaml"))
+    inputs, until = scenario_inputs(folder)
+    det, records = feed(policies, inputs, len(inputs))
+    outcomes = [r for r in records + det.advance(until)
+                if r["kind"] == "outcome" and r["metric"] == "availability"]
+    assert outcomes, "the scenario ends a period"
+    for outcome in outcomes:
+        end = parse_instant(outcome["period_end"])
+        fresh, _ = feed(policies, inputs, sum(parse_instant(o["at"]) < end for _, o in inputs))
+        svc = fresh.services.services[outcome["service"]]
+        views = [fold.view(end) for fold in svc.folds]
+        view = next(v for v in views if v is not None and v["policy_id"] == outcome["policy_id"])
+        assert view["downtime_seconds"] == outcome["downtime_seconds"]
+        assert view["availability"] == outcome["availability"]
+        assert view["budget_seconds"] == outcome["budget_seconds"]
+        assert view["budget_left_seconds"] == pytest.approx(
+            outcome["budget_seconds"] - outcome["downtime_seconds"])
+
+
+def test_services_view_shows_the_period_at_the_detector_clock() -> None:
+    folder = next(p for p in SCENARIOS if p.name.startswith("05"))
+    policies = load_policy_file(str(folder / "policy.yaml"))
+    inputs, _ = scenario_inputs(folder)
+    det, _ = feed(policies, inputs, len(inputs) // 2)
+    (row,) = services_view({3: det})["services"]
+    assert row["partition"] == 3 and row["clock"] and row["periods"]
+    period = row["periods"][0]
+    assert parse_instant(period["period_start"]) <= det.now < parse_instant(period["period_end"])
+    assert 0 <= period["availability"] <= 100
+
+
+# ----------------------------------------------------------------------------- metrics
+
+
+def families(text: str) -> dict[str, Any]:
+    return {f.name: f for f in text_string_to_metric_families(text)}
+
+
+def samples(family: Any, name: str | None = None) -> dict[tuple[tuple[str, str], ...], float]:
+    return {tuple(sorted(s.labels.items())): s.value for s in family.samples
+            if name is None or s.name == name}
+
+
+def test_counters_count_what_the_agent_saw_and_parse_as_prometheus_text() -> None:
+    status = Status()
+    status.saw("sla.incidents", [{"kind": "breach", "alert_id": "a"},
+                                 {"kind": "near_breach", "alert_id": "b"}])
+    status.saw("sla.incidents", [{"kind": "invalid", "reason": "duplicate", "alert_id": "c"}])
+    status.saw("sla.heartbeats", [{"kind": "late", "reason": "late", "alert_id": "d"}])
+    status.saw('we"ird\\topic\n', [{"kind": "breach", "alert_id": "e"}])
+    for seconds in (0.0001, 0.003, 0.003, 2.0):
+        status.ticked(seconds)
+    text = status.prometheus({0: (1_000, 4_500), 1: (-(2**62), 4_500)}, {0: 7, 1: 0})
+    got = families(text)
+    assert samples(got["slawatch_events_in"]) == {
+        (("topic", "sla.incidents"),): 2, (("topic", "sla.heartbeats"),): 1,
+        (("topic", 'we"ird\\topic\n'),): 1}
+    assert samples(got["slawatch_alerts_out"]) == {(("kind", "breach"),): 2,
+                                                   (("kind", "near_breach"),): 1}
+    assert samples(got["slawatch_dead_letters"]) == {(("reason", "duplicate"),): 1,
+                                                     (("reason", "late"),): 1}
+    lag = samples(got["slawatch_clock_lag_seconds"])
+    assert lag[(("partition", "0"),)] == 3.5
+    assert lag[(("partition", "1"),)] != lag[(("partition", "1"),)]  # NaN: no clock yet
+    assert samples(got["slawatch_open_incidents"]) == {(("partition", "0"),): 7,
+                                                       (("partition", "1"),): 0}
+    ticks = got["slawatch_tick_duration_seconds"]
+    assert ticks.type == "histogram"
+    buckets = samples(ticks, "slawatch_tick_duration_seconds_bucket")
+    assert buckets[(("le", "0.0005"),)] == 1
+    assert buckets[(("le", "0.005"),)] == 3
+    assert buckets[(("le", "1.0"),)] == 3
+    assert buckets[(("le", "+Inf"),)] == 4
+    assert len(buckets) == len(TICK_BUCKETS) + 1
+    assert samples(ticks, "slawatch_tick_duration_seconds_count") == {(): 4}
+    assert samples(ticks, "slawatch_tick_duration_seconds_sum")[()] == pytest.approx(2.0061)
+
+
+def test_the_latest_alerts_are_kept_newest_first_without_dead_letters() -> None:
+    status = Status()
+    for i in range(150):
+        status.saw("t", [{"kind": "breach", "alert_id": str(i)},
+                         {"kind": "invalid", "reason": "malformed_json", "alert_id": "x"}])
+    latest = status.alerts()
+    assert [r["alert_id"] for r in latest[:3]] == ["149", "148", "147"]
+    assert len(latest) == 100 and all(r["kind"] == "breach" for r in latest)
+    assert [r["alert_id"] for r in status.alerts(2)] == ["149", "148"]
