@@ -17,6 +17,7 @@ from __future__ import annotations
 import heapq
 import random
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -203,6 +204,19 @@ def _threshold(value: Any) -> str:
 # ----------------------------------------------------------------------------- the run
 
 
+def _web_port(settings: Settings) -> int:
+    """The configured web port when it is free, else a free one: a demo should start anyway."""
+    for port in (settings.web_port, 0):
+        with socket.socket() as probe:
+            try:
+                probe.bind((settings.web_host, port))
+            except OSError:
+                continue
+            found: int = probe.getsockname()[1]
+            return found
+    raise OSError(f"no free port on {settings.web_host}")
+
+
 class Demo:
     """The processes and threads of one demo run; ``stop`` ends each one we started."""
 
@@ -236,9 +250,12 @@ class Demo:
                                 client_options=settings.kafka_client_options())
         self.say(f"topics: {', '.join(s.name for s in settings.topic_specs())} "
                  f"({len(created)} created)")
+        self.settings = replace(self.settings, web_port=_web_port(self.settings))
         self.worker = self._start_worker()
         self.say(f"worker pid {self.worker.pid} (log: {self.log_dir / 'worker.log'}); "
                  f"policies: {self.policies}")
+        self.say(f"status page: http://{self.settings.web_host}:{self.settings.web_port}/ "
+                 "(also /metrics and /health)")
         self.say("alerts appear below as they happen; Ctrl-C stops everything\n")
         for target in (self._generate, self._watch):
             thread = threading.Thread(target=target, name=f"demo-{target.__name__}",
@@ -253,7 +270,7 @@ class Demo:
                    SLAWATCH_DATA_DIR=str(self.log_dir / "data"))
         with open(self.log_dir / "worker.log", "wb") as log:
             return subprocess.Popen(
-                [sys.executable, "-m", "streams", "worker", "--no-web", "--loglevel", "info"],
+                [sys.executable, "-m", "streams", "worker", "--loglevel", "info"],
                 env=env, stdout=log, stderr=log,
                 # its own process group: Ctrl-C reaches the demo, which stops it in order
                 start_new_session=True)

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import orjson
@@ -56,6 +57,13 @@ def test_the_main_command_is_the_demo_and_ctrl_c_stops_everything_it_started() -
             if re.match(r"\d\d:\d\d:\d\d  BREACH +response +INC-00001 P1", line):
                 break
             assert time.monotonic() < deadline, "\n".join(lines)
+        page = next(re.search(r"status page: (http://\S+/)", x) for x in lines
+                    if "status page:" in x)
+        assert page is not None, lines
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        with opener.open(page.group(1) + "api/alerts", timeout=5) as response:
+            alerts = orjson.loads(response.read())["alerts"]
+        assert any(a["kind"] == "breach" and a["incident_id"] == "INC-00001" for a in alerts)
         os.killpg(demo.pid, signal.SIGINT)
         rest, _ = demo.communicate(timeout=60)
     finally:
