@@ -135,6 +135,7 @@ def _parser() -> argparse.ArgumentParser:
     dm.add_argument("--policies", metavar="P", help="policy file (default: the demo's)")
     dm.add_argument("--duration", type=float, metavar="S",
                     help="stop after S seconds (default: run until Ctrl-C)")
+    _add_report_parser(sub)
     return parser
 
 
@@ -174,6 +175,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _worker(args)
     if args.command == "demo":
         return _demo(args)
+    if args.command == "report":
+        return _report(args)
     return 2
 
 
@@ -424,6 +427,68 @@ def _replay(args: argparse.Namespace) -> int:
         return 2
     print(summary.line(), file=sys.stderr)
     return 0
+
+
+_REPORT_DESCRIPTION = """\
+Read alert and outcome records (the JSON Lines of `slawatch replay`), keep
+what stands (the latest record per alert_id; retractions withdraw, dead
+letters are counted and ignored) and report, per group:
+incidents, breaches and near-breaches, compliance (met outcomes / outcomes),
+MTTA and MTTR (response and resolution outcomes: working time and wall time,
+mean, p50 and p90 by nearest rank), availability, downtime, budget burn and
+credits owed (per service, policy and period: the greatest tier reached).
+Periods are UTC. The summary line goes to stderr. Exits 0, or 2 with a
+one-line error."""
+
+
+def _add_report_parser(sub: Any) -> None:
+    rp = sub.add_parser(
+        "report", help="KPIs from alert and outcome records: table, CSV, JSON and PNG charts",
+        formatter_class=argparse.RawDescriptionHelpFormatter, description=_REPORT_DESCRIPTION,
+        epilog="examples:\n  slawatch report --input out.jsonl\n"
+               "  slawatch report --input out.jsonl --by service,period --period week "
+               "--format csv --output kpis.csv\n"
+               "  slawatch replay --policies p.yaml --incidents i.jsonl | slawatch report "
+               "--input - --charts charts/")
+    rp.add_argument("--input", metavar="FILE",
+                    help="records as JSON Lines (the output of slawatch replay); - is stdin")
+    rp.add_argument("--by", action="append", metavar="DIM",
+                    help="group by customer, service, severity, policy or period; repeat or "
+                         "separate by commas (default: customer)")
+    rp.add_argument("--period", metavar="P",
+                    help="month (default), week (ISO, from Monday) or day, in UTC: the groups "
+                         "of --by period and the charts")
+    rp.add_argument("--customer", action="append", metavar="C",
+                    help="only these customers (repeat or commas)")
+    rp.add_argument("--service", action="append", metavar="S",
+                    help="only these services (repeat or commas)")
+    rp.add_argument("--from-time", metavar="T",
+                    help="only records whose period instant is at or after T (RFC 3339, epoch ms)")
+    rp.add_argument("--to-time", metavar="T", help="only records whose period instant is before T")
+    rp.add_argument("--format", metavar="F", help="table (default), csv or json")
+    rp.add_argument("--periods", action="store_true",
+                    help="with --format csv: one row per (service, policy, period) with its "
+                         "credit, instead of the groups")
+    rp.add_argument("--output", metavar="FILE", help="write the report here (default: stdout)")
+    rp.add_argument("--charts", metavar="DIR",
+                    help="also write PNG charts here: compliance.png, availability.png, "
+                         "budget-burn.png")
+
+
+def _report(args: argparse.Namespace) -> int:
+    from .report import ReportError, ReportOptions, Source, run_report
+
+    try:
+        options = ReportOptions.parse(
+            by=args.by, period=args.period, customers=args.customer, services=args.service,
+            from_time=args.from_time, to_time=args.to_time, format=args.format,
+            periods_csv=args.periods)
+        if args.input is None:
+            raise ReportError("no input: give --input FILE (- for stdin)")
+    except SlawatchError as exc:
+        print(f"slawatch report: error: {_one_line(exc)}", file=sys.stderr)
+        return 2
+    return run_report(options, Source(args.input), args.output, args.charts)
 
 
 if __name__ == "__main__":
