@@ -4,6 +4,11 @@
 ``PolicyError`` listing every problem with the file, the path of the field (``policies[2].incidents.
 P1.response``) and what was expected. Numbers that feed budgets and thresholds are kept exact
 (``Fraction``): ``1 - 99.9/100`` is ``1/1000`` here, not ``0.0010000000000000009``.
+
+``load_policy_file(path, revisions)`` first merges revision files into the policy file
+(``merge_revisions``: a pure function on the parsed documents) for "what if this policy had
+applied" replays; the merged document is validated as one, each problem naming the file that
+holds the offending field.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ from __future__ import annotations
 import json
 import re
 from bisect import bisect_right
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from fractions import Fraction
@@ -296,7 +301,26 @@ def _construct_mapping(
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
-def load_policy_file(path: str) -> PolicySet:
+def load_policy_file(path: str, revisions: Sequence[str] = ()) -> PolicySet:
+    """Load the policy file at ``path``; with ``revisions``, the files whose calendars and
+    policies are merged into it first (``merge_revisions``), validated as one document."""
+    problems: list[PolicyProblem] = []
+    docs = []
+    for file in (path, *revisions):
+        try:
+            docs.append((file, read_policy_document(file)))
+        except PolicyError as exc:
+            problems += exc.problems
+    if problems:
+        raise PolicyError(problems)
+    if not revisions:
+        return _Validator(path).policy_set(docs[0][1])
+    merged = merge_revisions(docs[0][1], path, docs[1:])
+    return _Validator(path, merged.origins).policy_set(merged.doc)
+
+
+def read_policy_document(path: str) -> Any:
+    """The parsed YAML or JSON document of a policy file, not yet validated."""
     try:
         with open(path, encoding="utf-8") as fh:
             text = fh.read()
@@ -306,24 +330,114 @@ def load_policy_file(path: str) -> PolicySet:
     except UnicodeDecodeError as exc:
         raise PolicyError([PolicyProblem(path, "", f"not UTF-8: byte {exc.start} is "
                                          f"{exc.object[exc.start]:#04x}")]) from None
-    return load_policies(text, path)
+    return parse_policy_document(text, path)
 
 
 def load_policies(text: str, file: str = "<policies>") -> PolicySet:
     """Parse and validate a policy document; raise ``PolicyError`` listing every problem."""
+    return _Validator(file).policy_set(parse_policy_document(text, file))
+
+
+def parse_policy_document(text: str, file: str = "<policies>") -> Any:
+    """YAML or JSON text as a document (mappings, lists, scalars); ``PolicyError`` if neither."""
     try:
         # JSON first: PyYAML (YAML 1.1) refuses tab indentation and reads 5e-1 as a string
-        doc = json.loads(text, object_pairs_hook=_unique_pairs)
+        return json.loads(text, object_pairs_hook=_unique_pairs)
     except ValueError:  # not JSON, or a duplicate key: the YAML parser reads it and names the line
         try:
-            doc = yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+            return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
             problem = getattr(exc, "problem", None) or str(exc)
             message = f"not valid YAML/JSON: {problem}"
             raise PolicyError([PolicyProblem(file, where, message)]) from None
-    return _Validator(file).policy_set(doc)
+
+
+# ----------------------------------------------------------------------------- revisions
+
+
+@dataclass(frozen=True)
+class MergedPolicies:
+    """A policy document with revisions merged in, and where each merged part came from:
+    ``origins`` maps a path of ``doc`` (``policies[3]``, ``calendars.office``) to the file and
+    the path it has there, so that problems name the file that holds the offending field."""
+
+    doc: dict[str, Any]
+    origins: dict[str, tuple[str, str]]
+
+
+def merge_revisions(base: Any, base_file: str, revisions: Sequence[tuple[str, Any]]
+                    ) -> MergedPolicies:
+    """Merge the ``calendars`` and ``policies`` of each revision (``(file, document)``, in order)
+    into the ``base`` document ("what if this policy had applied"): a policy with the ``id`` and
+    ``version`` (default 1) of an earlier file's replaces it in place, any other is added; a
+    calendar replaces the one of the same name. Pure: the documents are not modified, and the
+    result is validated like any policy document. A revision that is not a mapping of those two
+    keys is a ``PolicyError``; a base of the wrong shape is returned as it is, for the validator
+    to report."""
+    problems: list[PolicyProblem] = []
+    if not isinstance(base, dict) or not isinstance(base.get("policies", []), list) or not (
+            isinstance(base.get("calendars", {}), dict)):
+        return MergedPolicies(base, {})
+    calendars = dict(base.get("calendars") or {})
+    policies = list(base.get("policies") or [])
+    cal_origin = {str(name): base_file for name in calendars}
+    pol_origin = [(base_file, i) for i in range(len(policies))]
+    where: dict[tuple[Any, Any], tuple[int, int]] = {}  # (id, version) -> (index, file number)
+    for i, spec in enumerate(policies):
+        where.setdefault(_identity_key(spec), (i, 0))
+    for number, (file, doc) in enumerate(revisions, 1):
+        if not isinstance(doc, dict):
+            problems.append(PolicyProblem(file, "", f"expected a mapping with calendars and/or "
+                                                    f"policies, got {_kind(doc)}"))
+            continue
+        for key in doc:
+            if key not in ("calendars", "policies"):
+                problems.append(PolicyProblem(file, _join("", str(key)),
+                                              "unknown key; expected one of calendars, policies"))
+        new_calendars, new_policies = doc.get("calendars") or {}, doc.get("policies") or []
+        if not isinstance(new_calendars, dict):
+            problems.append(PolicyProblem(file, "calendars",
+                                          f"expected a mapping, got {_kind(new_calendars)}"))
+            new_calendars = {}
+        if not isinstance(new_policies, list):
+            problems.append(PolicyProblem(
+                file, "policies", f"expected a list of policies, got {_kind(new_policies)}"))
+            new_policies = []
+        for name, spec in new_calendars.items():
+            calendars[name] = spec
+            cal_origin[str(name)] = file
+        for j, spec in enumerate(new_policies):
+            key = _identity_key(spec)
+            earlier = where.get(key)
+            if earlier is not None and earlier[1] != number and key[0] is not None:
+                policies[earlier[0]] = spec
+                pol_origin[earlier[0]] = (file, j)
+                where[key] = (earlier[0], number)
+            else:  # a new version, or a duplicate within this file (the validator says so)
+                where.setdefault(key, (len(policies), number))
+                policies.append(spec)
+                pol_origin.append((file, j))
+    if problems:
+        raise PolicyError(problems)
+    merged = {**base, "calendars": calendars, "policies": policies}
+    if not calendars and "calendars" not in base:
+        del merged["calendars"]
+    origins = {f"policies[{i}]": (file, f"policies[{j}]") for i, (file, j) in
+               enumerate(pol_origin) if file != base_file or i != j}
+    origins.update((_join("calendars", name), (file, _join("calendars", name)))
+                   for name, file in cal_origin.items() if file != base_file)
+    return MergedPolicies(merged, origins)
+
+
+def _identity_key(spec: Any) -> tuple[Any, Any]:
+    """(id, version) of a policy entry as written (version default 1); (None, None) when it has
+    no usable id, so that it never replaces anything."""
+    if not isinstance(spec, dict) or not isinstance(spec.get("id"), str):
+        return None, None
+    version = spec.get("version", 1)
+    return spec["id"], version if isinstance(version, Hashable) else repr(version)
 
 
 def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -354,14 +468,30 @@ def _exact(v: int | float) -> Fraction:
     return Fraction(v) if isinstance(v, int) else Fraction(repr(v))
 
 
+_MERGED_PART = re.compile(r"policies\[\d+\]|calendars(?:\.[A-Za-z_][A-Za-z0-9_-]*|\['[^']*'\])")
+
+
 class _Validator:
-    def __init__(self, file: str) -> None:
+    def __init__(self, file: str, origins: dict[str, tuple[str, str]] | None = None) -> None:
         self.file = file
+        self.origins = origins or {}  # merged revisions: a path here -> (file, path there)
         self.problems: list[PolicyProblem] = []
         self.identities: list[tuple[int, _Identity]] = []  # cross-checked even if otherwise broken
 
     def bad(self, path: str, message: str) -> None:
-        self.problems.append(PolicyProblem(self.file, path, message))
+        file = self.file
+        if self.origins:
+            head = _MERGED_PART.match(path)
+            if head is not None and head.group() in self.origins:
+                file, there = self.origins[head.group()]
+                path = there + path[head.end():]
+            message = _MERGED_PART.sub(lambda m: self._elsewhere(m.group(), file), message)
+        self.problems.append(PolicyProblem(file, path, message))
+
+    def _elsewhere(self, part: str, file: str) -> str:
+        """A merged path named inside a message, as it reads from ``file``."""
+        origin_file, there = self.origins.get(part, (self.file, part))
+        return there if origin_file == file else f"{there} of {origin_file}"
 
     def mapping(
         self, value: Any, path: str, allowed: tuple[str, ...] | None = None
