@@ -430,9 +430,10 @@ def _replay(args: argparse.Namespace) -> int:
 
 
 _REPORT_DESCRIPTION = """\
-Read alert and outcome records (the JSON Lines of `slawatch replay`), keep
-what stands (the latest record per alert_id; retractions withdraw, dead
-letters are counted and ignored) and report, per group:
+Read alert and outcome records (the JSON Lines of `slawatch replay`, or the
+output topics PREFIX.breaches, PREFIX.near-breaches and PREFIX.outcomes up to
+their end), keep what stands (the latest record per alert_id; retractions
+withdraw, dead letters are counted and ignored) and report, per group:
 incidents, breaches and near-breaches, compliance (met outcomes / outcomes),
 MTTA and MTTR (response and resolution outcomes: working time and wall time,
 mean, p50 and p90 by nearest rank), availability, downtime, budget burn and
@@ -449,9 +450,18 @@ def _add_report_parser(sub: Any) -> None:
                "  slawatch report --input out.jsonl --by service,period --period week "
                "--format csv --output kpis.csv\n"
                "  slawatch replay --policies p.yaml --incidents i.jsonl | slawatch report "
-               "--input - --charts charts/")
+               "--input - --charts charts/\n"
+               "  slawatch report --from-topics --broker kafka-1:9092 --by service --format json")
     rp.add_argument("--input", metavar="FILE",
                     help="records as JSON Lines (the output of slawatch replay); - is stdin")
+    rp.add_argument("--from-topics", action="store_true",
+                    help="read the output topics instead, each partition up to its end")
+    rp.add_argument("--broker", metavar="URL",
+                    help="with --from-topics: host:port, several by commas ($SLAWATCH_BROKER)")
+    rp.add_argument("--prefix", metavar="P",
+                    help="with --from-topics: topic name prefix ($SLAWATCH_TOPIC_PREFIX, else sla)")
+    rp.add_argument("--timeout", metavar="S", default="30",
+                    help="with --from-topics: seconds to wait for the broker (default: 30)")
     rp.add_argument("--by", action="append", metavar="DIM",
                     help="group by customer, service, severity, policy or period; repeat or "
                          "separate by commas (default: customer)")
@@ -483,12 +493,22 @@ def _report(args: argparse.Namespace) -> int:
             by=args.by, period=args.period, customers=args.customer, services=args.service,
             from_time=args.from_time, to_time=args.to_time, format=args.format,
             periods_csv=args.periods)
-        if args.input is None:
-            raise ReportError("no input: give --input FILE (- for stdin)")
+        if args.from_topics and args.input is not None:
+            raise ReportError("give --input FILE or --from-topics, not both")
+        if args.from_topics:
+            settings = _settings(args, (("broker", "--broker"), ("topic_prefix", "--prefix")))
+            settings.bootstrap  # noqa: B018 - fails early, naming the variable, when no broker
+            source = Source(settings=settings, timeout_s=_seconds(args.timeout, "--timeout"))
+        elif args.input is not None:
+            if args.broker or args.prefix:
+                raise ReportError("--broker and --prefix go with --from-topics")
+            source = Source(args.input)
+        else:
+            raise ReportError("no input: give --input FILE (- for stdin) or --from-topics")
     except SlawatchError as exc:
         print(f"slawatch report: error: {_one_line(exc)}", file=sys.stderr)
         return 2
-    return run_report(options, Source(args.input), args.output, args.charts)
+    return run_report(options, source, args.output, args.charts)
 
 
 if __name__ == "__main__":

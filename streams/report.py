@@ -6,7 +6,8 @@ them: the latest record per key stands, a ``retraction`` (or a Kafka tombstone) 
 and dead letters (``invalid``, ``late``) are counted and ignored. Then it groups what stands and
 computes the figures of each group. Everything down to ``format_*`` and ``csv_*`` is pure: records
 in, rows out. The shell at the bottom (``run_report``) reads a file, stdin or the output topics,
-prints, and calls ``streams.charts`` (matplotlib, loaded only when charts are asked for).
+prints, and calls ``streams.charts`` (matplotlib, loaded only when charts are asked for); the
+topics are read with ``streams.topicread``.
 
     SlawatchError
     └── ReportError    a bad option of ``slawatch report`` (an unknown --by, a bad --period, ...)
@@ -53,6 +54,7 @@ import orjson
 
 from .core.errors import InvalidInstant, SlawatchError
 from .core.timefmt import format_instant, parse_instant
+from .settings import CHANGELOG_TOPICS, Settings
 
 DIMENSIONS: Final = ("customer", "service", "severity", "policy", "period")
 PERIODS: Final = ("month", "week", "day")
@@ -744,11 +746,34 @@ def read_jsonl(lines: Iterable[bytes], source: str, log: Changelog, err: IO[str]
             err.write(f"{source}:{number}: skipped: {exc}\n")
 
 
+def read_changelog_topics(settings: Settings, log: Changelog, err: IO[str],
+                          timeout_s: float) -> None:
+    """Fold the output topics (breaches, near-breaches, outcomes) into ``log``: each partition
+    from its beginning to its end as of the start, in offset order (a key lives in one
+    partition, so its records come in publication order)."""
+    from .topicread import read_topics  # kafka-python loads only for topics
+
+    topics = [settings.topic(name) for name in CHANGELOG_TOPICS]
+    for rec in read_topics(settings, topics, timeout_s=timeout_s):
+        if rec.value is None:
+            if rec.key is not None:
+                log.tombstone(rec.key.decode("utf-8", "replace"))
+            continue
+        try:
+            log.add(decode_record(orjson.loads(rec.value)))
+        except (orjson.JSONDecodeError, BadRecord) as exc:
+            log.bad()
+            err.write(f"{rec.topic}[{rec.partition}]@{rec.offset}: skipped: {exc}\n")
+
+
 @dataclass(frozen=True)
 class Source:
-    """Where the records come from: a file (``-`` or ``None`` is stdin)."""
+    """Where the records come from: a file (``-`` or ``None`` is stdin), or the output topics
+    of ``settings`` when it is given."""
 
     path: str | None = None
+    settings: Settings | None = None
+    timeout_s: float = 30.0
 
 
 def run_report(options: ReportOptions, source: Source, output: str | None, charts: str | None,
@@ -759,7 +784,9 @@ def run_report(options: ReportOptions, source: Source, output: str | None, chart
     err = sys.stderr if err is None else err
     log = Changelog()
     try:
-        if source.path in (None, "-"):
+        if source.settings is not None:
+            read_changelog_topics(source.settings, log, err, source.timeout_s)
+        elif source.path in (None, "-"):
             read_jsonl(sys.stdin.buffer, "<stdin>", log, err)
         else:
             with open(source.path, "rb") as fh:

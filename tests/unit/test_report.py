@@ -388,6 +388,8 @@ def test_help_has_an_example(capsys: pytest.CaptureFixture[str]) -> None:
     (["--format", "xml"], "--format 'xml'"),
     (["--from-time", "yesterday"], "--from-time"),
     (["--periods"], "--periods goes with --format csv"),
+    (["--from-topics"], "give --input FILE or --from-topics, not both"),
+    (["--broker", "kafka:9092"], "--broker and --prefix go with --from-topics"),
 ])
 def test_bad_arguments_exit_2_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                             argv: list[str], needle: str) -> None:
@@ -410,7 +412,7 @@ def test_missing_input_file_exits_2_with_one_line(tmp_path: Path,
 def test_no_input_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["report"]) == 2
     assert capsys.readouterr().err.splitlines() == [
-        "slawatch report: error: no input: give --input FILE (- for stdin)"]
+        "slawatch report: error: no input: give --input FILE (- for stdin) or --from-topics"]
 
 
 def test_report_command_writes_csv_and_charts(tmp_path: Path,
@@ -441,3 +443,11 @@ def test_report_reads_stdin(monkeypatch: pytest.MonkeyPatch,
 def test_options_refuse_a_repeated_dimension() -> None:
     with pytest.raises(ReportError, match="given twice"):
         ReportOptions.parse(by=["customer", "customer"])
+
+
+def test_from_topics_without_a_broker_is_a_one_line_error(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SLAWATCH_BROKER", raising=False)
+    assert cli.main(["report", "--from-topics"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and "SLAWATCH_BROKER" in err[0]
