@@ -1,8 +1,19 @@
-"""``slawatch replay``: JSON Lines files in, the core fold, JSON Lines records out.
+"""``slawatch replay``: JSON Lines files or Kafka topic ranges in, the core fold, records out.
 
 Deterministic: the detector clock is the greatest event time seen (advanced lazily, just before an
 event moves it, so a crossing at an instant waits for that instant's events), and ``until``
 advances it at the end. ``detected_at`` is the wall clock of the run, stamped per written batch.
+
+Every input is a ``Source`` that keeps its own order: a file (``replay``), or a partition of the
+incident or heartbeat topic (``backfill``, read by ``streams.topicread`` up to where it ended when
+the backfill began). One k-way merge on ``at`` interleaves them (ties: incidents before
+heartbeats, then by file or partition), and a bad record comes out as soon as it is read: it
+becomes a dead-letter record naming its file and line, or its topic, partition and offset (as the
+worker's do). Records go to a file (JSON Lines) or to a topic (keyed by ``alert_id``).
+
+    SlawatchError
+    └── BrokerError (streams.broker)
+        └── TopicWriteError     records that the broker did not take
 """
 
 from __future__ import annotations
@@ -10,18 +21,26 @@ from __future__ import annotations
 import gc
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import IO, Any
+from heapq import heapify, heappop, heapreplace
+from typing import IO, Any, Final, Protocol
 
 import orjson
 
-from .codec import dead_letter
+from .broker import BrokerError, TopicSpec, create_topics
+from .codec import dead_letter, loads
 from .core.detector import DEFAULT_RETENTION_MS, Detector
 from .core.errors import InvalidEvent
 from .core.events import Heartbeat, IncidentEvent, heartbeat, incident_event
 from .core.policy import PolicySet
 from .core.timefmt import format_instant
+from .settings import ALL_TOPICS, Settings
+from .topicread import TopicReader, kafka_client, kafka_config
+
+
+class TopicWriteError(BrokerError):
+    """Records that the broker did not take (the first failure is named)."""
 
 
 @dataclass
@@ -43,11 +62,76 @@ class Summary:
                 f"{self.records_written} records written")
 
 
+class Text(Protocol):
+    """Where messages go: a text stream, or a ``Progress`` that keeps them off its line."""
+
+    def write(self, text: str, /) -> object: ...
+
+
+class Sink(Protocol):
+    """Where written records go: JSON Lines ``lines`` with their ``keys`` (the ``alert_id``)."""
+
+    def put(self, keys: list[str], lines: list[bytes]) -> None: ...
+
+    def flush(self) -> None: ...
+
+
+class FileSink:
+    """JSON Lines to a binary stream, flushed per batch (so ``tail -f`` follows a run)."""
+
+    def __init__(self, out: IO[bytes]) -> None:
+        self.out = out
+
+    def put(self, keys: list[str], lines: list[bytes]) -> None:
+        self.out.write(b"\n".join(lines) + b"\n")
+        self.out.flush()
+
+    def flush(self) -> None:
+        self.out.flush()
+
+
+class TopicSink:
+    """Records to one topic, keyed by ``alert_id``, JSON values (as the worker publishes)."""
+
+    def __init__(self, settings: Settings, topic: str, timeout_s: float = 30.0) -> None:
+        from kafka import KafkaProducer
+        from kafka.errors import KafkaError
+
+        self.topic, self.timeout_s, self.failed = topic, timeout_s, 0
+        self.first_failure: Exception | None = None
+        try:
+            self.producer = kafka_client(KafkaProducer, **kafka_config(settings, timeout_s),
+                                         acks="all", linger_ms=5, client_id="slawatch-backfill")
+        except KafkaError as exc:
+            raise TopicWriteError(f"cannot reach a Kafka broker at {settings.bootstrap} to "
+                                  f"write {topic!r}: {exc}") from exc
+
+    def put(self, keys: list[str], lines: list[bytes]) -> None:
+        send, topic, failed = self.producer.send, self.topic, self._failed
+        for key, line in zip(keys, lines, strict=True):
+            send(topic, key=key.encode(), value=line).add_errback(failed)
+
+    def _failed(self, exc: Exception) -> None:
+        self.failed += 1
+        if self.first_failure is None:
+            self.first_failure = exc
+
+    def flush(self) -> None:
+        self.producer.flush(timeout=self.timeout_s)
+        if self.failed:
+            raise TopicWriteError(f"{self.failed} records not written to {self.topic!r}: "
+                                  f"{self.first_failure}")
+
+    def close(self) -> None:
+        self.producer.close(timeout=self.timeout_s)
+
+
 class _Writer:
     """Buffers records as JSON Lines, stamping ``detected_at`` with the wall clock per batch."""
 
-    def __init__(self, out: IO[bytes], summary: Summary, batch: int = 4096) -> None:
-        self.out, self.summary, self.batch = out, summary, batch
+    def __init__(self, sink: Sink, summary: Summary, batch: int = 4096) -> None:
+        self.sink, self.summary, self.batch = sink, summary, batch
+        self.keys: list[str] = []
         self.lines: list[bytes] = []
         self.stamp_ms, self.stamp = -1, ""
 
@@ -59,24 +143,232 @@ class _Writer:
         if now_ms != self.stamp_ms:
             self.stamp_ms, self.stamp = now_ms, format_instant(now_ms)
         stamp = self.stamp
-        dumps, lines = orjson.dumps, self.lines
+        dumps, lines, keys = orjson.dumps, self.lines, self.keys
         for rec in records:
             rec["detected_at"] = stamp
             lines.append(dumps(rec))
+            key = rec["alert_id"]
+            keys.append(key)
             kind = rec["kind"]
             if kind == "retraction":
-                standing.pop(rec["alert_id"], None)
+                standing.pop(key, None)
             elif kind not in ("invalid", "late"):
-                standing[rec["alert_id"]] = kind
+                standing[key] = kind
         self.summary.records_written += len(records)
         if len(lines) >= self.batch:
             self.flush()
 
     def flush(self) -> None:
         if self.lines:
-            self.out.write(b"\n".join(self.lines) + b"\n")
-            self.lines = []
-        self.out.flush()
+            self.sink.put(self.keys, self.lines)
+            self.keys, self.lines = [], []
+
+
+def replay(policies: PolicySet, incidents: str | None, heartbeats: str | None, until: int | None,
+           out: IO[bytes], err: IO[str] = sys.stderr,
+           retention_ms: int = DEFAULT_RETENTION_MS) -> Summary:
+    """Replay the files through one ``Detector``; write records to ``out``, problems to ``err``."""
+    sources: list[Source] = []
+    if incidents is not None:
+        sources.append(FileSource(incidents, INCIDENTS))
+    if heartbeats is not None:
+        sources.append(FileSource(heartbeats, HEARTBEATS))
+    return _replay(policies, sources, until, FileSink(out), err, retention_ms)
+
+
+def live_topics(settings: Settings) -> list[str]:
+    """The topics a worker of ``settings`` reads and writes: a backfill writes to none of them
+    unless told to."""
+    return [settings.topic(name) for name in ALL_TOPICS]
+
+
+def backfill(policies: PolicySet, settings: Settings, *, from_ms: int | None = None,
+             to_ms: int | None = None, until: int | None = None, out: IO[bytes] | None = None,
+             to_topic: str | None = None, err: IO[str] = sys.stderr,
+             retention_ms: int = DEFAULT_RETENTION_MS, timeout_s: float = 30.0,
+             progress: Progress | None = None) -> Summary:
+    """Replay the incident and heartbeat topics of ``settings`` (from ``from_ms``, up to
+    ``to_ms`` or their end as of the start, by record timestamp: see ``streams.topicread``)
+    through one ``Detector``, as ``replay`` does files; write records to ``out`` or to the
+    topic ``to_topic`` (created, compacted, when missing). Refusing live topics is the
+    caller's choice (``live_topics``). With a ``progress`` line, the messages go to its stream
+    instead of ``err``, each on a line of its own."""
+    topics = {settings.topic("incidents"): INCIDENTS, settings.topic("heartbeats"): HEARTBEATS}
+    on_progress = progress.update if progress is not None else None
+    messages: Text = err if progress is None else progress  # on their own lines, not the bar's
+    with TopicReader(settings, list(topics), from_ms=from_ms, to_ms=to_ms, timeout_s=timeout_s,
+                     on_progress=on_progress) as reader:
+        sources: list[Source] = [PartitionSource(reader, topic, number, topics[topic])
+                                 for topic, number in reader.partitions]
+        if to_topic is None:
+            summary = _replay(policies, sources, until, FileSink(out or sys.stdout.buffer),
+                              messages, retention_ms)
+        else:
+            if reader.partition_count(to_topic) is None:
+                create_topics(settings.bootstrap, [TopicSpec(
+                    to_topic, settings.partitions, compact=True,
+                    replication_factor=settings.replication_factor)], timeout_s=timeout_s,
+                    client_options=settings.kafka_client_options())
+                messages.write(f"created topic {to_topic} ({settings.partitions} partitions, "
+                               "cleanup.policy=compact)\n")
+            sink = TopicSink(settings, to_topic, timeout_s)
+            try:
+                summary = _replay(policies, sources, until, sink, messages, retention_ms)
+            finally:
+                sink.close()
+        if progress is not None:
+            progress.finish()
+    return summary
+
+
+def _replay(policies: PolicySet, sources: Sequence[Source], until: int | None, sink: Sink,
+            err: Text, retention_ms: int) -> Summary:
+    summary = Summary()
+    writer = _Writer(sink, summary)
+    thresholds = gc.get_threshold()
+    gc.set_threshold(100_000, 50, 100)  # millions of small long-lived objects: collect rarely
+    try:
+        _run(policies, sources, until, writer, err, retention_ms, summary)
+    finally:
+        gc.set_threshold(*thresholds)
+    writer.flush()
+    sink.flush()
+    summary.events_read = sum(s.read for s in sources if s.kind == INCIDENTS)
+    summary.heartbeats_read = sum(s.read for s in sources if s.kind == HEARTBEATS)
+    return summary
+
+
+def _run(policies: PolicySet, sources: Sequence[Source], until: int | None, writer: _Writer,
+         err: Text, retention_ms: int, summary: Summary) -> None:
+    det = Detector(policies, retention_ms)
+    write, before = writer.write, det.before
+    on_incident, on_heartbeat = det.on_incident_event, det.on_heartbeat
+    for source, position, raw, ev in _merge(sources):
+        try:
+            if isinstance(ev, InvalidEvent):
+                raise ev
+            write(before(ev.at))
+            write(on_incident(ev) if type(ev) is IncidentEvent else on_heartbeat(ev))  # type: ignore[arg-type]
+        except InvalidEvent as exc:
+            summary.skipped += 1
+            err.write(f"{source.label(position)}: {exc}\n")
+            write([dead_letter(exc, raw, source.where(position))])
+    if until is not None or det.now > -(2**62):
+        writer.write(det.advance(until if until is not None else det.now))
+
+
+# ----------------------------------------------------------------------------- the inputs
+
+
+Decoded = IncidentEvent | Heartbeat | InvalidEvent
+INCIDENTS: Final = "incidents"
+HEARTBEATS: Final = "heartbeats"
+_PARSE: Final[dict[str, Callable[[Any], IncidentEvent | Heartbeat]]] = {
+    INCIDENTS: incident_event, HEARTBEATS: heartbeat}
+
+
+class Source:
+    """One input in its own order: ``items()`` yields ``(source, position, raw, decoded)``
+    (an ``InvalidEvent`` for a bad record); ``read`` counts what it has yielded."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind, self.parse, self.read = kind, _PARSE[kind], 0
+
+    def items(self) -> Iterator[Item]:
+        raise NotImplementedError
+
+    def where(self, position: int) -> dict[str, Any]:
+        """The dead-letter fields that say where the record at ``position`` was."""
+        raise NotImplementedError
+
+    def label(self, position: int) -> str:
+        """Where the record at ``position`` was, for a message."""
+        raise NotImplementedError
+
+
+Item = tuple[Source, int, bytes, Decoded]
+
+
+class FileSource(Source):
+    """A JSON Lines file; the position is the line number (blank lines are skipped)."""
+
+    def __init__(self, path: str, kind: str) -> None:
+        super().__init__(kind)
+        self.path = path
+
+    def items(self) -> Iterator[Item]:
+        parse = self.parse
+        for number, raw in _lines(self.path):
+            try:
+                yield self, number, raw, parse(loads(raw))
+            except InvalidEvent as exc:
+                yield self, number, raw, exc
+
+    def where(self, position: int) -> dict[str, Any]:
+        return {"source_file": self.path, "line": position}
+
+    def label(self, position: int) -> str:
+        return f"{self.path}:{position}"
+
+
+class PartitionSource(Source):
+    """One partition of a topic, read by a ``TopicReader``; the position is the offset."""
+
+    def __init__(self, reader: TopicReader, topic: str, partition: int, kind: str) -> None:
+        super().__init__(kind)
+        self.reader, self.topic, self.partition = reader, topic, partition
+
+    def items(self) -> Iterator[Item]:
+        parse = self.parse
+        for rec in self.reader.records(self.topic, self.partition):
+            value = rec.value
+            raw = b"" if value is None else value
+            try:
+                yield self, rec.offset, raw, parse(loads(value))
+            except InvalidEvent as exc:
+                yield self, rec.offset, raw, exc
+
+    def where(self, position: int) -> dict[str, Any]:
+        return {"source_topic": self.topic, "partition": self.partition, "offset": position}
+
+    def label(self, position: int) -> str:
+        return f"{self.topic} partition {self.partition} offset {position}"
+
+
+def _merge(sources: Sequence[Source]) -> Iterator[Item]:
+    """Every source's items as one stream merged on ``at``, each source keeping its own order
+    (ties: the earlier source first); a bad record comes out as soon as it is read."""
+    if len(sources) == 1:
+        only = sources[0]
+        for item in only.items():
+            only.read += 1
+            yield item
+        return
+    streams = [source.items() for source in sources]
+    heap: list[tuple[int, int, Item]] = []
+    for index, stream in enumerate(streams):
+        for item in stream:
+            sources[index].read += 1
+            if isinstance(item[3], InvalidEvent):
+                yield item
+                continue
+            heap.append((item[3].at, index, item))
+            break
+    heapify(heap)
+    while heap:
+        _, index, item = heap[0]
+        yield item
+        source = sources[index]
+        for item in streams[index]:
+            source.read += 1
+            ev = item[3]
+            if isinstance(ev, InvalidEvent):
+                yield item
+                continue
+            heapreplace(heap, (ev.at, index, item))
+            break
+        else:
+            heappop(heap)
 
 
 def _lines(path: str) -> Iterator[tuple[int, bytes]]:
@@ -86,89 +378,50 @@ def _lines(path: str) -> Iterator[tuple[int, bytes]]:
                 yield number, line.rstrip(b"\r\n")
 
 
-def replay(policies: PolicySet, incidents: str | None, heartbeats: str | None, until: int | None,
-           out: IO[bytes], err: IO[str] = sys.stderr,
-           retention_ms: int = DEFAULT_RETENTION_MS) -> Summary:
-    """Replay the files through one ``Detector``; write records to ``out``, problems to ``err``."""
-    summary = Summary()
-    writer = _Writer(out, summary)
-    thresholds = gc.get_threshold()
-    gc.set_threshold(100_000, 50, 100)  # millions of small long-lived objects: collect rarely
-    try:
-        _run(policies, incidents, heartbeats, until, writer, err, retention_ms, summary)
-    finally:
-        gc.set_threshold(*thresholds)
-    writer.flush()
-    return summary
+# ----------------------------------------------------------------------------- progress
 
 
-def _run(policies: PolicySet, incidents: str | None, heartbeats: str | None, until: int | None,
-         writer: _Writer, err: IO[str], retention_ms: int, summary: Summary) -> None:
-    det = Detector(policies, retention_ms)
-    write, before = writer.write, det.before
-    on_incident, on_heartbeat = det.on_incident_event, det.on_heartbeat
-    for path, number, raw, ev in _merge(incidents, heartbeats, summary):
-        try:
-            if isinstance(ev, InvalidEvent):
-                raise ev
-            write(before(ev.at))
-            write(on_incident(ev) if type(ev) is IncidentEvent else on_heartbeat(ev))  # type: ignore[arg-type]
-        except InvalidEvent as exc:
-            summary.skipped += 1
-            err.write(f"{path}:{number}: {exc}\n")
-            write([dead_letter(exc, raw, {"source_file": path, "line": number})])
-    if until is not None or det.now > -(2**62):
-        writer.write(det.advance(until if until is not None else det.now))
+def format_progress(read: int, total: int, elapsed_s: float) -> str:
+    """One line of backfill progress: events read of the total, the rate and the time left.
+
+    >>> format_progress(25_000, 100_000, 5.0)
+    '25,000 / 100,000 events (25 %), 5,000 events/s, ETA 0:15'
+    """
+    share = f"{read * 100 // total} %" if total else "100 %"
+    if read <= 0 or elapsed_s <= 0:
+        return f"{read:,} / {total:,} events ({share}), - events/s, ETA -"
+    rate = read / elapsed_s
+    left_s = max(total - read, 0) / rate
+    minutes, seconds = divmod(int(left_s + 0.5), 60)
+    hours, minutes = divmod(minutes, 60)
+    eta = f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"
+    return f"{read:,} / {total:,} events ({share}), {rate:,.0f} events/s, ETA {eta}"
 
 
-Decoded = IncidentEvent | Heartbeat | InvalidEvent
+class Progress:
+    """``format_progress`` redrawn in place on ``stream`` (a terminal) at most ``per_s`` times
+    a second; ``finish`` clears it."""
 
+    def __init__(self, stream: IO[str], per_s: float = 5.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.stream, self.every_s, self.clock = stream, 1 / per_s, clock
+        self.began = clock()
+        self.drawn_at = -float("inf")
 
-def _decoded(path: str, parse: Callable[[Any], IncidentEvent | Heartbeat]
-             ) -> Iterator[tuple[str, int, bytes, Decoded]]:
-    loads = orjson.loads
-    for number, raw in _lines(path):
-        try:
-            yield path, number, raw, parse(loads(raw))
-        except InvalidEvent as exc:
-            yield path, number, raw, exc
-        except orjson.JSONDecodeError as exc:
-            yield path, number, raw, InvalidEvent(f"malformed JSON: {exc}", "malformed_json")
+    def update(self, read: int, total: int) -> None:
+        now = self.clock()
+        if now - self.drawn_at >= self.every_s:
+            self.drawn_at = now
+            self.stream.write(f"\r\x1b[K{format_progress(read, total, now - self.began)}")
+            self.stream.flush()
 
+    def write(self, text: str, /) -> int:
+        """A message (whole lines) in place of the progress line, which is drawn again after it
+        at the next update."""
+        self.stream.write(f"\r\x1b[K{text}")
+        self.drawn_at = -float("inf")
+        return len(text)
 
-def _merge(incidents: str | None, heartbeats: str | None, summary: Summary
-           ) -> Iterator[tuple[str, int, bytes, Decoded]]:
-    """Both inputs as one stream, merged on ``at``, each file keeping its own order; a bad line
-    comes out as soon as it is read."""
-    streams = []
-    if incidents is not None:
-        streams.append(_decoded(incidents, incident_event))
-    if heartbeats is not None:
-        streams.append(_decoded(heartbeats, heartbeat))
-    if len(streams) == 1:
-        counted = "events_read" if incidents is not None else "heartbeats_read"
-        for item in streams[0]:
-            setattr(summary, counted, getattr(summary, counted) + 1)
-            yield item
-        return
-    heads: list[tuple[str, int, bytes, Decoded] | None] = [None, None]
-    counters = ("events_read", "heartbeats_read")
-    while True:
-        for i in (0, 1):
-            while heads[i] is None:
-                got = next(streams[i], None)
-                if got is None:
-                    break
-                setattr(summary, counters[i], getattr(summary, counters[i]) + 1)
-                if isinstance(got[3], InvalidEvent):
-                    yield got
-                else:
-                    heads[i] = got
-        a, b = heads
-        if a is None and b is None:
-            return
-        take = 0 if b is None or (a is not None and a[3].at <= b[3].at) else 1  # type: ignore[union-attr]
-        chosen = heads[take]
-        heads[take] = None
-        assert chosen is not None
-        yield chosen
+    def finish(self) -> None:
+        self.stream.write("\r\x1b[K")
+        self.stream.flush()

@@ -89,14 +89,36 @@ def kafka_config(settings: Settings, timeout_s: float) -> dict[str, Any]:
             "request_timeout_ms": max(timeout_ms, 1000), **settings.kafka_client_options()}
 
 
+def kafka_client(cls: Callable[..., Any], **config: Any) -> Any:
+    """``cls(**config)`` (a kafka-python ``KafkaConsumer`` or ``KafkaProducer``), whose network
+    client is closed if the constructor fails: kafka-python 3.0.12 leaves its IO thread running
+    after a failed bootstrap (an unreachable broker), which would outlive the error in a
+    long-lived process. (The sockets of its failed connection attempts still leak until
+    collected.)"""
+    from kafka.net.compat import KafkaNetClient
+
+    made: list[Any] = []
+
+    def client(**options: Any) -> Any:
+        made.append(KafkaNetClient(**options))
+        return made[-1]
+
+    try:
+        return cls(**config, kafka_client=client)
+    except BaseException:
+        for each in made:
+            each.close()
+        raise
+
+
 class TopicReader:
     """Every partition of ``topics``, from its start to its end as of the start (see above).
 
     ``open()`` (or ``with``) connects, seeks and learns every partition's end; then ``total``
     is the number of offsets to read (ends minus starts) and ``records`` yields a partition's
-    records in offset order. ``on_progress(read, total)`` is called after each fetch, ``read``
-    counting the offsets passed (skipped records included). ``timeout_s`` bounds the wait for the
-    broker and for a partition below its end that returns nothing.
+    records in offset order. ``on_progress(read, total)`` is called after each fetch once every
+    end is known, ``read`` counting the offsets passed (skipped records included). ``timeout_s``
+    bounds the wait for the broker and for a partition below its end that returns nothing.
     """
 
     def __init__(self, settings: Settings, topics: Sequence[str], *, from_ms: int | None = None,
@@ -110,6 +132,7 @@ class TopicReader:
         self._consumer: Any = None
         self._parts: dict[Any, _Partition] = {}
         self._active: set[Any] = set()  # the partitions assigned to the consumer: fetched
+        self._ends_known = False
         self._quiet_since: float | None = None  # monotonic time of the first fetch of nothing
 
     # -- open and close
@@ -127,8 +150,8 @@ class TopicReader:
 
         bootstrap = self.settings.bootstrap
         try:
-            self._consumer = KafkaConsumer(
-                **kafka_config(self.settings, self.timeout_s), group_id=None,
+            self._consumer = kafka_client(
+                KafkaConsumer, **kafka_config(self.settings, self.timeout_s), group_id=None,
                 enable_auto_commit=False, allow_auto_create_topics=False,
                 fetch_max_wait_ms=FETCH_WAIT_MS, client_id="slawatch-topic-reader")
         except KafkaError as exc:
@@ -188,6 +211,7 @@ class TopicReader:
         """Fetch until every partition has answered with its high watermark."""
         while any(p.end is None for p in self._parts.values()):
             self._fetch()
+        self._ends_known = True
 
     # -- what the callers read
 
@@ -246,7 +270,7 @@ class TopicReader:
                 part = self._parts[tp]
                 if not part.done:
                     self._check_end(part)
-        if self.on_progress is not None:
+        if self.on_progress is not None and self._ends_known:
             self.on_progress(self.read, self.total)
         self._check_stalled(before != (self.read, sum(p.end is not None
                                                       for p in self._parts.values())))
