@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from .broker import TopicSpec, create_topics
 from .core.errors import InvalidDuration, InvalidInstant, PolicyError, SlawatchError
-from .core.policy import NEVER, IncidentExplanation, load_policy_file
+from .core.policy import NEVER, IncidentExplanation, PolicySet, load_policy_file
 from .core.timefmt import format_instant, parse_duration, parse_instant
 from .settings import Settings, SettingsError, parse_setting
 
@@ -38,19 +39,56 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     rp = sub.add_parser(
-        "replay", help="replay incident and heartbeat files offline, deterministically",
+        "replay", help="replay incident and heartbeat files or topics offline, deterministically",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Replay JSON Lines inputs through the SLA core and write the alert and outcome "
-                    "records as JSON Lines.",
-        epilog="example:\n  slawatch replay --policies policy.yaml --incidents incidents.jsonl "
-               "--until 2027-02-17T18:00:00Z --output out.jsonl")
+        description="Replay JSON Lines inputs through the SLA core and write the alert and "
+                    "outcome\nrecords as JSON Lines.\n\nWith --from-topics, backfill: read "
+                    "PREFIX.incidents and PREFIX.heartbeats,\neach partition from the start (or "
+                    "--from-time) up to its end when the run\nbegan (or --to-time), merge them "
+                    "on `at` as files are merged, and write the\nrecords to a file or to "
+                    "--to-topic (keyed by alert_id; never a live topic of\nPREFIX unless "
+                    "--allow-live-topics). --from-time and --to-time compare Kafka\nrecord "
+                    "timestamps. A progress line is drawn on stderr when it is a terminal.\n\n"
+                    "--revision merges a policy file into --policies: what if this policy had "
+                    "applied.",
+        epilog="examples:\n  slawatch replay --policies policy.yaml --incidents incidents.jsonl "
+               "--until 2027-02-17T18:00:00Z --output out.jsonl\n"
+               "  slawatch replay --policies policy.yaml --from-topics --broker kafka-1:9092 "
+               "--output out.jsonl\n"
+               "  slawatch replay --policies policy.yaml --revision gold-v3.yaml --from-topics "
+               "\\\n      --from-time 2027-02-01T00:00:00Z --to-time 2027-03-01T00:00:00Z "
+               "--to-topic whatif.gold-v3")
     rp.add_argument("--policies", required=True, metavar="P", help="policy file (YAML or JSON)")
+    rp.add_argument("--revision", action="append", default=[], metavar="FILE",
+                    help="a policy file merged into P (repeatable): a policy of the same id and "
+                         "version replaces P's, another is added, a calendar replaces P's of its "
+                         "name")
     rp.add_argument("--incidents", metavar="F", help="incident events, JSON Lines")
     rp.add_argument("--heartbeats", metavar="F", help="heartbeats, JSON Lines")
     rp.add_argument("--until", type=_instant, metavar="T", help="advance the clock to T at the end")
     rp.add_argument("--output", metavar="O", help="output file (default: stdout)")
     rp.add_argument("--retention", type=_duration, default=None, metavar="D",
                     help="forget a finished incident this long after its last event (default 30d)")
+    rp.add_argument("--from-topics", action="store_true",
+                    help="read PREFIX.incidents and PREFIX.heartbeats instead of files")
+    rp.add_argument("--broker", metavar="URL",
+                    help="with --from-topics: host:port, several by commas ($SLAWATCH_BROKER)")
+    rp.add_argument("--prefix", metavar="P",
+                    help="with --from-topics: topic name prefix ($SLAWATCH_TOPIC_PREFIX, else sla)")
+    rp.add_argument("--from-time", metavar="T",
+                    help="with --from-topics: start each partition at its first record "
+                         "timestamped T or later (default: the beginning)")
+    rp.add_argument("--to-time", metavar="T",
+                    help="with --from-topics: end each partition before its first record "
+                         "timestamped after T (default: its end when the run began)")
+    rp.add_argument("--to-topic", metavar="NAME",
+                    help="with --from-topics: write the records to this topic (created, "
+                         "compacted, if missing) instead of a file")
+    rp.add_argument("--allow-live-topics", action="store_true",
+                    help="let --to-topic name an input or output topic of PREFIX")
+    rp.add_argument("--timeout", metavar="S",
+                    help="with --from-topics: seconds to wait for the broker, and for a "
+                         "partition that stops answering (default: 30)")
 
     pp = sub.add_parser("policy", help="policy file tools")
     psub = pp.add_subparsers(dest="policy_command", required=True, metavar="COMMAND")
@@ -400,20 +438,36 @@ def explanation_json(e: IncidentExplanation) -> dict[str, Any]:
                                         "counted, with no alert and no outcome"}
 
 
+#: The flags of ``replay`` that only a backfill (``--from-topics``) takes.
+_BACKFILL_ONLY = ("--broker", "--prefix", "--from-time", "--to-time", "--to-topic",
+                  "--allow-live-topics", "--timeout")
+
+
 def _replay(args: argparse.Namespace) -> int:
     from .core.detector import DEFAULT_RETENTION_MS
     from .replay import replay
 
     try:
-        policies = load_policy_file(args.policies)
+        backfill = _backfill_arguments(args) if args.from_topics else None
+        if backfill is None:
+            given = [flag for flag in _BACKFILL_ONLY if getattr(args, _dest(flag))]
+            if given:
+                raise SettingsError(f"{given[0]} goes with --from-topics", given[0])
+            if args.incidents is None and args.heartbeats is None:
+                raise SettingsError("give --incidents, --heartbeats or both (or --from-topics)",
+                                    "--incidents")
+    except SlawatchError as exc:
+        print(f"slawatch replay: error: {_one_line(exc)}", file=sys.stderr)
+        return 2
+    try:
+        policies = load_policy_file(args.policies, args.revision)
     except PolicyError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
         return 2
-    if args.incidents is None and args.heartbeats is None:
-        print("slawatch replay: error: give --incidents, --heartbeats or both", file=sys.stderr)
-        return 2
     retention = args.retention if args.retention is not None else DEFAULT_RETENTION_MS
+    if backfill is not None:
+        return _backfill(args, backfill, policies, retention)
     try:
         if args.output:
             with open(args.output, "wb") as out:
@@ -424,6 +478,79 @@ def _replay(args: argparse.Namespace) -> int:
                              sys.stdout.buffer, retention_ms=retention)
     except OSError as exc:
         print(f"slawatch replay: error: {exc.filename}: {exc.strerror}", file=sys.stderr)
+        return 2
+    print(summary.line(), file=sys.stderr)
+    return 0
+
+
+def _dest(flag: str) -> str:
+    return flag.lstrip("-").replace("-", "_")
+
+
+class _Backfill(NamedTuple):
+    settings: Settings
+    from_ms: int | None
+    to_ms: int | None
+    timeout_s: float
+
+
+def _backfill_arguments(args: argparse.Namespace) -> _Backfill:
+    """The settings and time range of ``replay --from-topics``; ``SettingsError`` for a flag
+    that does not go with it, or with another."""
+    for flag in ("--incidents", "--heartbeats"):
+        if getattr(args, _dest(flag)) is not None:
+            raise SettingsError(f"--from-topics reads the topics: drop {flag}", flag)
+    if args.output is not None and args.to_topic is not None:
+        raise SettingsError("give --output or --to-topic, not both", "--to-topic")
+    settings = _settings(args, (("broker", "--broker"), ("topic_prefix", "--prefix")))
+    settings.bootstrap  # noqa: B018 - fails early, naming the variable, when no broker
+    from_ms, to_ms = _time_flag(args.from_time, "--from-time"), _time_flag(args.to_time,
+                                                                           "--to-time")
+    if from_ms is not None and to_ms is not None and from_ms > to_ms:
+        raise SettingsError(f"--from-time {args.from_time} is after --to-time {args.to_time}",
+                            "--from-time")
+    if args.to_topic is not None:
+        from .replay import live_topics
+
+        TopicSpec(args.to_topic, 1)  # a legal topic name, or a TopicError saying why
+        if args.to_topic in live_topics(settings) and not args.allow_live_topics:
+            raise SettingsError(f"--to-topic {args.to_topic} is a live topic of prefix "
+                                f"{settings.topic_prefix!r}: pick another, or add "
+                                "--allow-live-topics", "--to-topic")
+    timeout_s = 30.0 if args.timeout is None else _seconds(args.timeout, "--timeout")
+    return _Backfill(settings, from_ms, to_ms, timeout_s)
+
+
+def _time_flag(text: str | None, flag: str) -> int | None:
+    if text is None:
+        return None
+    try:
+        return _instant(text)
+    except argparse.ArgumentTypeError as exc:
+        raise SettingsError(f"{flag}: {exc}", flag) from None
+
+
+def _backfill(args: argparse.Namespace, plan: _Backfill, policies: PolicySet,
+              retention_ms: int) -> int:
+    from .replay import Progress, backfill
+
+    progress = Progress(sys.stderr) if sys.stderr.isatty() else None
+    try:
+        with contextlib.ExitStack() as stack:
+            out = None
+            if args.output is not None:
+                out = stack.enter_context(open(args.output, "wb"))  # noqa: SIM115
+            summary = backfill(policies, plan.settings, from_ms=plan.from_ms, to_ms=plan.to_ms,
+                               until=args.until, out=out, to_topic=args.to_topic,
+                               retention_ms=retention_ms, timeout_s=plan.timeout_s,
+                               progress=progress)
+    except OSError as exc:
+        print(f"slawatch replay: error: {exc.filename}: {exc.strerror}", file=sys.stderr)
+        return 2
+    except SlawatchError as exc:  # a broker that cannot be reached, a missing topic...
+        if progress is not None:
+            progress.finish()
+        print(f"slawatch replay: error: {_one_line(exc)}", file=sys.stderr)
         return 2
     print(summary.line(), file=sys.stderr)
     return 0
