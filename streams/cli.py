@@ -9,7 +9,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, NoReturn
 
 from .broker import TopicSpec, create_topics
 from .core.errors import InvalidDuration, InvalidInstant, PolicyError, SlawatchError
@@ -32,8 +32,16 @@ def _duration(text: str) -> int:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error (the usage block stays in ``--help``); subcommands
+    inherit it."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="slawatch", description="Stream-processing SLA breach detector."
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
