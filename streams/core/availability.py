@@ -299,8 +299,44 @@ class ServiceFold:
             minute = st.last_minute + MINUTE_MS
             if not st.burn_active and not st.episodes:
                 minute = max(minute, (st.down_start // MINUTE_MS + 1) * MINUTE_MS)
+            elif st.episodes:
+                minute = max(minute, self._settled_until(st))
             due = min(due, minute)
         return due
+
+    def _settled_until(self, st: FoldState) -> int:
+        """The first minute at which a burn-rate evaluation could change anything, when none
+        can before it; else ``NEVER``.
+
+        While the service is down outside maintenance (since the last evaluation), every
+        window's downtime only grows (a minute of downtime comes in on the right for each that
+        may leave on the left), so a hot rule stays hot. Once every rule is hot, or can never
+        be (its need exceeds its window), nothing changes until that stretch may end: a
+        maintenance window begins, or another policy version comes into force (the next
+        heartbeat ends any run). A silent service then costs one evaluation per such change,
+        not one per minute of silence."""
+        period = st.period
+        if period is None or st.down_start > st.last_minute or st.t < st.down_from:
+            return NEVER  # up since the last evaluation, or now, or not counting downtime
+        version = self.in_force(st.t)
+        av = version.availability if version is not None else None
+        if version is None or av is None:
+            return NEVER
+        for i, rule in enumerate(av.burn_rules):
+            if i not in st.episodes:
+                need_long, need_short = self._rule_levels(version, i)
+                if need_long <= rule.long_ms and need_short <= rule.short_ms:
+                    return NEVER  # it may still become hot
+        maint = period.version.availability.maintenance  # type: ignore[union-attr]
+        if maint.next_inside(st.last_minute, st.t + 1) <= st.t:
+            return NEVER  # in maintenance since the last evaluation: windows may have shrunk
+        # a version judges from its first instant on; a maintenance window removes downtime
+        # only from the minutes after its start
+        i = bisect_right(self._starts, st.t)
+        version_at = -(-self._starts[i] // MINUTE_MS) * MINUTE_MS if i < len(self._starts) \
+            else FAR
+        pause = maint.next_inside(st.t, period.end)  # the period's end is an event anyway
+        return min(version_at, (pause // MINUTE_MS + 1) * MINUTE_MS)
 
     def _run(self, st: FoldState, until: int, inclusive: bool, out: list[Fired]) -> None:
         """Advance ``st`` to ``until`` with no heartbeat in between; what happens at ``until``
@@ -337,6 +373,13 @@ class ServiceFold:
         a = st.t
         if b <= a:
             return
+        if st.episodes and self.burns:
+            # minutes the skipped evaluations would have left as they were count as evaluated
+            # (a later evaluation must not reach back past the intervals kept for the windows)
+            settled = self._settled_until(st)
+            if settled != NEVER:
+                st.last_minute = max(st.last_minute,
+                                     min(b, settled - MINUTE_MS) // MINUTE_MS * MINUTE_MS)
         st.t = b
         period = st.period
         if period is None:

@@ -999,3 +999,34 @@ def test_the_model_agrees_with_the_hand_computed_table() -> None:
                    ms("2027-10-31T23:00:00Z") // 1000)
     assert got[("breach", "s", 1.0, ms("2027-09-30T22:00:00Z"))]["at"] == ms(
         "2027-10-31T22:45:42Z")
+
+
+def test_a_long_silence_costs_an_evaluation_per_change_not_per_minute(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Once every burn rule is hot and the service stays down outside maintenance, no rule can
+    change until a maintenance window or a heartbeat: 30 days of silence (43,200 minutes) are
+    not evaluated minute by minute. A weekly window brings one evaluation per minute of the
+    window's reach (the rules may cool in it), and the records equal the minute-by-minute run's."""
+    from streams.core import availability
+
+    policy = SRE.replace("burn_rate: default}", "burn_rate: default,\n    maintenance: "
+                         "[{weekly: 'sun 02:00-02:30'}]}")
+    t0 = ms("2027-08-02T09:00:00Z")
+    beats = ups(t0, t0 + HOUR) + [hb(t0 + 30 * 24 * HOUR)]  # silent for 30 days, then back
+    evaluations: list[int] = []
+    burn = availability.ServiceFold._burn
+
+    def counted(self: Any, st: Any, m: int, out: list[Any]) -> None:
+        evaluations.append(m)
+        burn(self, st, m, out)
+
+    monkeypatch.setattr(availability.ServiceFold, "_burn", counted)
+    records = run(policy, beats, t0 + 30 * 24 * HOUR + HOUR)[0]
+    fast = len(evaluations)
+    monkeypatch.setattr(availability.ServiceFold, "_settled_until",
+                        lambda self, st: availability.NEVER)  # evaluate every minute
+    evaluations.clear()
+    slow_records = run(policy, beats, t0 + 30 * 24 * HOUR + HOUR)[0]
+    assert burns(records) == burns(slow_records)
+    assert len(evaluations) >= 30 * 24 * 60  # the minute-by-minute run
+    assert fast < 1_000, fast  # measured: 130 (the ramps after the outage and each Sunday)
