@@ -14,12 +14,14 @@ the two counters of ``saw``.
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections import deque
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .core.detector import Detector, Record
+from .core.incidents import FAR
 from .core.timefmt import format_instant
 
 LATEST_ALERTS = 100
@@ -138,33 +140,27 @@ def incidents_view(detectors: Mapping[int, Detector], limit: int = 200) -> dict[
                 continue
             opened = inc.opened
             assert opened is not None
-            clocks = []
-            for clock in inc.clocks:
-                view = clock.view(now)
-                if view["target_ms"] is None:
-                    continue
-                clocks.append({
-                    "metric": view["metric"], "state": view["state"],
-                    "elapsed_seconds": _seconds(view["elapsed_ms"]),
-                    "target_seconds": _seconds(view["target_ms"]),
-                    "left_seconds": _seconds(view["left_ms"]),
-                    "deadline": _instant(view["deadline"]), "breached": view["breached"],
-                    "fired": view["fired"], "_deadline": view["deadline"]})
-            live = [c for c in clocks if c["state"] != "stopped"]
-            urgent = min((c["_deadline"] for c in live if c["_deadline"] is not None),
-                         default=None)
-            for c in clocks:
-                del c["_deadline"]
+            views = [v for v in (clock.view(now) for clock in inc.clocks)
+                     if v["target_ms"] is not None]
+            live = [v for v in views if v["state"] != "stopped"]
+            urgent = min((v["deadline"] for v in live if v["deadline"] is not None),
+                         default=FAR)
+            breached = any(v["breached"] for v in live)
+            clocks = [{"metric": v["metric"], "state": v["state"],
+                       "elapsed_seconds": _seconds(v["elapsed_ms"]),
+                       "target_seconds": _seconds(v["target_ms"]),
+                       "left_seconds": _seconds(v["left_ms"]),
+                       "deadline": _instant(v["deadline"]), "breached": v["breached"],
+                       "fired": v["fired"]} for v in views]
             policy = inc.policy
-            rows.append(((0 if any(c["breached"] for c in live) else 1,
-                          urgent if urgent is not None else 2**62, inc.id), {
+            rows.append(((not breached, urgent, inc.id), {
                 "incident_id": inc.id, "customer": opened.customer, "service": opened.service,
                 "severity": inc.severity, "opened_at": format_instant(opened.at),
                 "policy_id": None if policy is None else policy.id,
                 "policy_version": None if policy is None else policy.version,
                 "partition": partition, "clock": format_instant(now), "clocks": clocks}))
-    rows.sort(key=lambda row: row[0])
-    return {"count": len(rows), "incidents": [row for _, row in rows[:limit]]}
+    urgent_first = heapq.nsmallest(limit, rows, key=lambda row: row[0])
+    return {"count": len(rows), "incidents": [row for _, row in urgent_first]}
 
 
 def services_view(detectors: Mapping[int, Detector]) -> dict[str, Any]:

@@ -436,10 +436,6 @@ def _pages(app: faust.App, shell: Shell) -> None:
     async def index(view: faust.web.View, request: faust.web.Request) -> Any:
         return view.html(page)
 
-    @app.page("/status")
-    async def status_page(view: faust.web.View, request: faust.web.Request) -> Any:
-        return view.html(page)
-
     @app.page("/api/incidents")
     async def incidents(view: faust.web.View, request: faust.web.Request) -> Any:
         return as_json(view, incidents_view(shell.detectors(), limit(request, 200)))
@@ -461,7 +457,7 @@ def _pages(app: faust.App, shell: Shell) -> None:
         code, body = shell.health()
         return as_json(view, body, code)
 
-    del index, status_page, incidents, services, alerts, metrics, health  # registered
+    del index, incidents, services, alerts, metrics, health  # registered
 
 
 def run_worker(app: faust.App, loglevel: str = "warning") -> int:

@@ -104,6 +104,8 @@ def test_incidents_are_listed_breached_first_then_by_the_nearest_deadline() -> N
         deadlines = [c["deadline"] for c in live if c["deadline"]]
         keys.append((not breached, min(deadlines) if deadlines else "~"))
     assert keys == sorted(keys)
+    first = incidents_view({0: det}, limit=1)
+    assert first["incidents"] == rows[:1] and first["count"] == len(rows) > 1
 
 
 def test_a_service_view_at_the_period_end_agrees_with_the_period_outcome() -> None:
