@@ -626,7 +626,8 @@ def _report(args: argparse.Namespace) -> int:
     try:
         options = ReportOptions.parse(
             by=args.by, period=args.period, customers=args.customer, services=args.service,
-            from_time=args.from_time, to_time=args.to_time, format=args.format,
+            from_ms=_time_flag(args.from_time, "--from-time"),
+            to_ms=_time_flag(args.to_time, "--to-time"), format=args.format,
             periods_csv=args.periods)
         if args.from_topics and args.input is not None:
             raise ReportError("give --input FILE or --from-topics, not both")

@@ -313,9 +313,10 @@ class ReportOptions:
     @classmethod
     def parse(cls, *, by: Sequence[str] | None = None, period: str | None = None,
               customers: Sequence[str] | None = None, services: Sequence[str] | None = None,
-              from_time: str | None = None, to_time: str | None = None,
+              from_ms: int | None = None, to_ms: int | None = None,
               format: str | None = None, periods_csv: bool = False) -> ReportOptions:
-        """The options from the flags' texts; ``ReportError`` names the first bad one."""
+        """The options from the flags' texts (the instants parsed by the command line);
+        ``ReportError`` names the first bad one."""
         dims = _list(by) or ["customer"]
         for dim in dims:
             if dim not in DIMENSIONS:
@@ -329,9 +330,9 @@ class ReportOptions:
         fmt = "table" if format is None else format.strip().lower()
         if fmt not in FORMATS:
             raise ReportError(f"--format {fmt!r}: expected {', '.join(FORMATS)}")
-        from_ms, to_ms = _bound(from_time, "--from-time"), _bound(to_time, "--to-time")
         if from_ms is not None and to_ms is not None and from_ms >= to_ms:
-            raise ReportError(f"--from-time {from_time} is not before --to-time {to_time}")
+            raise ReportError(f"--from-time {format_instant(from_ms)} is not before --to-time "
+                              f"{format_instant(to_ms)}")
         if periods_csv and fmt != "csv":
             raise ReportError("--periods goes with --format csv (table and json show the "
                               "periods anyway)")
@@ -350,15 +351,6 @@ class ReportOptions:
 
 def _list(values: Sequence[str] | None) -> list[str]:
     return [v.strip() for text in values or () for v in text.split(",") if v.strip()]
-
-
-def _bound(text: str | None, flag: str) -> int | None:
-    if text is None:
-        return None
-    try:
-        return parse_instant(int(text) if text.lstrip("-").isdigit() else text)
-    except InvalidInstant as exc:
-        raise ReportError(f"{flag}: {exc}") from None
 
 
 # ----------------------------------------------------------------------------- figures

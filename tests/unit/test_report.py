@@ -248,9 +248,9 @@ def test_grouping_by_two_dimensions_and_filters() -> None:
     assert rows[("acme", "P1")]["incidents"] == 2
     only = rows_by("customer", customers=["globex"])
     assert list(only) == [("globex",)]
-    late = rows_by("customer", from_time="2027-02-01T00:00:00Z")
+    late = rows_by("customer", from_ms=parse_instant("2027-02-01T00:00:00Z"))
     assert late[("acme",)]["incidents"] == 1  # INC-3 only
-    early = rows_by("policy", to_time="2027-02-01T00:00:00Z")
+    early = rows_by("policy", to_ms=parse_instant("2027-02-01T00:00:00Z"))
     assert {k: v["incidents"] for k, v in early.items()} == {("api-sla",): 0, ("gold",): 2}
 
 
@@ -387,6 +387,8 @@ def test_help_has_an_example(capsys: pytest.CaptureFixture[str]) -> None:
     (["--period", "fortnight"], "--period 'fortnight'"),
     (["--format", "xml"], "--format 'xml'"),
     (["--from-time", "yesterday"], "--from-time"),
+    (["--from-time", "1801440000000", "--to-time", "2027-02-01T00:00:00Z"],
+     "--from-time 2027-02-01T00:00:00.000Z is not before --to-time 2027-02-01T00:00:00.000Z"),
     (["--periods"], "--periods goes with --format csv"),
     (["--from-topics"], "give --input FILE or --from-topics, not both"),
     (["--broker", "kafka:9092"], "--broker and --prefix go with --from-topics"),
