@@ -163,8 +163,7 @@ def decode_record(obj: Any) -> Rec:
         threshold=float(threshold) if isinstance(threshold, int | float) else threshold,
         policy_id=_text(obj, "policy_id"),
         incident_id=_text(obj, "incident_id", incident),
-        customer=_text(obj, "customer"), service=_text(obj, "service", metric != "response"
-                                                       and metric != "resolution"),
+        customer=_text(obj, "customer"), service=_text(obj, "service", not incident),
         severity=_text(obj, "severity"),
         opened_at_ms=_instant(obj, "opened_at"),
         met=met if isinstance(met, bool) else None,
@@ -200,6 +199,15 @@ class Changelog:
             return
         self.latest.pop(rec.alert_id, None)  # keep the order of the latest publication
         self.latest[rec.alert_id] = rec
+
+    def add_json(self, raw: bytes) -> str | None:
+        """Fold one record's JSON; why it was skipped when it is no record, else ``None``."""
+        try:
+            self.add(decode_record(orjson.loads(raw)))
+        except (orjson.JSONDecodeError, BadRecord) as exc:
+            self.bad()
+            return str(exc)
+        return None
 
     def tombstone(self, key: str) -> None:
         """A Kafka tombstone (no value): the key is deleted, like a retraction."""
@@ -729,13 +737,8 @@ def format_report(report: Report) -> str:
 def read_jsonl(lines: Iterable[bytes], source: str, log: Changelog, err: IO[str]) -> None:
     """Fold JSON Lines records into ``log``; a line that is no record is reported and skipped."""
     for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            log.add(decode_record(orjson.loads(line)))
-        except (orjson.JSONDecodeError, BadRecord) as exc:
-            log.bad()
-            err.write(f"{source}:{number}: skipped: {exc}\n")
+        if line.strip() and (why := log.add_json(line)) is not None:
+            err.write(f"{source}:{number}: skipped: {why}\n")
 
 
 def read_changelog_topics(settings: Settings, log: Changelog, err: IO[str],
@@ -750,12 +753,8 @@ def read_changelog_topics(settings: Settings, log: Changelog, err: IO[str],
         if rec.value is None:
             if rec.key is not None:
                 log.tombstone(rec.key.decode("utf-8", "replace"))
-            continue
-        try:
-            log.add(decode_record(orjson.loads(rec.value)))
-        except (orjson.JSONDecodeError, BadRecord) as exc:
-            log.bad()
-            err.write(f"{rec.topic}[{rec.partition}]@{rec.offset}: skipped: {exc}\n")
+        elif (why := log.add_json(rec.value)) is not None:
+            err.write(f"{rec.topic}[{rec.partition}]@{rec.offset}: skipped: {why}\n")
 
 
 @dataclass(frozen=True)
