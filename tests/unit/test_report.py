@@ -168,6 +168,58 @@ def test_an_unreadable_line_is_reported_with_its_place() -> None:
     assert err.getvalue().startswith("fixture.jsonl:4: skipped:")
 
 
+O1R = CHANGELOG[1]  # INC-1's response outcome (o1r)
+OA1 = next(r for r in CHANGELOG if r["alert_id"] == "oa1")  # January's availability outcome
+
+
+@pytest.mark.parametrize(("line", "why"), [
+    (b"[1, 2]", "expected a JSON object, got list"),
+    (b'"o1r"', "expected a JSON object, got str"),
+    (orjson.dumps({k: v for k, v in O1R.items() if k != "alert_id"}), "alert_id=None"),
+    (orjson.dumps({**O1R, "alert_id": ""}), "alert_id=''"),
+    (orjson.dumps({**O1R, "kind": "escalation"}), "kind='escalation'"),
+    (orjson.dumps({k: v for k, v in O1R.items() if k != "metric"}), "metric=None"),
+    (orjson.dumps({**O1R, "met": "yes"}), "met='yes'"),
+    (orjson.dumps({k: v for k, v in O1R.items() if k != "met"}), "met=None"),
+    (orjson.dumps({k: v for k, v in O1R.items() if k != "elapsed_seconds"}),
+     "elapsed_seconds=None: expected a number"),
+    (orjson.dumps({**O1R, "elapsed_seconds": "720"}), "elapsed_seconds='720'"),
+    (orjson.dumps({**O1R, "elapsed_seconds": True}), "elapsed_seconds=True"),
+    (orjson.dumps({k: v for k, v in O1R.items() if k != "incident_id"}), "incident_id=None"),
+    (orjson.dumps({**O1R, "at": "yesterday"}), "at: 'yesterday'"),
+    (orjson.dumps({k: v for k, v in O1R.items() if k != "at"}), "at: None"),
+    (orjson.dumps({**O1R, "opened_at": 1.5}), "opened_at: 1.5"),
+    (orjson.dumps({**O1R, "customer": ["acme"]}), "customer=['acme']"),
+    (orjson.dumps({**CHANGELOG[0], "threshold": True}), "threshold=True"),
+    (orjson.dumps({k: v for k, v in OA1.items() if k != "budget_seconds"}),
+     "budget_seconds=None"),
+    (orjson.dumps({k: v for k, v in OA1.items() if k != "service"}), "service=None"),
+    (orjson.dumps({**OA1, "period_end": "2027-02-01"}), "period_end: '2027-02-01'"),
+])
+def test_a_bad_record_is_skipped_naming_the_field_and_leaves_the_standing_one(
+        line: bytes, why: str) -> None:
+    log, err = Changelog(), io.StringIO()
+    good = [orjson.dumps(O1R), orjson.dumps(OA1)]
+    read_jsonl([*good, line], "bad.jsonl", log, err)
+    [message] = err.getvalue().splitlines()
+    assert message.startswith("bad.jsonl:3: skipped: ") and why in message
+    s = log.standing()
+    assert (s.read, s.unreadable) == (3, 1)
+    # a bad record with a standing record's alert_id neither replaces nor withdraws it
+    assert [(r.alert_id, r.elapsed_s) for r in s.records] == [("o1r", 720.0), ("oa1", None)]
+
+
+def test_a_tombstone_withdraws_and_a_later_record_stands_again() -> None:
+    log = Changelog()
+    read_jsonl([orjson.dumps(O1R), orjson.dumps(OA1)], "t.jsonl", log, io.StringIO())
+    log.tombstone("o1r")
+    assert [r.alert_id for r in log.standing().records] == ["oa1"]
+    assert log.standing().retracted == 1
+    assert log.add_json(orjson.dumps({**O1R, "elapsed_seconds": 800})) is None
+    assert [(r.alert_id, r.elapsed_s) for r in log.standing().records] == [("oa1", None),
+                                                                          ("o1r", 800.0)]
+
+
 # ----------------------------------------------------------------------------- figures
 
 
