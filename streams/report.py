@@ -220,16 +220,9 @@ class Changelog:
 
     def standing(self) -> Standing:
         records = [r for r in self.latest.values() if r.kind != "retraction"]
-        return Standing(records, read=self.read, retracted=len(self.latest) - len(records),
+        return Standing(records, _reference_instants(records), read=self.read,
+                        retracted=len(self.latest) - len(records),
                         dead_letters=self.dead_letters, unreadable=self.unreadable)
-
-
-def compact(records: Iterable[Rec]) -> Standing:
-    """What stands after ``records`` (in publication order)."""
-    log = Changelog()
-    for rec in records:
-        log.add(rec)
-    return log.standing()
 
 
 @dataclass
@@ -237,16 +230,13 @@ class Standing:
     """The standing alerts and outcomes, with what compaction dropped (for the summary line)."""
 
     records: list[Rec]
+    #: each record's reference instant (its period), by ``alert_id``: found before any
+    #: ``select``, so a filter never moves an incident to another period
+    reference_ms: dict[str, int | None]
     read: int = 0
     retracted: int = 0
     dead_letters: int = 0
     unreadable: int = 0
-    #: each standing record's reference instant (its period), by ``alert_id``
-    reference_ms: dict[str, int | None] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        if not self.reference_ms:
-            self.reference_ms = _reference_instants(self.records)
 
     def kinds(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -278,9 +268,9 @@ class Standing:
     def select(self, keep: Callable[[Rec, int | None], bool]) -> Standing:
         """The standing records that ``keep(record, reference_ms)``; the counts stay."""
         refs = self.reference_ms
-        return Standing([r for r in self.records if keep(r, refs[r.alert_id])], read=self.read,
-                        retracted=self.retracted, dead_letters=self.dead_letters,
-                        unreadable=self.unreadable, reference_ms=refs)
+        return Standing([r for r in self.records if keep(r, refs[r.alert_id])], refs,
+                        read=self.read, retracted=self.retracted,
+                        dead_letters=self.dead_letters, unreadable=self.unreadable)
 
 
 def _reference_instants(records: Sequence[Rec]) -> dict[str, int | None]:
