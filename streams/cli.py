@@ -545,6 +545,8 @@ def _backfill(args: argparse.Namespace, plan: _Backfill, policies: PolicySet,
     progress = Progress(sys.stderr) if sys.stderr.isatty() else None
     try:
         with contextlib.ExitStack() as stack:
+            if progress is not None:
+                stack.callback(progress.finish)  # cleared before any message below
             out = None
             if args.output is not None:
                 out = stack.enter_context(open(args.output, "wb"))  # noqa: SIM115
@@ -556,8 +558,6 @@ def _backfill(args: argparse.Namespace, plan: _Backfill, policies: PolicySet,
         print(f"slawatch replay: error: {exc.filename}: {exc.strerror}", file=sys.stderr)
         return 2
     except SlawatchError as exc:  # a broker that cannot be reached, a missing topic...
-        if progress is not None:
-            progress.finish()
         print(f"slawatch replay: error: {_one_line(exc)}", file=sys.stderr)
         return 2
     print(summary.line(), file=sys.stderr)

@@ -192,7 +192,7 @@ def backfill(policies: PolicySet, settings: Settings, *, from_ms: int | None = N
     through one ``Detector``, as ``replay`` does files; write records to ``out`` or to the
     topic ``to_topic`` (created, compacted, when missing). Refusing live topics is the
     caller's choice (``live_topics``). With a ``progress`` line, the messages go to its stream
-    instead of ``err``, each on a line of its own."""
+    instead of ``err``, each on a line of its own; clearing it at the end is the caller's."""
     topics = {settings.topic("incidents"): INCIDENTS, settings.topic("heartbeats"): HEARTBEATS}
     on_progress = progress.update if progress is not None else None
     messages: Text = err if progress is None else progress  # on their own lines, not the bar's
@@ -216,8 +216,6 @@ def backfill(policies: PolicySet, settings: Settings, *, from_ms: int | None = N
                 summary = _replay(policies, sources, until, sink, messages, retention_ms)
             finally:
                 sink.close()
-        if progress is not None:
-            progress.finish()
     return summary
 
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import socket
 import subprocess
@@ -12,7 +13,10 @@ from pathlib import Path
 import orjson
 import pytest
 
+from streams import replay
 from streams.cli import main
+from streams.core.errors import SlawatchError
+from streams.replay import Progress
 
 EXAMPLE = Path(__file__).parents[1] / "golden" / "scenarios" / "01-p1-response-24x7"
 POLICY = str(EXAMPLE / "policy.yaml")
@@ -141,3 +145,23 @@ def test_a_broken_revision_lists_its_problems_and_exits_2(tmp_path: Path,
                  "--incidents", str(EXAMPLE / "incidents.jsonl")]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"{revision}: policies[0].incidents.P1.response: 'soon'"), err
+
+
+@pytest.mark.parametrize("failure", [OSError(28, "No space left on device", "out.jsonl"),
+                                     SlawatchError("the broker went away")])
+def test_the_progress_line_is_cleared_before_an_error(monkeypatch: pytest.MonkeyPatch,
+                                                      failure: Exception) -> None:
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    def drawn_then_failed(*args: object, progress: Progress, **kwargs: object) -> None:
+        progress.update(5, 10)
+        raise failure
+
+    monkeypatch.setattr(replay, "backfill", drawn_then_failed)
+    monkeypatch.setattr(sys, "stderr", Terminal())
+    assert main(["replay", "--policies", POLICY, "--from-topics", *BROKER]) == 2
+    drawn = sys.stderr.getvalue().split("\r\x1b[K")
+    assert drawn[1].startswith("5 / 10 events")
+    assert drawn[2].startswith("slawatch replay: error: ") and drawn[2].count("\n") == 1
