@@ -260,11 +260,10 @@ class TopicReader:
     # -- fetching
 
     def _fetch(self) -> None:
-        consumer = self._consumer
         self._throttle()
-        before = (self.read, sum(p.end is not None for p in self._parts.values()))
+        before = self._mark()
         if self._active:
-            for tp, batch in consumer.poll(timeout_ms=100).items():
+            for tp, batch in self._consumer.poll(timeout_ms=100).items():
                 self._take(self._parts[tp], batch)
             for tp in self._active:
                 part = self._parts[tp]
@@ -272,8 +271,11 @@ class TopicReader:
                     self._check_end(part)
         if self.on_progress is not None and self._ends_known:
             self.on_progress(self.read, self.total)
-        self._check_stalled(before != (self.read, sum(p.end is not None
-                                                      for p in self._parts.values())))
+        self._check_stalled(self._mark() != before)
+
+    def _mark(self) -> tuple[int, int]:
+        """How far the read has come: offsets passed, and partitions whose end is known."""
+        return self.read, sum(p.end is not None for p in self._parts.values())
 
     def _take(self, part: _Partition, batch: list[Any]) -> None:
         if part.end is None:
@@ -300,10 +302,9 @@ class TopicReader:
             part.end = self._consumer.highwater(part.tp)
             if part.end is None:
                 return
-        if not part.done:
-            position = self._consumer.position(part.tp)  # past gaps (compaction, markers)
-            part.position = max(part.position, min(position, part.end))
-            part.done = part.position >= part.end
+        position = self._consumer.position(part.tp)  # past gaps (compaction, markers)
+        part.position = max(part.position, min(position, part.end))
+        part.done = part.position >= part.end
 
     def _throttle(self) -> None:
         """Fetch only the partitions that are not done and whose buffers are not full (with
