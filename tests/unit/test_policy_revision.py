@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from streams.core.errors import PolicyError
-from streams.core.policy import load_policy_file, merge_revisions
+from streams.core.policy import MergedPolicies, load_policy_file, merge_revisions
 
 BASE: dict[str, Any] = {
     "calendars": {"office": {"timezone": "Europe/Paris", "hours": {"mon-fri": ["09:00-17:00"]}}},
@@ -95,6 +95,13 @@ def test_a_revision_of_the_wrong_shape_is_named(revision: Any, path: str, expect
     assert (problem.file, problem.path, problem.message) == ("rev.yaml", path, expected)
 
 
+@pytest.mark.parametrize("base", [["a list"], {"policies": {"id": "standard"}},
+                                  {"calendars": ["office"], "policies": []}])
+def test_a_policy_file_of_the_wrong_shape_is_left_as_it_is(base: Any) -> None:
+    merged = merge_revisions(base, "base.yaml", [("rev.yaml", {"policies": [_gold(3, "5m")]})])
+    assert merged == MergedPolicies(base, {})
+
+
 # ----------------------------------------------------------------------------- through the files
 
 
@@ -152,3 +159,13 @@ def test_a_revision_that_cannot_be_read_is_named_with_the_others(tmp_path: Path)
     with pytest.raises(PolicyError) as info:
         load_policy_file(base, [missing, broken])
     assert [p.file for p in info.value.problems] == [missing, broken]
+
+
+def test_a_policy_file_of_the_wrong_shape_is_named_not_its_revision(tmp_path: Path) -> None:
+    base = _write(tmp_path / "base.yaml", ["a list"])
+    rev = _write(tmp_path / "rev.yaml", {"policies": [_gold(3, "5m")]})
+    with pytest.raises(PolicyError) as info:
+        load_policy_file(base, [rev])
+    assert {p.file for p in info.value.problems} == {base}
+    assert ("", "expected a mapping, got a list") in {
+        (p.path, p.message) for p in info.value.problems}
