@@ -22,6 +22,10 @@ Variable (field): default
         other client settings (see ENGINE-NOTES and ``broker.EMBEDDED_FAUST_SETTINGS``)
     SLAWATCH_CLOCK (clock): WALL; or MANUAL, where only ticks produced to <prefix>.ticks move the
         detector clock past event time (tests, and backfills that must not see the wall clock)
+    SLAWATCH_MAX_FUTURE (max_future_ms): 5m; a duration: an input whose ``at`` is later than its
+        reference instant plus this is a dead letter (reason ``future``, SPEC section 6)
+    SLAWATCH_RETENTION (retention_ms): 30d; a duration: how long a finished incident is kept
+        (its later events are ``late``), the same rule as ``slawatch replay --retention``
     SLAWATCH_WEB_HOST (web_host): 127.0.0.1
     SLAWATCH_WEB_PORT (web_port): 6066
     SLAWATCH_SECURITY_PROTOCOL (security_protocol): PLAINTEXT; or SSL, SASL_PLAINTEXT, SASL_SSL
@@ -150,6 +154,26 @@ def _host(value: object, source: str) -> str:
     return text
 
 
+def _duration_ms(value: object, source: str, low_ms: int) -> int:
+    """A duration (SPEC section 1) as whole milliseconds, at least ``low_ms``; an int is ms."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        ms = value
+    else:
+        from .core.errors import InvalidDuration
+        from .core.timefmt import parse_duration
+
+        try:
+            ms = parse_duration(_text(value, source).strip())
+        except InvalidDuration:
+            raise _fail(source, value, "a duration such as 90s, 5m, 30d or PT5M") from None
+    if ms < low_ms or ms > _MAX_DURATION_MS:
+        raise _fail(source, value, f"a duration from {low_ms // 1000}s to 100 years")
+    return ms
+
+
+_MAX_DURATION_MS: Final = 100 * 366 * 24 * 3600 * 1000
+
+
 def _path(value: object, source: str) -> Path:
     if isinstance(value, Path):
         return value
@@ -175,6 +199,8 @@ _VARS: Final[Mapping[str, _Var]] = {
     "app_id": _Var("SLAWATCH_APP_ID", _prefix),
     "broker_kind": _Var("SLAWATCH_BROKER_KIND", lambda v, s: _choice(v, s, BROKER_KINDS)),
     "clock": _Var("SLAWATCH_CLOCK", lambda v, s: _choice(v, s, CLOCKS)),
+    "max_future_ms": _Var("SLAWATCH_MAX_FUTURE", lambda v, s: _duration_ms(v, s, 0)),
+    "retention_ms": _Var("SLAWATCH_RETENTION", lambda v, s: _duration_ms(v, s, 1000)),
     "web_host": _Var("SLAWATCH_WEB_HOST", _host),
     "web_port": _Var("SLAWATCH_WEB_PORT", lambda v, s: _whole_number(v, s, 1, 65535)),
     "security_protocol": _Var("SLAWATCH_SECURITY_PROTOCOL",
@@ -213,6 +239,8 @@ class Settings:
     app_id: str = "slawatch"
     broker_kind: str = "KAFKA"
     clock: str = "WALL"
+    max_future_ms: int = 5 * 60 * 1000
+    retention_ms: int = 30 * 24 * 3600 * 1000
     web_host: str = "127.0.0.1"
     web_port: int = 6066
     security_protocol: str = "PLAINTEXT"
@@ -277,7 +305,7 @@ class Settings:
         for name, variable in VARIABLES.items():
             value = getattr(self, name)
             if value is not None:
-                env[variable] = str(value)
+                env[variable] = f"{value}ms" if name.endswith("_ms") else str(value)
         return env
 
     @property

@@ -37,9 +37,14 @@ DEFAULT_RETENTION_MS = 30 * DAY_MS
 class Detector:
     """The state of the fold: open incidents, their deadline heap, and the detector clock."""
 
-    def __init__(self, policies: PolicySet, retention_ms: int = DEFAULT_RETENTION_MS) -> None:
+    def __init__(self, policies: PolicySet, retention_ms: int = DEFAULT_RETENTION_MS,
+                 follow_events: bool = True) -> None:
         self.policies = policies
         self.retention_ms = retention_ms
+        #: True (replay): an event moves the clock to its ``at``. False (live): only ``advance``
+        #: moves it, to the watermark of the partition's inputs or the wall clock (SPEC 6), so
+        #: an input read ahead of another cannot make a service look silent.
+        self.follow_events = follow_events
         self.now = -FAR
         self.incidents: dict[str, Incident] = {}
         self.heap: list[tuple[int, str]] = []
@@ -78,7 +83,7 @@ class Detector:
                 f"incident {ev.incident_id!r}: event_id {ev.event_id!r} was already applied "
                 "(the first arrival counts)", "duplicate")
         self.stats["events"] += 1
-        if ev.at > self.now:
+        if ev.at > self.now and self.follow_events:
             self.now = ev.at
         if ev.type == UPDATED:
             inc.note(ev)  # changes no clock: nothing to fold or publish
@@ -139,7 +144,7 @@ class Detector:
 
         Raises ``InvalidEvent`` (reason ``late``) for a heartbeat before its service's latest.
         """
-        if hb.at > self.now:
+        if hb.at > self.now and self.follow_events:
             self.now = hb.at
         return self.services.on_heartbeat(hb, self.now)
 

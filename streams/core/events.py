@@ -155,3 +155,21 @@ def heartbeat(obj: Any) -> Heartbeat:
                                " expected a string", "bad_field")
         instance = str(instance)
     return Heartbeat(service, at, status, instance)
+
+
+#: SPEC section 6: how far past its reference instant an input's ``at`` may lie (``max_future``).
+DEFAULT_MAX_FUTURE_MS = 5 * 60 * 1000
+
+
+def check_future(at_ms: int, reference_ms: int | None, max_future_ms: int) -> None:
+    """Raise ``InvalidEvent`` (reason ``future``) when ``at_ms`` lies more than ``max_future_ms``
+    after ``reference_ms`` (SPEC section 6); ``reference_ms`` None means no bound (a file replay
+    without ``--until``). Such a record changes nothing and never moves a clock."""
+    if reference_ms is not None and at_ms > reference_ms + max_future_ms:
+        from .timefmt import format_instant
+
+        raise InvalidEvent(
+            f"field 'at' is {format_instant(at_ms)}, more than max_future "
+            f"({max_future_ms // 1000}s) after the reference instant "
+            f"{format_instant(reference_ms)}: an event from the future changes nothing",
+            "future")

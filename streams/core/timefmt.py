@@ -1,8 +1,9 @@
 """Instants and durations (SPEC section 1), as whole integer milliseconds.
 
 An instant is an RFC 3339 string with an offset or a JSON integer of epoch milliseconds; digits past
-the millisecond are truncated. A duration is ``90s``, ``15m``, ``4h``, ``2d``, a combination
-(``1h30m``), ISO 8601 (``PT1H30M``, ``P2D``) or an integer of seconds; ``d`` is always 24 hours.
+the millisecond are truncated. A duration is ``250ms``, ``90s``, ``15m``, ``4h``, ``2d``, a
+combination (``1h30m``, ``1s500ms``), ISO 8601 (``PT1H30M``, ``P2D``, ``PT0.25S``) or an integer
+of seconds; ``d`` is always 24 hours.
 """
 
 from __future__ import annotations
@@ -19,7 +20,13 @@ HOUR_MS = 60 * MINUTE_MS
 DAY_MS = 24 * HOUR_MS
 
 _fromiso = datetime.fromisoformat
-_MIN_MS = -62135596800000  # 0001-01-01T00:00:00Z
+#: The instant range of SPEC section 1, ``[1970-01-01T00:00:00Z, 9000-01-01T00:00:00Z)``: every
+#: instant read (events, ticks, policies, stored clocks) lies in it, so no calendar, period or heap
+#: computation downstream ever leaves what ``datetime`` can represent (year 9999).
+MIN_INSTANT_MS = 0
+END_INSTANT_MS = 221845392000000  # 9000-01-01T00:00:00Z, excluded
+_RANGE = "expected an instant from 1970-01-01T00:00:00Z to before 9000-01-01T00:00:00Z"
+_MIN_MS = -62135596800000  # 0001-01-01T00:00:00Z: what format_instant can still write
 _MAX_MS = 253402300799999  # 9999-12-31T23:59:59.999Z
 
 
@@ -39,14 +46,18 @@ def parse_instant(value: Any) -> int:
             and value.isascii()
         ):
             try:
-                return round(_fromiso(value).timestamp() * 1000)
+                ms = round(_fromiso(value).timestamp() * 1000)
             except ValueError:
                 pass
+            else:
+                if MIN_INSTANT_MS <= ms < END_INSTANT_MS:
+                    return ms
+                raise InvalidInstant(f"{value!r} is out of range: {_RANGE}")
         return _parse_rfc3339(value)
     if type(value) is int:
-        if _MIN_MS <= value <= _MAX_MS:
+        if MIN_INSTANT_MS <= value < END_INSTANT_MS:
             return value
-        raise InvalidInstant(f"{value} is out of range for epoch milliseconds")
+        raise InvalidInstant(f"{value} epoch milliseconds is out of range: {_RANGE}")
     raise InvalidInstant(
         f"{value!r} is not an instant: expected an RFC 3339 string with an offset "
         "or an integer of epoch milliseconds"
@@ -89,8 +100,8 @@ def _parse_rfc3339(value: str) -> int:
     except ValueError:
         raise bad from None
     ms = round(parsed.timestamp() * 1000)
-    if not _MIN_MS <= ms <= _MAX_MS:
-        raise InvalidInstant(f"{value!r} is out of range: expected 0001-01-01 to 9999-12-31 in UTC")
+    if not MIN_INSTANT_MS <= ms < END_INSTANT_MS:
+        raise InvalidInstant(f"{value!r} is out of range: {_RANGE}")
     return ms
 
 
@@ -111,14 +122,16 @@ def format_instant(ms: int) -> str:
     return f"{prefix}:{rem // 1000:02d}.{rem % 1000:03d}Z"
 
 
-_SIMPLE = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?\Z", re.ASCII)
+_SIMPLE = re.compile(
+    r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m(?!s))?(?:(\d+)s)?(?:(\d+)ms)?\Z", re.ASCII)
 _ISO = re.compile(
     r"P(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)(?:\.(\d{1,3}))?S)?)?\Z", re.ASCII
 )
 
 
 def parse_duration(value: Any) -> int:
-    """Milliseconds of a duration: ``1h30m``, ``PT1H30M``, ``P2D`` or an integer of seconds."""
+    """Milliseconds of a duration: ``250ms``, ``1h30m``, ``1s500ms``, ``PT1H30M``, ``PT0.25S``,
+    ``P2D`` or an integer of seconds."""
     if type(value) is int:
         if value < 0:
             raise InvalidDuration(f"{value} is negative: a duration is at least 0 seconds")
@@ -131,8 +144,8 @@ def parse_duration(value: Any) -> int:
     text = value.strip()
     m = _SIMPLE.match(text)
     if m is not None and any(m.groups()):
-        days, hours, minutes, secs = (int(g) if g else 0 for g in m.groups())
-        return ((days * 24 + hours) * 60 + minutes) * MINUTE_MS + secs * SECOND_MS
+        days, hours, minutes, secs, millis = (int(g) if g else 0 for g in m.groups())
+        return (((days * 24 + hours) * 60 + minutes) * MINUTE_MS + secs * SECOND_MS + millis)
     m = _ISO.match(text.upper())
     if m is not None and any(g is not None for g in m.groups()) and not text.upper().endswith("T"):
         w, d, h, mi, s, frac = m.groups()
