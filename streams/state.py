@@ -22,7 +22,7 @@ fired by the clock since, or one sent just before a crash, is published again (i
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NamedTuple
 
 from .core.detector import DEFAULT_RETENTION_MS, Detector, Record
@@ -33,13 +33,27 @@ from .core.policy import PolicySet
 Value = dict[str, Any]
 
 
+#: The fields of an event that the fold reads: a value keeps only these (``attributes`` only of
+#: an ``opened``, the one event whose attributes reach alerts), so its size is bounded by what
+#: the core bounds (field lengths, events per incident), not by what a producer adds.
+_KEPT = ("incident_id", "event_id", "type", "at", "severity", "service", "customer")
+
+
+def stored_event(raw_event: dict[str, Any]) -> dict[str, Any]:
+    """The part of a valid incident event's JSON object that a rebuild needs."""
+    kept = {name: raw_event[name] for name in _KEPT if name in raw_event}
+    if raw_event.get("type") == "opened" and raw_event.get("attributes"):
+        kept["attributes"] = raw_event["attributes"]
+    return kept
+
+
 def incident_value(partition: int, offset: int, previous: Value | None, raw_event: Any | None,
                    sent: Iterable[str]) -> Value:
     """The incident's value after it takes ``raw_event`` (the decoded JSON object; None when
     only what was sent for it changed), with the ids of the records that stand for it."""
     events = [] if previous is None or "events" not in previous else previous["events"]
     if raw_event is not None:
-        events = [*events, raw_event]
+        events = [*events, stored_event(raw_event)]
     return {"p": partition, "o": offset, "events": events, "sent": list(sent)}
 
 
@@ -52,12 +66,14 @@ def service_value(partition: int, offset: int, snapshot: dict[str, Any]) -> Valu
 
 
 def rebuild(policies: PolicySet, clock_ms: int | None, incidents: Iterable[tuple[str, Value]],
-            services: Iterable[tuple[str, Value]], retention_ms: int = DEFAULT_RETENTION_MS
-            ) -> tuple[Detector, list[Record]]:
-    """A detector holding the state these values describe, at the clock ``clock_ms`` (or the
-    latest instant they hold), and the records it has to publish: those due by then that the
-    values do not show as sent (fired after the last write, or lost in a crash)."""
-    det = Detector(policies, retention_ms)
+            services: Iterable[tuple[str, Value]], retention_ms: int = DEFAULT_RETENTION_MS,
+            follow_events: bool = True) -> tuple[Detector, list[Record]]:
+    """A detector holding the state these values describe, at the clock ``clock_ms`` (or, when
+    ``follow_events``, the latest instant they hold), and the records it has to publish: those
+    due by then that the values do not show as sent (fired after the last write, or lost in a
+    crash). Live (``follow_events`` False) the clock is ``clock_ms`` alone: the latest event
+    time of one input says nothing of the others (SPEC section 6, the watermark)."""
+    det = Detector(policies, retention_ms, follow_events=follow_events)
     loaded, forgotten = [], []
     latest = -(2**62) if clock_ms is None else clock_ms
     for incident_id, value in incidents:
@@ -65,10 +81,12 @@ def rebuild(policies: PolicySet, clock_ms: int | None, incidents: Iterable[tuple
             forgotten.append((value["forgotten"], incident_id))
             continue
         events = [incident_event(obj) for obj in value["events"]]
-        latest = max(latest, *(ev.at for ev in events))
+        if follow_events:
+            latest = max(latest, *(ev.at for ev in events))
         loaded.append((incident_id, events, value.get("sent", ())))
     snaps = [(name, value["snap"]) for name, value in services]
-    latest = max([latest, *(snap["last_at"] for _, snap in snaps)])
+    if follow_events:
+        latest = max([latest, *(snap["last_at"] for _, snap in snaps)])
     det.now = latest
     out: list[Record] = []
     for incident_id, events, sent in loaded:
@@ -107,6 +125,8 @@ class Partition:
         self.number = number
         self.lookup = lookup
         self.resent: set[tuple[str, str]] = set()
+        #: the greatest ``at`` applied from each input ("incidents", "services"): the watermark
+        self.applied: dict[str, int] = {}
 
     def incident(self, offset: int, raw: Any, ev: IncidentEvent) -> Step:
         """Apply one decoded incident event (``raw``: its JSON object) read at ``offset``."""
@@ -135,11 +155,14 @@ class Partition:
         previous = self.lookup(table, key)
         if previous is not None and previous["o"] >= offset:
             return self._again(table, key)
-        out = self.det.before(at)
+        # replay's rule, fire what is due before the event; live, the clock is the shell's
+        out = self.det.before(at) if self.det.follow_events else []
         try:
             out += apply()
         except InvalidEvent as exc:
             return Step(out, self._evictions(offset), exc)
+        if at > self.applied.get(table, -(2**62)):
+            self.applied[table] = at
         writes = self._evictions(offset)
         writes.append((table, key, value(previous)))
         return Step(out, writes, None)
@@ -171,3 +194,26 @@ class Partition:
                 self.number, previous["o"] if previous else offset, det.now)))
         det.evicted.clear()
         return writes
+
+
+def partition_clock(now_ms: int, wall_ms: int | None, caught_up: bool,
+                    applied: Mapping[str, int], remaining: Iterable[str]) -> int:
+    """Where a live partition's detector clock moves (SPEC section 6), from ``now_ms``.
+
+    Caught up with its inputs, the clock is the wall clock. Behind, it is the watermark: the
+    least, over the inputs that still have records to read (``remaining``), of the greatest
+    ``at`` applied from each (``applied``), less 1 ms (the events of that instant may still
+    come); an input read to its end does not hold it back, and one with records left of which
+    none was applied yet holds it where it is. Never past the wall clock (``wall_ms`` None: no
+    wall clock, as with manual ticks), and never back.
+    """
+    if caught_up:
+        target = wall_ms if wall_ms is not None else now_ms
+    else:
+        holding = list(remaining) or list(applied)
+        if not holding or any(name not in applied for name in holding):
+            return now_ms
+        target = min(applied[name] for name in holding) - 1
+        if wall_ms is not None and target > wall_ms:
+            target = wall_ms
+    return target if target > now_ms else now_ms

@@ -35,11 +35,13 @@ from streams.broker import EMBEDDED_FAUST_SETTINGS
 from streams.codec import dead_letter, decode_heartbeat, decode_incident, loads, topic_of
 from streams.core.detector import Detector, Record
 from streams.core.errors import InvalidEvent, SlawatchError
+from streams.core.events import check_future
 from streams.core.policy import PolicySet
 from streams.core.timefmt import format_instant, parse_instant
 from streams.settings import Settings
-from streams.state import Partition, Step, Write, rebuild
+from streams.state import Partition, Step, Write, partition_clock, rebuild
 from streams.status import Status, incidents_view, services_view
+from streams.worker.fence import Fence
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +55,9 @@ CLOCK_SAVE_MS = 5_000
 #: would set the alert latency. 20 ms there; 500 ms on Kafka (idle polling only).
 FETCH_MAX_WAIT_MS = {True: 20, False: 500}
 TABLES = ("incidents", "services", "clocks")
+#: Kafka's default limit of a record batch (``message.max.bytes``, ``max.request.size``): no
+#: record slawatch writes comes near it, and one that would is never sent.
+MAX_RECORD_BYTES = 1_000_000
 TABLE_HELP = {
     "incidents": "incident id -> the events applied to it and the ids of its standing records",
     "services": "service -> its availability state at its last heartbeat",
@@ -152,7 +157,11 @@ class Shell:
         self.tables: dict[str, Any] = {}
         self.position: dict[TP, int] = {}  # next offset to process, per input partition
         self.saved_clock: dict[int, int] = {}  # the clock last written to the clocks table
+        self.manual_now: dict[int, int] = {}  # MANUAL: the latest tick, the partition's "wall"
         self.status = Status()
+        self.oversized = 0  # records not sent because they were over MAX_RECORD_BYTES
+        self.fence = Fence(app, app.conf.broker_session_timeout,
+                           app.conf.broker_heartbeat_interval, self.incidents_topic)
 
     # -- partitions
 
@@ -160,6 +169,8 @@ class Shell:
         for tp in revoked:
             self.parts.pop(tp.partition, None)
             self.saved_clock.pop(tp.partition, None)
+            self.manual_now.pop(tp.partition, None)
+            self.fence.forget(tp.partition)
             self.position.pop(tp, None)
 
     def partition(self, number: int) -> tuple[Partition, list[Record]]:
@@ -170,12 +181,21 @@ class Shell:
         if part is not None:
             return part, []
         incidents, services, clocks = (self.tables[name] for name in TABLES)
-        clock = clocks.get(str(number))
+        saved = clocks.get(str(number))
+        clock = None if saved is None else saved["now"]
+        limit = _wall_ms() + self.settings.max_future_ms
+        if clock is not None and clock > limit:
+            log.warning("partition %d: the saved clock %s is later than the wall clock plus "
+                        "max_future: not trusted, the clock restarts from the events", number,
+                        format_instant(clock))
+            clock = None
         det, records = rebuild(
-            self.policies, None if clock is None else clock["now"],
+            self.policies, clock,
             ((k, v) for k, v in incidents.items() if v["p"] == number),
-            ((k, v) for k, v in services.items() if v["p"] == number))
+            ((k, v) for k, v in services.items() if v["p"] == number),
+            self.settings.retention_ms, follow_events=False)
         part = self.parts[number] = Partition(det, number, self._lookup)
+        self.fence.took(number)
         self.saved_clock[number] = det.now
         log.info("partition %d: rebuilt %d incidents and %d services at %s; %d records to "
                  "publish", number, len(det.incidents), len(det.services.services),
@@ -188,8 +208,10 @@ class Shell:
     # -- records
 
     def handle(self, topic: str, partition: int, offset: int, key: bytes | None,
-               value: bytes | None) -> tuple[list[Record], list[Write]]:
-        """Process one record of the stream: the records to send and the values to write."""
+               value: bytes | None, timestamp_ms: int | None = None
+               ) -> tuple[list[Record], list[Write]]:
+        """Process one record of the stream (``timestamp_ms``: its Kafka timestamp): the
+        records to send and the values to write."""
         part, records = self.partition(partition)
         if topic == self.ticks_topic:
             started = time.perf_counter()
@@ -197,7 +219,13 @@ class Shell:
             self.status.ticked(time.perf_counter() - started)
         else:
             self.position[TP(topic, partition)] = offset + 1
-            step = self._input(part, topic, offset, key, value)
+            wall = _wall_ms()
+            reference = wall if timestamp_ms is None else min(timestamp_ms, wall)
+            step = self._input(part, topic, offset, key, value, reference)
+            clocked = self._follow(part, wall)  # the watermark may have moved
+            if clocked.records or clocked.writes:
+                step = Step(step.records + clocked.records, step.writes + clocked.writes,
+                            step.error)
         records += step.records
         if step.error is not None:
             records.append(dead_letter(step.error, value or b"", {
@@ -206,14 +234,17 @@ class Shell:
         return records, step.writes
 
     def _input(self, part: Partition, topic: str, offset: int, key: bytes | None,
-               value: bytes | None) -> Step:
+               value: bytes | None, reference_ms: int) -> Step:
+        max_future_ms = self.settings.max_future_ms
         try:
             if topic == self.incidents_topic:
                 obj, ev = decode_incident(value)
                 self._check_key(key, ev.incident_id, "incident_id")
+                check_future(ev.at, reference_ms, max_future_ms)
                 return part.incident(offset, obj, ev)
             hb = decode_heartbeat(value)
             self._check_key(key, hb.service, "service")
+            check_future(hb.at, reference_ms, max_future_ms)
             return part.heartbeat(offset, hb)
         except InvalidEvent as exc:
             return Step([], [], exc)
@@ -230,36 +261,61 @@ class Shell:
     # -- the clock
 
     def _tick(self, part: Partition, value: bytes | None) -> Step:
-        """Move the partition's clock: to the tick's instant when its inputs are caught up,
-        else to just before the latest event time (the events of that instant may still
-        come)."""
+        """Move the partition's clock (``state.partition_clock``): to the tick's instant when
+        its inputs are caught up, else to the watermark of its inputs, never past the wall
+        clock (a tick from a worker whose clock runs ahead moves it no further than ours)."""
         try:
             now = parse_instant(loads(value)["now"])
         except (SlawatchError, KeyError, TypeError):
             log.warning("tick %r ignored: expected {\"now\": <instant>}", value)
             return Step([], [], None)
+        number = part.number
+        if self.manual:
+            self.manual_now[number] = max(now, self.manual_now.get(number, now))
+            wall = self.manual_now[number]
+        else:
+            wall = min(now, _wall_ms())
+        return self._follow(part, wall, self.caught_up(number))
+
+    def _follow(self, part: Partition, wall_ms: int, caught_up: bool = False) -> Step:
+        """Advance the partition's clock as far as ``partition_clock`` lets it; the clocks
+        table is written when it moved ``CLOCK_SAVE_MS`` since the last write."""
         det, number = part.det, part.number
-        if not self.caught_up(number):
-            now = det.now - 1
-        step = part.advance(now)
+        if self.manual:
+            wall: int | None = self.manual_now.get(number)
+        else:
+            wall = wall_ms
+        target = partition_clock(det.now, wall, caught_up, part.applied,
+                                 self._remaining(number))
+        if target <= det.now:
+            return Step([], [], None)
+        step = part.advance(target)
         if det.now >= self.saved_clock.get(number, -(2**62)) + CLOCK_SAVE_MS:
             self.saved_clock[number] = det.now
             step.writes.append(("clocks", str(number), {"p": number, "now": det.now}))
         return step
 
+    def _remaining(self, partition: int) -> list[str]:
+        """The inputs ("incidents", "services") of the partition with records left to read."""
+        return [table for topic, table in ((self.incidents_topic, "incidents"),
+                                           (self.heartbeats_topic, "services"))
+                if self._behind(TP(topic, partition))]
+
+    def _behind(self, tp: TP) -> bool:
+        """True while the input partition has records that this worker has not processed
+        (judged by the fetch high watermark, never ListOffsets: see ENGINE-NOTES)."""
+        consumer = self.app.consumer
+        highwater = consumer.highwater(tp)
+        if highwater is None:
+            return True
+        committed = consumer._committed_offset.get(tp) or 0  # type: ignore[attr-defined]
+        return max(self.position.get(tp, 0), committed) < highwater
+
     def caught_up(self, partition: int) -> bool:
         """True when this worker has processed every input record of the partition that the
         broker has (the fetch high watermark, never ListOffsets: see ENGINE-NOTES)."""
-        consumer = self.app.consumer
-        for topic in (self.incidents_topic, self.heartbeats_topic):
-            tp = TP(topic, partition)
-            highwater = consumer.highwater(tp)
-            if highwater is None:
-                return False
-            committed = consumer._committed_offset.get(tp) or 0  # type: ignore[attr-defined]
-            if max(self.position.get(tp, 0), committed) < highwater:
-                return False
-        return True
+        return not any(self._behind(TP(topic, partition))
+                       for topic in (self.incidents_topic, self.heartbeats_topic))
 
     # -- what the web server shows
 
@@ -277,7 +333,9 @@ class Shell:
         app = self.app
         agent = app.agents.get("slawatch.detect")
         actors = list(getattr(agent, "_actors", ()))
-        running = bool(actors) and all(not a.crashed and not a.should_stop for a in actors)
+        # Faust replaces a crashed actor with a new one (its supervisor): the agent runs while
+        # one of its actors does, whatever crashed before
+        running = any(not a.crashed and not a.should_stop for a in actors)
         recovered = app.tables.recovery.completed.is_set()  # type: ignore[attr-defined]
         body = {"status": "ok" if running else "stopped", "agent_running": running,
                 "recovered": recovered, "rebalancing": bool(app.rebalancing),
@@ -371,33 +429,53 @@ def create_app(settings: Settings, policies: PolicySet, *, embedded: bool = Fals
 
     @app.agent(source, name="slawatch.detect", concurrency=1)
     async def detect(stream: faust.StreamT[bytes]) -> None:
-        producer = app.producer
         tables = shell.tables
         changelogs = {name: table.changelog_topic.get_topic_name()
                       for name, table in tables.items()}
         dumps = orjson.dumps
         async for event in stream.events():
             message = event.message
+            partition = message.partition
+            stamp_s = message.timestamp
             try:
-                records, writes = shell.handle(message.topic, message.partition,
-                                               message.offset, message.key, message.value)
+                records, writes = shell.handle(
+                    message.topic, partition, message.offset, message.key, message.value,
+                    None if not stamp_s else int(stamp_s * 1000))
             except Exception:  # a bug, not bad input: log it, never stall the partition
                 log.exception("record %s[%d]@%d could not be processed", message.topic,
-                              message.partition, message.offset)
+                              partition, message.offset)
                 continue
-            for table, key, value in writes:
-                # what ``table[key] = value`` does, without Faust's per-write future, buffer and
-                # callbacks (a third of a write's cost): the store, then the changelog record on
-                # the input's partition, sent before the input is acknowledged
-                tables[table].data[key] = value
-                await producer.send(changelogs[table], dumps(key), dumps(value),
-                                    message.partition, None, None)
-            if records:
-                stamp = format_instant(_wall_ms())
-                for rec in records:
-                    rec["detected_at"] = stamp
-                    await producer.send(outputs[topic_of(rec)], rec["alert_id"].encode(),
-                                        orjson.dumps(rec), None, None, None)
+            if not (records or writes):
+                continue
+            if not await shell.fence.wait(partition):
+                shell.parts.pop(partition, None)  # rebuilt from the changelogs if it comes back
+                continue
+            try:
+                for table, key, value in writes:
+                    # what ``table[key] = value`` does, without Faust's per-write future, buffer
+                    # and callbacks (a third of a write's cost): the store, then the changelog
+                    # record on the input's partition, sent before the input is acknowledged
+                    tables[table].data[key] = value
+                    await send(changelogs[table], dumps(key), dumps(value), partition)
+                if records:
+                    stamp = format_instant(_wall_ms())
+                    for rec in records:
+                        rec["detected_at"] = stamp
+                        await send(outputs[topic_of(rec)], rec["alert_id"].encode(),
+                                   dumps(rec), None)
+            except Exception:  # the producer refused a record: log it, go on with the next
+                log.exception("the output of record %s[%d]@%d was not sent", message.topic,
+                              partition, message.offset)
+
+    async def send(topic: str, key: bytes, value: bytes, partition: int | None) -> None:
+        """One record to the producer; one too large for any broker's default limit is logged
+        and counted, never sent (the core bounds every value far below it)."""
+        if len(key) + len(value) > MAX_RECORD_BYTES:
+            shell.oversized += 1
+            log.error("a %d-byte record for %s was not sent: over the %d-byte limit",
+                      len(value), topic, MAX_RECORD_BYTES)
+            return
+        await app.producer.send(topic, key, value, partition, None, None)
 
     @app.timer(interval=TICK_INTERVAL_S, name="slawatch.ticker")  # type: ignore[untyped-decorator]
     async def ticker() -> None:
@@ -412,9 +490,13 @@ def create_app(settings: Settings, policies: PolicySet, *, embedded: bool = Fals
     async def on_revoked(sender: Any, revoked: set[TP], **_: Any) -> None:
         shell.forget(revoked)
 
+    @app.on_partitions_assigned.connect  # type: ignore[arg-type]
+    async def on_assigned(sender: Any, assigned: set[TP], **_: Any) -> None:
+        shell.fence.assigned()
+
     if web:
         _pages(app, shell)
-    del detect, ticker, on_revoked  # registered with the app
+    del detect, ticker, on_revoked, on_assigned  # registered with the app
     return app
 
 

@@ -18,9 +18,10 @@ class _Event:
         return True
 
 
-def shell_with(actor: Any) -> Shell:
-    agent = SimpleNamespace(_actors=[actor] if actor is not None else [])
+def shell_with(actor: Any, *more: Any) -> Shell:
+    agent = SimpleNamespace(_actors=[actor, *more] if actor is not None else [])
     app = SimpleNamespace(
+        conf=SimpleNamespace(broker_session_timeout=60.0, broker_heartbeat_interval=3.0),
         agents={"slawatch.detect": agent}, rebalancing=False,
         tables=SimpleNamespace(recovery=SimpleNamespace(completed=_Event())),
         consumer=SimpleNamespace(assignment=lambda: set(), highwater=lambda tp: None,
@@ -42,3 +43,12 @@ def test_health_follows_the_detect_agent(crashed: bool, stopping: bool, code: in
 def test_health_is_503_before_the_agent_has_an_actor() -> None:
     status, body = shell_with(None).health()
     assert (status, body["status"]) == (503, "stopped")
+
+
+def test_health_is_200_when_faust_restarted_a_crashed_actor() -> None:
+    """Faust's supervisor replaces a crashed actor with a new one; the crashed one stays in the
+    agent's set: the agent runs again, and a liveness probe must not kill a healthy worker."""
+    crashed = SimpleNamespace(crashed=True, should_stop=False)
+    restarted = SimpleNamespace(crashed=False, should_stop=False)
+    status, body = shell_with(crashed, restarted).health()
+    assert (status, body["agent_running"]) == (200, True)

@@ -1,0 +1,139 @@
+"""A fence for a worker that lost its partitions without knowing it yet.
+
+A worker paused past its session timeout (SIGSTOP, a VM freeze, a long GC) is removed from the
+group and its partitions go to another worker, which rebuilds their state from the changelogs.
+When the paused one runs again it still holds records it fetched before, and would process
+them and write table values and alerts after the new owner did: old values last in the
+changelogs, state wrong for good. The broker cannot stop it on the embedded broker (no
+transactions), so the worker stops itself: it writes for a partition only while
+
+- the partition is in its assignment, under the generation in which it took it, and
+- its membership is confirmed: a heartbeat that the group coordinator accepted was sent less
+  than a session timeout ago (the coordinator cannot have given the partition away before
+  then), with a margin of one heartbeat interval.
+
+While membership is unconfirmed the agent waits (the heartbeat task either confirms it or
+learns the generation is gone and a rebalance revokes the partition); once the partition is
+known lost, the record's writes and sends are dropped and it is left to the new owner, which
+reads it again from the last committed offset. Nothing is lost: the dropped record was never
+committed by this worker (its commit carries the old generation, which the coordinator
+refuses).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+#: How often a waiting write looks again.
+POLL_S = 0.02
+
+
+class Lease:
+    """Membership confirmed at a monotonic instant, valid for ``length_s`` after it."""
+
+    def __init__(self, length_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.length_s = length_s
+        self.clock = clock
+        self.confirmed_at = clock()
+
+    def confirm(self, at: float | None = None) -> None:
+        at = self.clock() if at is None else at
+        if at > self.confirmed_at:
+            self.confirmed_at = at
+
+    def valid(self) -> bool:
+        return self.clock() < self.confirmed_at + self.length_s
+
+
+class Fence:
+    """Whether this worker may still write for a partition (see the module docstring)."""
+
+    def __init__(self, app: Any, session_timeout_s: float, heartbeat_interval_s: float,
+                 topic: str) -> None:
+        self.app = app
+        self.topic = topic
+        self.lease = Lease(max(session_timeout_s - heartbeat_interval_s, 0.1))
+        self.generations: dict[int, int] = {}
+        self._hooked: Any = None
+        self.dropped = 0
+
+    # -- what Faust tells us
+
+    def assigned(self) -> None:
+        """The coordinator just gave this worker its assignment: membership is confirmed."""
+        self.lease.confirm()
+        self._hook()
+
+    def took(self, partition: int) -> None:
+        """The partition's detector was (re)built under the current generation."""
+        self.generations[partition] = self._generation_at_assignment()
+
+    def forget(self, partition: int) -> None:
+        self.generations.pop(partition, None)
+
+    # -- the check
+
+    def lost(self, partition: int) -> bool:
+        """True when the partition surely is no longer ours to write."""
+        taken = self.generations.get(partition)
+        if taken is None:
+            return True
+        coordinator = self._coordinator()
+        if coordinator is not None and coordinator.generation != taken:
+            return True
+        assignment = self.app.consumer.assignment()
+        return not any(tp.partition == partition and tp.topic == self.topic
+                       for tp in assignment)
+
+    async def wait(self, partition: int) -> bool:
+        """True once writes for ``partition`` may go; False when it was lost meanwhile."""
+        self._hook()
+        while True:
+            if self.lost(partition):
+                self.dropped += 1
+                log.warning("partition %d is no longer this worker's: its writes are dropped "
+                            "(the new owner processes the record again)", partition)
+                return False
+            if self.lease.valid():
+                return True
+            await asyncio.sleep(POLL_S)
+
+    # -- the consumer's group coordinator (aiokafka, private API: tests/unit/test_fence.py)
+
+    def _coordinator(self) -> Any:
+        thread = getattr(self.app.consumer, "_thread", None)
+        consumer = getattr(thread, "_consumer", None)
+        return getattr(consumer, "_coordinator", None)
+
+    def _generation_at_assignment(self) -> int:
+        generation: Any = getattr(self.app, "consumer_generation_id", None)
+        if generation is None:
+            generation = getattr(self._coordinator(), "generation", -1)
+        return int(generation)
+
+    def _hook(self) -> None:
+        """Confirm the lease whenever the coordinator accepts a heartbeat: wrap the
+        coordinator's ``_do_heartbeat`` (it returns True when the coordinator answered
+        NoError or RebalanceInProgress, both of which mean the member is still in the group
+        with its generation)."""
+        coordinator = self._coordinator()
+        if coordinator is None or coordinator is self._hooked:
+            return
+        beat = coordinator._do_heartbeat
+        lease = self.lease
+
+        async def _do_heartbeat() -> Any:
+            sent_at = lease.clock()
+            ok = await beat()
+            if ok:
+                lease.confirm(sent_at)
+            return ok
+
+        coordinator._do_heartbeat = _do_heartbeat
+        self._hooked = coordinator
