@@ -1,0 +1,142 @@
+"""The fence that keeps a worker that lost its partitions (paused past its session timeout)
+from writing their table values and alerts after the new owner did (``streams.worker.fence``).
+
+The end-to-end proof is the SIGSTOP test in ``tests/integration``; these pin the rules, and the
+private aiokafka/Faust API the fence relies on, so an upgrade that moves it fails here."""
+
+from __future__ import annotations
+
+import asyncio
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from streams.worker.fence import Fence, Lease
+
+TOPIC = "sla.incidents"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def test_a_lease_runs_out_a_session_after_its_last_confirmation() -> None:
+    clock = Clock()
+    lease = Lease(10.0, clock)
+    clock.t += 9.9
+    assert lease.valid()
+    clock.t += 0.2
+    assert not lease.valid(), "a paused worker wakes up past its session: unconfirmed"
+    lease.confirm(clock.t - 1)
+    assert lease.valid()
+    lease.confirm(clock.t - 50)  # an older confirmation never shortens it
+    assert lease.valid()
+
+
+class Coordinator:
+    def __init__(self) -> None:
+        self.generation = 7
+        self.answer = True
+        self.beats = 0
+
+    async def _do_heartbeat(self) -> bool:
+        self.beats += 1
+        return self.answer
+
+
+def fence_with(coordinator: Coordinator, assigned: set[int]) -> tuple[Fence, Any]:
+    consumer = SimpleNamespace(
+        _thread=SimpleNamespace(_consumer=SimpleNamespace(_coordinator=coordinator)),
+        assignment=lambda: [SimpleNamespace(topic=TOPIC, partition=p) for p in assigned])
+    app = SimpleNamespace(consumer=consumer, consumer_generation_id=coordinator.generation)
+    fence = Fence(app, session_timeout_s=4.0, heartbeat_interval_s=0.5, topic=TOPIC)
+    return fence, app
+
+
+def test_writes_go_while_the_partition_is_owned_under_its_generation() -> None:
+    coordinator = Coordinator()
+    fence, _ = fence_with(coordinator, {0, 1})
+    fence.assigned()
+    fence.took(0)
+    assert asyncio.run(fence.wait(0)) is True
+    assert not fence.lost(0)
+
+
+@pytest.mark.parametrize("how", ["generation reset", "new generation", "revoked", "never took"])
+def test_a_lost_partition_drops_its_writes(how: str) -> None:
+    coordinator = Coordinator()
+    fence, _ = fence_with(coordinator, {0} if how != "revoked" else {1})
+    fence.assigned()
+    if how != "never took":
+        fence.took(0)
+    if how == "generation reset":
+        coordinator.generation = -1  # aiokafka: IllegalGeneration / UnknownMemberId
+    elif how == "new generation":
+        coordinator.generation = 8
+    assert fence.lost(0)
+    assert asyncio.run(fence.wait(0)) is False
+    assert fence.dropped == 1
+
+
+def test_an_unconfirmed_lease_waits_for_the_coordinator() -> None:
+    """Woken past its session: no write until a heartbeat is accepted, or the partition is
+    known lost (here: the heartbeat says the generation is gone, as after SIGSTOP)."""
+    coordinator = Coordinator()
+    fence, _ = fence_with(coordinator, {0})
+    fence.assigned()
+    fence.took(0)
+    fence.lease.confirmed_at -= 100  # the process was stopped for 100 s
+
+    async def scenario() -> tuple[bool, bool]:
+        waiting = asyncio.ensure_future(fence.wait(0))
+        await asyncio.sleep(0.1)
+        blocked = not waiting.done()
+        coordinator.answer = False
+        await coordinator._do_heartbeat()  # the wrapped one: refused, nothing confirmed
+        coordinator.generation = -1  # what aiokafka does on IllegalGeneration
+        return blocked, await asyncio.wait_for(waiting, 2)
+
+    blocked, went = asyncio.run(scenario())
+    assert blocked, "a write waited while membership was unconfirmed"
+    assert went is False
+
+
+def test_an_accepted_heartbeat_confirms_the_lease() -> None:
+    coordinator = Coordinator()
+    fence, _ = fence_with(coordinator, {0})
+    fence.assigned()  # hooks the coordinator's heartbeat
+    fence.took(0)
+    fence.lease.confirmed_at -= 100
+
+    async def scenario() -> bool:
+        waiting = asyncio.ensure_future(fence.wait(0))
+        await asyncio.sleep(0.05)
+        await coordinator._do_heartbeat()
+        return await asyncio.wait_for(waiting, 2)
+
+    assert asyncio.run(scenario()) is True
+    assert coordinator.beats == 1
+
+
+def test_the_private_api_the_fence_relies_on_is_still_there() -> None:
+    """aiokafka's group coordinator has ``_do_heartbeat`` (True when the coordinator accepted
+    the member) and ``generation``; Faust's aiokafka consumer keeps its thread in ``_thread``,
+    the aiokafka consumer in ``_consumer``, and sets ``app.consumer_generation_id``."""
+    import inspect
+
+    from aiokafka.consumer.group_coordinator import GroupCoordinator  # type: ignore[import-untyped]
+    from faust.transport.drivers import aiokafka as driver
+
+    assert inspect.iscoroutinefunction(GroupCoordinator._do_heartbeat)
+    source = inspect.getsource(GroupCoordinator._do_heartbeat)
+    assert "return True" in source and "RebalanceInProgressError" in source
+    assert "self.generation" in inspect.getsource(GroupCoordinator.reset_generation)
+    assert "self._thread" in inspect.getsource(driver.Consumer)
+    thread_source = inspect.getsource(driver.AIOKafkaConsumerThread)
+    assert "self._consumer = self._create_consumer" in thread_source
+    assert "consumer_generation_id = generation" in inspect.getsource(driver)
