@@ -168,9 +168,34 @@ class Partition:
         return Step(out, writes, None)
 
     def advance(self, now_ms: int) -> Step:
-        """Move the partition's detector clock to ``now_ms`` and fire what is due."""
-        out = self.det.advance(now_ms)
-        return Step(out, self._evictions(-1), None)
+        """Move the partition's detector clock to ``now_ms`` and fire what is due.
+
+        The value of each incident or service that fired is written again (same input offset)
+        with what it published: a new owner that rebuilds it at an older clock then knows
+        those records, and retracts them if the inputs it reads next withdraw them (a service
+        whose heartbeats come back, say), instead of leaving a page standing that it never
+        saw."""
+        det = self.det
+        out = det.advance(now_ms)
+        writes = self._evictions(-1)
+        fired_incidents, fired_services = set(), set()
+        for rec in out:
+            if "incident_id" in rec:
+                fired_incidents.add(rec["incident_id"])
+            elif "service" in rec:
+                fired_services.add(rec["service"])
+        for iid in fired_incidents:
+            previous = self.lookup("incidents", iid)
+            inc = det.incidents.get(iid)
+            if previous is not None and inc is not None and "events" in previous:
+                writes.append(("incidents", iid, incident_value(
+                    self.number, previous["o"], previous, None, inc.published)))
+        for name in fired_services:
+            previous = self.lookup("services", name)
+            snap = det.services.snapshot(name)
+            if previous is not None and snap is not None:
+                writes.append(("services", name, service_value(self.number, previous["o"], snap)))
+        return Step(out, writes, None)
 
     def _again(self, table: str, key: str) -> Step:
         """An input delivered again around a restart: its effect is in the value already, but

@@ -41,7 +41,7 @@ from streams.core.timefmt import format_instant, parse_instant
 from streams.settings import Settings
 from streams.state import Partition, Step, Write, partition_clock, rebuild
 from streams.status import Status, incidents_view, services_view
-from streams.worker.fence import Fence
+from streams.worker.fence import Fence, latest_only
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +128,15 @@ async def _fetch_highwaters(consumer: Any, reported: Mapping[TP, int],
                 tp.partition)]) for tp in tps}
     finally:
         await probe.stop()
+
+
+class LatestTable(faust.Table):  # type: ignore[type-arg]
+    """A table whose recovery keeps, per key, the newest value by the input offset it carries,
+    not the last one in the changelog (``fence.latest_only``)."""
+
+    def apply_changelog_batch(self, batch: Any) -> None:
+        data = self.data
+        super().apply_changelog_batch(latest_only(batch, data.get, self._to_key))
 
 
 class _App(faust.App):
@@ -367,6 +376,7 @@ def faust_settings(settings: Settings, embedded: bool) -> dict[str, Any]:
         "web_bind": settings.web_host,
         "key_serializer": "raw",
         "value_serializer": "raw",
+        "Table": LatestTable,
         # a produce request carries what 5 ms gathered (table writes and alerts), not one record
         "producer_linger": 0.005,
         # Faust reads unprefixed variables (BROKER_URL, WEB_PORT...) that would override ours,

@@ -137,3 +137,36 @@ class Fence:
 
         coordinator._do_heartbeat = _do_heartbeat
         self._hooked = coordinator
+
+
+def order_of(value: Any) -> int | None:
+    """How recent a table value is: the input offset that wrote it (``"o"``, incidents and
+    services) or the clock it saved (``"now"``, clocks); None for anything else."""
+    if type(value) is dict:
+        order = value.get("o", value.get("now"))
+        if type(order) is int:
+            return order
+    return None
+
+
+def latest_only(events: Any, current: Callable[[Any], Any], key_of: Callable[[Any], Any]
+                ) -> list[Any]:
+    """The changelog events of a recovery batch that do not go back: an event whose value is
+    older (``order_of``) than what the store holds for its key, or than an earlier event of the
+    batch, is left out. What a fenced worker still had in its producer when it was paused can
+    reach the changelog after the new owner's values; recovery keeps the newest instead of the
+    last written."""
+    best: dict[Any, int] = {}
+    kept = []
+    for event in events:
+        order = order_of(event.value)
+        if order is not None:
+            key = key_of(event.key)
+            prior = best.get(key)
+            if prior is None:
+                prior = order_of(current(key))
+            if prior is not None and order < prior:
+                continue
+            best[key] = order
+        kept.append(event)
+    return kept

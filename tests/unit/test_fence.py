@@ -140,3 +140,24 @@ def test_the_private_api_the_fence_relies_on_is_still_there() -> None:
     thread_source = inspect.getsource(driver.AIOKafkaConsumerThread)
     assert "self._consumer = self._create_consumer" in thread_source
     assert "consumer_generation_id = generation" in inspect.getsource(driver)
+
+
+def test_recovery_keeps_the_newest_value_per_key_not_the_last_written() -> None:
+    """A paused worker's producer can deliver an old value after the new owner's: the changelog
+    then ends on it. Recovery keeps, per key, the value of the greatest input offset (``o``;
+    ``now`` for clocks), whatever the order; a tombstone or a value without one passes."""
+    from streams.worker.fence import latest_only
+
+    def ev(key: str, value: Any) -> Any:
+        return SimpleNamespace(key=key, value=value)
+
+    store = {"held": {"o": 50}}
+    batch = [ev("a", {"o": 3}), ev("a", {"o": 9}), ev("a", {"o": 4}),  # 4: the stale one
+             ev("held", {"o": 40}),  # older than the store's
+             ev("b", {"o": 5}), ev("b", {"o": 5}),  # the same input again: identical, kept
+             ev("clock", {"now": 1000}), ev("clock", {"now": 900}),
+             ev("gone", None), ev("other", {"x": 1})]
+    kept = latest_only(batch, store.get, lambda k: k)
+    assert [(e.key, e.value) for e in kept] == [
+        ("a", {"o": 3}), ("a", {"o": 9}), ("b", {"o": 5}), ("b", {"o": 5}),
+        ("clock", {"now": 1000}), ("gone", None), ("other", {"x": 1})]
