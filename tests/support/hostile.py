@@ -585,7 +585,8 @@ def _bomb_in(where: str, levels: int) -> str:
         "holidays": (f"{bomb}\ncalendars:\n  c: {{timezone: UTC, hours: {{mon: ['08:00-12:00']}},"
                      f" holidays: {top}}}\npolicies: []\n"),
         "maintenance": (f"{bomb}\npolicies:\n  - id: p\n    match: {{}}\n    availability: "
-                        f"{{target: 99, period: day, heartbeat_timeout: 60s, maintenance: {top}}}\n"),
+                        "{target: 99, period: day, heartbeat_timeout: 60s, "
+                        f"maintenance: {top}}}\n"),
         "root": f"{bomb}\n",
         "keys": f"{bomb}\n? {top}\n: 1\n",
     }
