@@ -5,6 +5,12 @@
 P1.response``) and what was expected. Numbers that feed budgets and thresholds are kept exact
 (``Fraction``): ``1 - 99.9/100`` is ``1/1000`` here, not ``0.0010000000000000009``.
 
+A policy file is bounded before it is trusted (issue 10): at most ``MAX_POLICY_BYTES``, nesting at
+most ``MAX_DEPTH`` levels, at most ``MAX_ALIASES`` YAML alias uses and ``MAX_NODES`` nodes once
+they are expanded (the "billion laughs" is refused while it is composed, long before it is built),
+every duration at most ``MAX_DURATION_MS`` (100 years). Each refusal is a ``PolicyProblem`` naming
+the file and, where it can, the line and column; a hostile file costs a fraction of a second.
+
 ``load_policy_file(path, revisions)`` first merges revision files into the policy file
 (``merge_revisions``: a pure function on the parsed documents) for "what if this policy had
 applied" replays; the merged document is validated as one, each problem naming the file that
@@ -14,6 +20,7 @@ holds the offending field.
 from __future__ import annotations
 
 import json
+import math
 import re
 from bisect import bisect_right
 from collections.abc import Callable, Hashable, Sequence
@@ -27,12 +34,23 @@ import yaml
 
 from .calendar import Calendar, Span, WeeklySchedule
 from .errors import InvalidDuration, InvalidInstant, PolicyError, PolicyProblem
-from .timefmt import parse_duration, parse_instant
+from .timefmt import DAY_MS, parse_duration, parse_instant
 
 METRICS = ("response", "resolution")
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 MATCH_KEYS = ("customer", "service")
 NEVER = -(2**62)  # effective_from of a version that applies always
+
+#: Bounds of a policy file: none is near what a policy needs, and each keeps a hostile file from
+#: costing more than a fraction of a second and a few MB (the loader never builds what it refuses).
+MAX_POLICY_BYTES = 4 * 1024 * 1024
+MAX_DEPTH = 64  # nested mappings and lists; a policy uses about 7
+MAX_ALIASES = 1000  # YAML alias uses (*name)
+MAX_NODES = 1_000_000  # nodes of the document with every alias expanded
+MAX_DURATION_MS = 100 * 365 * DAY_MS  # 3,153,600,000 s: no deadline can leave the instant range
+MAX_PROBLEMS = 1000  # listed; past them the validator stops (a broken file could list millions)
+MAX_VERSION = 2**53 - 1  # the largest integer every JSON reader of the outputs holds exactly
+_MAX_DURATION_TEXT = "at most 100 years (3,153,600,000 s)"
 
 DEFAULT_BURN_RATE = (
     ("1h", "5m", 14.4),
@@ -270,8 +288,63 @@ class PolicySet:
 # ----------------------------------------------------------------------------- loading
 
 
+class _Refused(yaml.MarkedYAMLError):
+    """A document the loader will not build (too deep, too many aliases, too big): its
+    ``problem`` is the whole message."""
+
+    def __init__(self, problem: str, mark: Any) -> None:
+        super().__init__(problem=problem, problem_mark=mark)
+
+
 class _Loader(yaml.SafeLoader):
-    """YAML without implicit timestamps (instants stay strings) and with duplicate keys refused."""
+    """YAML without implicit timestamps (instants stay strings), with duplicate keys refused, and
+    bounded while it is composed: ``MAX_DEPTH`` levels, ``MAX_ALIASES`` alias uses, ``MAX_NODES``
+    nodes with every alias expanded (each alias counts the nodes of what it names), no alias
+    inside the node it names. The document is refused before the constructor or the validator
+    sees it, so neither recursion limits nor memory are ever reached."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+        self._aliases = 0
+        self._nodes = 0  # composed so far, aliases expanded
+        self._sizes: dict[str, int] = {}  # anchor -> expanded nodes of its node, once composed
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.peek_event()  # type: ignore[no-untyped-call]
+        if isinstance(event, yaml.AliasEvent):
+            if event.anchor in self.anchors:  # an undefined one: the composer says so
+                size = self._sizes.get(str(event.anchor))
+                if size is None:
+                    raise _Refused(f"the YAML alias *{event.anchor} is inside the node it names "
+                                   "(a recursive structure): a policy file has no use for that",
+                                   event.start_mark)
+                self._aliases += 1
+                if self._aliases > MAX_ALIASES:
+                    raise _Refused(f"more than {MAX_ALIASES:,} YAML alias uses: a policy file has "
+                                   "no use for that", event.start_mark)
+                self._count(size, event.start_mark)
+            return super().compose_node(parent, index)
+        nested = isinstance(event, yaml.CollectionStartEvent)
+        if nested:
+            self._depth += 1
+            if self._depth > MAX_DEPTH:
+                raise _Refused(f"nested more than {MAX_DEPTH} levels deep: a policy file has no "
+                               "use for that", event.start_mark)
+        before = self._nodes
+        self._count(1, event.start_mark)
+        node = super().compose_node(parent, index)
+        if nested:
+            self._depth -= 1
+        if event.anchor is not None:
+            self._sizes[event.anchor] = self._nodes - before
+        return node
+
+    def _count(self, nodes: int, mark: Any) -> None:
+        self._nodes += nodes
+        if self._nodes > MAX_NODES:
+            what = "YAML aliases expand past" if self._aliases else "more than"
+            raise _Refused(f"{what} {MAX_NODES:,} nodes: a policy file has no use for that", mark)
 
 
 _Loader.yaml_implicit_resolvers = {
@@ -285,20 +358,31 @@ def _construct_mapping(
 ) -> dict[Any, Any]:
     seen: dict[Any, int] = {}
     for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":  # <<: *base, flattened by construct_mapping
+            continue
         key = loader.construct_object(key_node, deep=deep)
         if not isinstance(key, Hashable):
             raise yaml.constructor.ConstructorError(
                 None, None, f"a key must be a string, got {_kind(key)}", key_node.start_mark)
         if key in seen:
             raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r} (first at line {seen[key] + 1})",
+                None, None, f"duplicate key {_show(key)} (first at line {seen[key] + 1})",
                 key_node.start_mark,
             )
         seen[key] = key_node.start_mark.line
     return loader.construct_mapping(node, deep=deep)
 
 
+def _construct_int(loader: _Loader, node: yaml.ScalarNode) -> int:
+    try:
+        return yaml.SafeLoader.construct_yaml_int(loader, node)
+    except ValueError:  # past the 4,300 digits Python converts
+        raise _Refused(f"an integer of {len(node.value):,} characters: a policy file has no use "
+                       "for that", node.start_mark) from None
+
+
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+_Loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
 
 
 def load_policy_file(path: str, revisions: Sequence[str] = ()) -> PolicySet:
@@ -320,17 +404,28 @@ def load_policy_file(path: str, revisions: Sequence[str] = ()) -> PolicySet:
 
 
 def read_policy_document(path: str) -> Any:
-    """The parsed YAML or JSON document of a policy file, not yet validated."""
+    """The parsed YAML or JSON document of a policy file, not yet validated; a file over
+    ``MAX_POLICY_BYTES`` is refused unread (no more than that is read of it)."""
     try:
-        with open(path, encoding="utf-8") as fh:
-            text = fh.read()
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_POLICY_BYTES + 1)
     except OSError as exc:
         message = f"cannot read the file: {exc.strerror}"
         raise PolicyError([PolicyProblem(path, "", message)]) from None
+    if len(data) > MAX_POLICY_BYTES:
+        raise PolicyError([PolicyProblem(path, "", _too_big())])
+    try:
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise PolicyError([PolicyProblem(path, "", f"not UTF-8: byte {exc.start} is "
                                          f"{exc.object[exc.start]:#04x}")]) from None
     return parse_policy_document(text, path)
+
+
+def _too_big(size: int | None = None) -> str:
+    written = f"{size:,} bytes" if size is not None else "larger than that"
+    return (f"a policy file is at most {MAX_POLICY_BYTES // 2**20} MiB ({MAX_POLICY_BYTES:,} "
+            f"bytes), this one is {written}")
 
 
 def load_policies(text: str, file: str = "<policies>") -> PolicySet:
@@ -339,10 +434,19 @@ def load_policies(text: str, file: str = "<policies>") -> PolicySet:
 
 
 def parse_policy_document(text: str, file: str = "<policies>") -> Any:
-    """YAML or JSON text as a document (mappings, lists, scalars); ``PolicyError`` if neither."""
+    """YAML or JSON text as a document (mappings, lists, scalars); ``PolicyError`` if neither,
+    or if it is past a bound (``MAX_POLICY_BYTES``, ``MAX_DEPTH``, ``MAX_ALIASES``,
+    ``MAX_NODES``)."""
+    if len(text) > MAX_POLICY_BYTES // 4:  # only then can its UTF-8 be past the bound
+        size = len(text.encode("utf-8", "surrogatepass"))
+        if size > MAX_POLICY_BYTES:
+            raise PolicyError([PolicyProblem(file, "", _too_big(size))])
+    deep_at = _json_too_deep(text)
     try:
         # JSON first: PyYAML (YAML 1.1) refuses tab indentation and reads 5e-1 as a string
-        return json.loads(text, object_pairs_hook=_unique_pairs)
+        doc = json.loads(text, object_pairs_hook=_unique_pairs)
+    except RecursionError:  # deeper than json reads: it is too deep as JSON or as YAML
+        raise PolicyError([_deep_json(file, text, deep_at or 0)]) from None
     except ValueError:  # not JSON, or a duplicate key: the YAML parser reads it and names the line
         try:
             return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
@@ -350,8 +454,40 @@ def parse_policy_document(text: str, file: str = "<policies>") -> Any:
             mark = getattr(exc, "problem_mark", None)
             where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
             problem = getattr(exc, "problem", None) or str(exc)
-            message = f"not valid YAML/JSON: {problem}"
+            message = problem if isinstance(exc, _Refused) else f"not valid YAML/JSON: {problem}"
             raise PolicyError([PolicyProblem(file, where, message)]) from None
+    if deep_at is not None:
+        raise PolicyError([_deep_json(file, text, deep_at)])
+    return doc
+
+
+#: A JSON string (closed or not) or a bracket: what the depth scan of JSON text steps on.
+_JSON_TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"?|[\[\]{}]', re.DOTALL)
+
+
+def _json_too_deep(text: str) -> int | None:
+    """The offset of the first bracket of ``text`` nested past ``MAX_DEPTH`` levels, outside
+    JSON strings; None when there is none. Cheap: a file with few brackets is not scanned."""
+    if text.count("[") + text.count("{") <= MAX_DEPTH:
+        return None
+    depth = 0
+    for m in _JSON_TOKEN.finditer(text):
+        c = text[m.start()]
+        if c == "[" or c == "{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                return m.start()
+        elif c == "]" or c == "}":
+            depth -= 1
+    return None
+
+
+def _deep_json(file: str, text: str, offset: int) -> PolicyProblem:
+    line = text.count("\n", 0, offset) + 1
+    column = offset - text.rfind("\n", 0, offset)
+    return PolicyProblem(file, f"line {line}, column {column}",
+                         f"nested more than {MAX_DEPTH} levels deep: a policy file has no use "
+                         "for that")
 
 
 # ----------------------------------------------------------------------------- revisions
@@ -461,11 +597,18 @@ _WEEKLY = re.compile(r"(mon|tue|wed|thu|fri|sat|sun) (\d\d):(\d\d)-(\d\d):(\d\d)
 
 
 def _is_number(v: Any) -> TypeGuard[int | float]:
-    return isinstance(v, int | float) and not isinstance(v, bool)
+    """An int or a finite float (YAML's .inf and .nan, JSON's Infinity and NaN are not)."""
+    if isinstance(v, float):
+        return math.isfinite(v)
+    return isinstance(v, int) and not isinstance(v, bool)
 
 
 def _exact(v: int | float) -> Fraction:
     return Fraction(v) if isinstance(v, int) else Fraction(repr(v))
+
+
+class _TooManyProblems(Exception):  # noqa: N818 - reads as what happened
+    """``MAX_PROBLEMS`` problems found: the validator stops there."""
 
 
 _MERGED_PART = re.compile(r"policies\[\d+\]|calendars(?:\.[A-Za-z_][A-Za-z0-9_-]*|\['[^']*'\])")
@@ -486,6 +629,8 @@ class _Validator:
                 file, there = self.origins[head.group()]
                 path = there + path[head.end():]
             message = _MERGED_PART.sub(lambda m: self._elsewhere(m.group(), file), message)
+        if len(self.problems) >= MAX_PROBLEMS:
+            raise _TooManyProblems
         self.problems.append(PolicyProblem(file, path, message))
 
     def _elsewhere(self, part: str, file: str) -> str:
@@ -507,17 +652,31 @@ class _Validator:
         return value
 
     def duration(self, value: Any, path: str, positive: bool = True) -> int | None:
+        """Every duration of a policy: longer than 0 (unless not ``positive``) and at most
+        ``MAX_DURATION_MS``, so that no target, window or timeout added to an instant of the
+        range (SPEC section 1) leaves what a deadline can be."""
+        if isinstance(value, str) and len(value) > _SHOW:
+            self.bad(path, f"{_show(value)} is not a duration: expected e.g. 90s, 15m, 4h, 2d, "
+                     f"1h30m or PT1H30M, {_MAX_DURATION_TEXT}")
+            return None
         try:
             ms = parse_duration(value)
         except InvalidDuration as exc:
             self.bad(path, str(exc))
             return None
         if positive and ms <= 0:
-            self.bad(path, f"{value!r} must be longer than 0 seconds")
+            self.bad(path, f"{_show(value)} must be longer than 0 seconds")
+            return None
+        if ms > MAX_DURATION_MS:
+            self.bad(path, f"{_show(value)} is too long: a duration is {_MAX_DURATION_TEXT}")
             return None
         return ms
 
     def instant(self, value: Any, path: str) -> int | None:
+        if isinstance(value, str) and len(value) > _SHOW:  # what parse_instant would quote whole
+            self.bad(path, f"{_show(value)} is not an instant: expected an RFC 3339 string with "
+                     "an offset such as 2026-03-02T09:15:00Z")
+            return None
         try:
             return parse_instant(value)
         except InvalidInstant as exc:
@@ -527,6 +686,15 @@ class _Validator:
     # -- the document
 
     def policy_set(self, doc: Any) -> PolicySet:
+        try:
+            return self._policy_set(doc)
+        except _TooManyProblems:  # a file this broken needs no more listed (nor its cost)
+            self.problems.append(PolicyProblem(
+                self.file, "", f"more than {MAX_PROBLEMS:,} problems: the first "
+                f"{MAX_PROBLEMS:,} are listed, the rest of the file was not checked"))
+            raise PolicyError(self.problems) from None
+
+    def _policy_set(self, doc: Any) -> PolicySet:
         root = self.mapping(doc, "", ("calendars", "policies"))
         calendars = {}
         for name, spec in self.mapping(root.get("calendars", {}), "calendars").items():
@@ -562,7 +730,7 @@ class _Validator:
                 zone = ZoneInfo(tz)
             except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: "America" (a folder)
                 self.bad(f"{path}.timezone",
-                         f"{tz!r} is not an IANA time zone name (e.g. Europe/Paris)")
+                         f"{_show(tz)} is not an IANA time zone name (e.g. Europe/Paris)")
         hours = spec.get("hours", "24x7")
         holidays = self.holidays(spec.get("holidays", []), f"{path}.holidays")
         if hours == "24x7":
@@ -585,13 +753,13 @@ class _Validator:
                     raise ValueError
                 out.append(date.fromisoformat(item))
             except ValueError:
-                self.bad(f"{path}[{i}]", f"{item!r} is not a date: expected YYYY-MM-DD")
+                self.bad(f"{path}[{i}]", f"{_show(item)} is not a date: expected YYYY-MM-DD")
         return out
 
     def weekly_hours(self, value: Any, path: str) -> tuple[tuple[Span, ...], ...] | None:
         if not isinstance(value, dict):
             self.bad(path, 'expected "24x7" or a mapping of days (mon..sun, mon-fri) to spans, '
-                     f"got {value!r}")
+                     f"got {_show(value)}")
             return None
         days: list[list[Span] | None] = [None] * 7
         for key, spans in value.items():
@@ -633,8 +801,8 @@ class _Validator:
                 if h1 < 24 and m1 < 60 and m2 < 60 and (h2 < 24 or end == 1440) and start < end:
                     span = (start, end)
             if span is None:
-                self.bad(f"{path}[{i}]", f"{text!r} is not a span: expected HH:MM-HH:MM with start "
-                         "before end (24:00 allowed as an end)")
+                self.bad(f"{path}[{i}]", f"{_show(text)} is not a span: expected HH:MM-HH:MM "
+                         "with start before end (24:00 allowed as an end)")
             else:
                 out.append(span)
         out.sort()
@@ -655,8 +823,10 @@ class _Validator:
         if not isinstance(pid, str) or not pid:
             self.bad(f"{path}.id", "missing: expected a non-empty string")
         version = spec.get("version", 1)
-        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-            self.bad(f"{path}.version", f"{version!r} is not a version: expected an integer >= 1")
+        if (not isinstance(version, int) or isinstance(version, bool)
+                or not 1 <= version <= MAX_VERSION):
+            self.bad(f"{path}.version", f"{_show(version)} is not a version: expected an integer "
+                     f">= 1 (and at most {MAX_VERSION:,})")
         eff: int | None = NEVER
         if "effective_from" in spec:
             eff = self.instant(spec["effective_from"], f"{path}.effective_from")
@@ -667,7 +837,7 @@ class _Validator:
         calendar = Calendar("24x7", ZoneInfo("UTC"))
         if cal_name is not None:
             if not isinstance(cal_name, str) or cal_name not in raw_calendars:
-                self.bad(f"{path}.calendar", f"unknown calendar {cal_name!r}; defined: "
+                self.bad(f"{path}.calendar", f"unknown calendar {_show(cal_name)}; defined: "
                          f"{', '.join(map(str, raw_calendars)) or 'none'}")
             elif cal_name in calendars:
                 calendar = calendars[cal_name]
@@ -705,7 +875,7 @@ class _Validator:
         for i, item in enumerate(value):
             if _is_number(item):
                 if not 0 < item < 1:
-                    self.bad(f"{path}[{i}]", f"{item!r} is not a fraction in (0, 1)")
+                    self.bad(f"{path}[{i}]", f"{_show(item)} is not a fraction in (0, 1)")
                     continue
                 entries.append(Threshold(len(entries), float(item), _exact(item)))
             elif isinstance(item, str):
@@ -713,7 +883,8 @@ class _Validator:
                 if left is not None:
                     entries.append(Threshold(len(entries), item, None, left))
             else:
-                self.bad(f"{path}[{i}]", f"{item!r} is neither a fraction in (0, 1) nor a duration")
+                self.bad(f"{path}[{i}]",
+                         f"{_show(item)} is neither a fraction in (0, 1) nor a duration")
         labels = [e.label for e in entries]
         if len(set(labels)) != len(labels):
             self.bad(path, "an entry is given twice")
@@ -744,11 +915,12 @@ class _Validator:
         ok = len(self.problems)
         target = spec.get("target")
         if not _is_number(target) or not 0 < target < 100:
-            self.bad(f"{path}.target", f"{target!r} is not a percentage in (0, 100) such as 99.9")
+            self.bad(f"{path}.target",
+                     f"{_show(target)} is not a percentage in (0, 100) such as 99.9")
             target = 99.9
         period = spec.get("period", "month")
         if period not in ("month", "week", "day"):
-            self.bad(f"{path}.period", f"{period!r}: expected month, week or day")
+            self.bad(f"{path}.period", f"{_show(period)}: expected month, week or day")
         timeout = None
         if "heartbeat_timeout" not in spec:
             self.bad(f"{path}.heartbeat_timeout", "missing: expected a duration such as 90s")
@@ -762,7 +934,7 @@ class _Validator:
         for i, f in enumerate(near):
             if not _is_number(f) or not 0 < f < 1:
                 self.bad(f"{path}.near_breach[{i}]",
-                         f"{f!r} is not a fraction in (0, 1) of the budget")
+                         f"{_show(f)} is not a fraction in (0, 1) of the budget")
             else:
                 fractions.append(_exact(f))
                 labels.append(float(f))
@@ -792,8 +964,8 @@ class _Validator:
                     if h1 < 24 and m1 < 60 and m2 < 60 and (h2 < 24 or e == 1440) and s < e:
                         span = (s, e)
                 if span is None:
-                    self.bad(f"{ipath}.weekly", f"{item['weekly']!r}: expected a day and a span "
-                             "such as \"sun 02:00-04:00\"")
+                    self.bad(f"{ipath}.weekly", f"{_show(item['weekly'])}: expected a day and a "
+                             "span such as \"sun 02:00-04:00\"")
                 else:
                     weekly[DAYS.index(m.group(1))].append(span)  # type: ignore[union-attr]
                 continue
@@ -806,6 +978,9 @@ class _Validator:
             if start is not None and end is not None:
                 if end <= start:
                     self.bad(ipath, "end must be after start")
+                elif end - start > MAX_DURATION_MS:
+                    self.bad(ipath, f"a window from {_show(item['start'])} to {_show(item['end'])} "
+                             f"is too long: a maintenance window is {_MAX_DURATION_TEXT}")
                 else:
                     intervals.append((start, end))
         return WeeklySchedule(zone, tuple(tuple(sorted(d)) for d in weekly),
@@ -822,14 +997,15 @@ class _Validator:
             below, percent = item.get("below"), item.get("percent")
             good = True
             if not _is_number(below) or not 0 < below < 100:
-                self.bad(f"{ipath}.below", f"{below!r} is not a percentage in (0, 100)")
+                self.bad(f"{ipath}.below", f"{_show(below)} is not a percentage in (0, 100)")
                 good = False
             elif _exact(below) > target:
                 self.bad(f"{ipath}.below", f"{below} is above the target {float(target)}: a credit "
                          "tier's below is at most the target")
                 good = False
             if not _is_number(percent) or not 0 < percent <= 100:
-                self.bad(f"{ipath}.percent", f"{percent!r} is not a credit percentage in (0, 100]")
+                self.bad(f"{ipath}.percent",
+                         f"{_show(percent)} is not a credit percentage in (0, 100]")
                 good = False
             if good:
                 assert _is_number(below) and _is_number(percent)  # good: both were checked above
@@ -854,7 +1030,7 @@ class _Validator:
             short_ms = self.duration(item.get("short"), f"{ipath}.short")
             factor = item.get("factor")
             if not _is_number(factor) or factor <= 0:
-                self.bad(f"{ipath}.factor", f"{factor!r} is not a positive number")
+                self.bad(f"{ipath}.factor", f"{_show(factor)} is not a positive number")
                 continue
             if long_ms is None or short_ms is None:
                 continue
@@ -878,40 +1054,85 @@ class _Validator:
             seen_from: dict[int, int] = {}
             for i, v in items:
                 if v.match != first.match:
-                    self.bad(f"policies[{i}].match", f"versions of {pid!r} must share one match "
-                             f"(policies[{first_i}] has {_match_text(first.match)})")
+                    self.bad(f"policies[{i}].match", f"versions of {_show(pid)} must share one "
+                             f"match (policies[{first_i}] has {_match_text(first.match)})")
                 if v.version in seen_versions:
-                    self.bad(f"policies[{i}].version", f"{pid!r} version {v.version} is given "
+                    self.bad(f"policies[{i}].version", f"{_show(pid)} version {v.version} is given "
                              f"twice (also policies[{seen_versions[v.version]}])")
                 seen_versions.setdefault(v.version, i)
                 if v.effective_from_ms in seen_from:
-                    self.bad(f"policies[{i}].effective_from", f"two versions of {pid!r} share one "
-                             f"effective_from (also policies[{seen_from[v.effective_from_ms]}])")
+                    self.bad(f"policies[{i}].effective_from", f"two versions of {_show(pid)} "
+                             f"share one effective_from (also policies"
+                             f"[{seen_from[v.effective_from_ms]}])")
                 seen_from.setdefault(v.effective_from_ms, i)
             owner = match_owner.get(first.match)
             if owner is not None:
-                self.bad(f"policies[{first_i}].match", f"{_match_text(first.match)} is already the "
-                         f"match of {owner[1]!r} (policies[{owner[0]}]): one match, one policy id")
+                self.bad(f"policies[{first_i}].match", f"{_match_text(first.match)} is already "
+                         f"the match of {_show(owner[1])} (policies[{owner[0]}]): one match, one "
+                         "policy id")
             else:
                 match_owner[first.match] = (first_i, pid)
 
 
 def _match_text(match: tuple[str | None, str | None]) -> str:
-    parts = [f"{k}: {v}" for k, v in zip(MATCH_KEYS, match, strict=True) if v is not None]
+    parts = [f"{k}: {v if len(v) <= _SHOW else _show(v)}"
+             for k, v in zip(MATCH_KEYS, match, strict=True) if v is not None]
     return "{" + ", ".join(parts) + "}"
 
 
 def _join(path: str, key: str) -> str:
-    if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_-]*", key):
+    if len(key) <= _SHOW and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_-]*", key):
         return f"{path}.{key}" if path else key
-    return f"{path}[{key!r}]"
+    return f"{path}[{_show(key)}]"
 
 
 def _kind(value: Any) -> str:
     if value is None:
         return "nothing"
-    kinds: dict[type[Any], str] = {dict: "a mapping", list: "a list", str: f"the string {value!r}"}
-    return kinds.get(type(value), f"{type(value).__name__} {value!r}")
+    if isinstance(value, str):
+        return f"the string {_show(value)}"
+    kinds: dict[type[Any], str] = {dict: "a mapping", list: "a list"}
+    return kinds.get(type(value), f"{type(value).__name__} {_show(value)}")
+
+
+_SHOW = 60  # characters of a value shown in a message
+
+
+def _show(value: Any) -> str:
+    """``repr(value)`` for a message, cut short: a 1 MB string or a list of a million items is
+    named by its size (and never written out whole, so a hostile file costs no more here)."""
+    if isinstance(value, str):
+        if len(value) <= _SHOW:
+            return repr(value)
+        return f"{value[:_SHOW]!r}... ({len(value):,} characters)"
+    if isinstance(value, list | dict) and not _small(value):
+        kind = "a list" if isinstance(value, list) else "a mapping"
+        return f"{kind} of {len(value):,} items"
+    if type(value) is int and not -(10**_SHOW) < value < 10**_SHOW:
+        return f"an integer of {len(str(abs(value))):,} digits"
+    text = repr(value)
+    return text if len(text) <= 2 * _SHOW else text[:2 * _SHOW] + "..."
+
+
+def _small(value: Any, budget: int = 16) -> bool:
+    """Whether ``value`` (lists, mappings, scalars) has at most ``budget`` parts and short
+    strings: what ``repr`` writes out in a line. Stops at the budget, never walks a big value."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        budget -= 1
+        if budget < 0 or isinstance(item, str) and len(item) > _SHOW:
+            return False
+        if isinstance(item, dict):
+            if len(item) > budget:
+                return False
+            for k, v in item.items():
+                stack += (k, v)
+        elif isinstance(item, list):
+            if len(item) > budget:
+                return False
+            stack += item
+    return True
 
 
 Resolver = Callable[[str, str, int], PolicyVersion | None]
