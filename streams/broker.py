@@ -183,12 +183,20 @@ class EmbeddedBroker:
         self._log_path: Path | None = None
         self._stopper: weakref.finalize[..., EmbeddedBroker] | None = None
 
+    #: The ``SLAWATCH_BROKER_KIND`` of clients of this broker (the tests' Apache Kafka: KAFKA).
+    kind: Final = "TANSU"
+
     # -- what clients need
 
     @property
     def bootstrap(self) -> str:
         """``"127.0.0.1:PORT"`` for ``bootstrap_servers``; Faust's broker is ``kafka://`` + it."""
         return f"{HOST}:{self.port}"
+
+    @property
+    def url(self) -> str:
+        """``kafka://127.0.0.1:PORT``, Faust's broker URL."""
+        return f"kafka://{self.bootstrap}"
 
     @property
     def port(self) -> int:

@@ -129,6 +129,8 @@ def test_end_offsets_are_right_only_with_one_record_per_batch(broker: EmbeddedBr
                                                               topic_name: str) -> None:
     """Tansu's defect 1: ListOffsets is right only with one record per batch (the worker reads
     the Fetch high watermark instead, so its producer can batch)."""
+    if broker.kind != "TANSU":
+        pytest.skip("a Tansu defect: Apache Kafka reports end offsets right with any batching")
     batched, single = f"{topic_name}-batched", f"{topic_name}-single"
     create_topics(broker.bootstrap, [TopicSpec(batched, 1), TopicSpec(single, 1)])
     for topic, settings in [(batched, {"linger_ms": 50}),
