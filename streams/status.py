@@ -21,8 +21,9 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .core.detector import Detector, Record
+from .core.errors import InvalidInstant
 from .core.incidents import FAR
-from .core.timefmt import format_instant
+from .core.timefmt import END_INSTANT_MS, MIN_INSTANT_MS, format_instant
 
 LATEST_ALERTS = 100
 #: Upper bounds of the tick-duration histogram, in seconds.
@@ -122,7 +123,22 @@ def _number(value: float) -> str:
 
 
 def _instant(ms: int | None) -> str | None:
-    return None if ms is None else format_instant(ms)
+    """An instant as RFC 3339, or None for "never": no instant, or one outside the instant range
+    (a deadline past its end, a clock not set yet), which a view shows as null, never as an
+    error."""
+    if ms is None or not MIN_INSTANT_MS <= ms < END_INSTANT_MS:
+        return None
+    return format_instant(ms)
+
+
+def _bound(ms: int) -> str | None:
+    """A period's bound as RFC 3339: the period that holds an instant near the end of the range
+    may end after it (a period of a zone east of UTC, January 9000), which is still written;
+    None only where RFC 3339 cannot write it."""
+    try:
+        return format_instant(ms)
+    except InvalidInstant:
+        return None
 
 
 def _seconds(ms: int | None) -> float | None:
@@ -143,7 +159,7 @@ def incidents_view(detectors: Mapping[int, Detector], limit: int = 200) -> dict[
             views = [v for v in (clock.view(now) for clock in inc.clocks)
                      if v["target_ms"] is not None]
             live = [v for v in views if v["state"] != "stopped"]
-            urgent = min((v["deadline"] for v in live if v["deadline"] is not None),
+            urgent = min((v["deadline"] for v in live if _instant(v["deadline"]) is not None),
                          default=FAR)
             breached = any(v["breached"] for v in live)
             clocks = [{"metric": v["metric"], "state": v["state"],
@@ -155,10 +171,10 @@ def incidents_view(detectors: Mapping[int, Detector], limit: int = 200) -> dict[
             policy = inc.policy
             rows.append(((not breached, urgent, inc.id), {
                 "incident_id": inc.id, "customer": opened.customer, "service": opened.service,
-                "severity": inc.severity, "opened_at": format_instant(opened.at),
+                "severity": inc.severity, "opened_at": _instant(opened.at),
                 "policy_id": None if policy is None else policy.id,
                 "policy_version": None if policy is None else policy.version,
-                "partition": partition, "clock": format_instant(now), "clocks": clocks}))
+                "partition": partition, "clock": _instant(now), "clocks": clocks}))
     urgent_first = heapq.nsmallest(limit, rows, key=lambda row: row[0])
     return {"count": len(rows), "incidents": [row for _, row in urgent_first]}
 
@@ -175,12 +191,12 @@ def services_view(detectors: Mapping[int, Detector]) -> dict[str, Any]:
                 view = fold.view(now)
                 if view is None:
                     continue
-                view["period_start"] = format_instant(view["period_start"])
-                view["period_end"] = format_instant(view["period_end"])
+                view["period_start"] = _bound(view["period_start"])
+                view["period_end"] = _bound(view["period_end"])
                 periods.append(view)
             rows.append((name, {"service": name, "partition": partition,
-                         "clock": format_instant(now),
-                         "last_heartbeat": format_instant(svc.last_at),
+                         "clock": _instant(now),
+                         "last_heartbeat": _instant(svc.last_at),
                          "up": any(p["up"] for p in periods) if periods else None,
                          "instances": len(svc.instances), "periods": periods}))
     rows.sort(key=lambda row: row[0])

@@ -35,6 +35,8 @@ Record = dict[str, Any]
 
 NEVER = -(2**62)
 FAR = 2**62
+#: Periods and burn levels kept for every fold of a book; past this the cache starts again.
+SHARED_MAX = 4096
 
 
 def _ceil(x: Fraction) -> int:
@@ -167,7 +169,11 @@ class ServiceFold:
         self.base: FoldState | None = None  # the exact state at the last heartbeat, if projected
         self.published: dict[tuple[Any, ...], Fired] = {}
         self.projected: set[tuple[Any, ...]] = set()  # keys published while projecting
+        #: restored from a snapshot taken while projected to this instant (``projected`` holds
+        #: what that projection fired): a heartbeat at or before it rolls the projection back
+        self.restored_to: int | None = None
         self.scheduled: int | None = None
+        self._kept = 0  # how many published records the last ``prune`` kept
         self.burns = any(v.availability.burn_rules for v in chain if v.availability)
         self.window_ms = max((r.long_ms for v in chain if v.availability
                               for r in v.availability.burn_rules), default=0)
@@ -214,6 +220,20 @@ class ServiceFold:
             st.up_until = st.down_start = until
             st.crossing = None
         return True
+
+    def prune(self) -> None:
+        """Forget published records older than ``KEPT_MS`` before the last heartbeat: no
+        roll-back reaches them (it replays from that heartbeat on) and no snapshot or
+        ``republish`` holds them, so memory follows the recent records, not every period ever
+        judged. Amortised: a scan only once the published records have doubled."""
+        published = self.published
+        if len(published) <= 2 * self._kept + 64:
+            return
+        exact = self.base if self.base is not None else self.state
+        horizon = exact.t - KEPT_MS
+        for key in [k for k, f in published.items() if f.at < horizon]:
+            del published[key]
+        self._kept = len(published)
 
     def project(self, now: int, out: list[Fired]) -> None:
         """Run the fold past the last heartbeat up to the detector clock ``now`` (inclusive)."""
@@ -284,6 +304,8 @@ class ServiceFold:
             key = (id(version), start, end)
             period = self._shared.get(key)
             if period is None:
+                if len(self._shared) >= SHARED_MAX:  # a silent service walks many periods
+                    self._shared.clear()
                 period = self._shared[key] = make_period(start, end, version)
             st.period, st.next_start = period, FAR
 
@@ -298,11 +320,24 @@ class ServiceFold:
         if self.burns:
             minute = st.last_minute + MINUTE_MS
             if not st.burn_active and not st.episodes:
-                minute = max(minute, (st.down_start // MINUTE_MS + 1) * MINUTE_MS)
+                # no window holds downtime and no rule is hot: no evaluation can fire or end
+                # anything before the minute after downtime is counted again
+                minute = max(minute, (self._counts_from(st) // MINUTE_MS + 1) * MINUTE_MS)
             elif st.episodes:
                 minute = max(minute, self._settled_until(st))
             due = min(due, minute)
         return due
+
+    def _counts_from(self, st: FoldState) -> int:
+        """The first instant from ``st.t`` on at which the projection counts downtime: the
+        service down, a period judged, outside maintenance. ``FAR`` when that is not before the
+        next period begins or ends (an event of its own, after which this is asked again)."""
+        period = st.period
+        if period is None:
+            return FAR
+        maint = period.version.availability.maintenance  # type: ignore[union-attr]
+        x = maint.next_outside(st.down_from)
+        return FAR if x >= period.end else x
 
     def _settled_until(self, st: FoldState) -> int:
         """The first minute at which a burn-rate evaluation could change anything, when none
@@ -546,7 +581,7 @@ class ServiceFold:
             elif not hot:
                 st.episodes.pop(i, None)
             active = active or short_down > 0
-        st.burn_active = active or st.t >= st.down_start
+        st.burn_active = active or self._counts_from(st) == st.t
 
 
 def _availability(down_ms: int, counted_ms: int) -> float:
@@ -583,34 +618,46 @@ class ServiceBook:
         self._seq = 0
         self._shared: dict[Any, Any] = {}  # periods and burn levels shared by every fold
 
+    def refusal(self, hb: Heartbeat) -> InvalidEvent | None:
+        """``late`` when ``hb`` comes before its service's latest applied heartbeat, else None
+        (nothing changes either way)."""
+        svc = self.services.get(hb.service)
+        if svc is not None and hb.at < svc.last_at:
+            return InvalidEvent(
+                f"service {hb.service!r}: heartbeat at {format_instant(hb.at)} is before the "
+                f"latest applied one ({format_instant(svc.last_at)})", "late")
+        return None
+
     def on_heartbeat(self, hb: Heartbeat, now: int) -> list[Record]:
         """Apply one heartbeat; raise ``InvalidEvent`` (reason ``late``) for one that comes
         before the latest applied heartbeat of its service."""
+        refused = self.refusal(hb)
+        if refused is not None:
+            raise refused
         svc = self.services.get(hb.service)
         if svc is None:
             chains = [self.policies.chain(m) for m in self.policies.availability_for(hb.service)]
             svc = self.services[hb.service] = Service(
                 hb.service, [ServiceFold(hb.service, c, self._shared) for c in chains])
-        elif hb.at < svc.last_at:
-            raise InvalidEvent(
-                f"service {hb.service!r}: heartbeat at {format_instant(hb.at)} is before the "
-                f"latest applied one ({format_instant(svc.last_at)})", "late")
         svc.last_at = hb.at
         previous = svc.instances.get(hb.instance)
         svc.instances[hb.instance] = (hb.status, hb.at)
         steady = hb.status == UP and previous is not None and previous[0] == UP
         out: list[Record] = []
         for fold in svc.folds:
-            if steady and fold.renew(hb.at):
+            restored_to, fold.restored_to = fold.restored_to, None
+            if steady and restored_to is None and fold.renew(hb.at):
                 continue
             exact: list[Fired] = []
-            if fold.on_heartbeat(hb.at, svc.instances, exact):
+            rolled = fold.on_heartbeat(hb.at, svc.instances, exact)
+            if rolled or (restored_to is not None and hb.at <= restored_to):
                 projected: list[Fired] = []
                 fold.project(now, projected)
                 out.extend(_replace(fold, exact, projected))
             else:
                 fold.projected.clear()
                 out.extend(_publish(fold, exact, speculative=False))
+            fold.prune()
             self._schedule(fold)
         return out
 
@@ -777,6 +824,11 @@ def fold_snapshot(fold: ServiceFold) -> dict[str, Any]:
         "state": _state_data(exact),
         "published": [_fired_data(f) for f in fold.published.values()
                       if f.at >= exact.t - KEPT_MS],
+        # which of them a projection past the last heartbeat fired: a heartbeat that shows it
+        # fired in vain retracts it, whoever restores the fold
+        "projected": [list(key) for key in sorted(fold.projected, key=repr)
+                      if key in fold.published and fold.published[key].at >= exact.t - KEPT_MS],
+        "projected_to": fold.state.t if fold.base is not None else fold.restored_to,
     }
 
 
@@ -798,3 +850,7 @@ def fold_restore(fold: ServiceFold, data: dict[str, Any]) -> None:
         if version in versions:
             f = Fired(kind, metric, at, tuple(key), fields, versions[version])
             fold.published[(metric, *f.key)] = f
+    fold.projected = {tuple(key) for key in data.get("projected", ())
+                      if tuple(key) in fold.published}
+    if fold.projected:
+        fold.restored_to = data.get("projected_to")

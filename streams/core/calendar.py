@@ -8,6 +8,11 @@ spring-forward gap moves forward by the gap, an ambiguous one is its first occur
 The pattern is materialised lazily in fixed chunks of real time: sorted, merged ``[start, end)``
 intervals in epoch milliseconds with prefix sums of their lengths. ``working_ms`` and ``reach`` are
 then a bisection inside a chunk plus a walk over whole chunks: O(log n + chunks spanned).
+
+Every walk stops at the end of the instant range (``END_INSTANT_MS``, SPEC section 1): working
+time that is reached only at or after it is never reached (``reach`` answers None), so no
+computation builds a date past what ``datetime`` represents, however long the target or sparse
+the calendar.
 """
 
 from __future__ import annotations
@@ -17,9 +22,13 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from .timefmt import DAY_MS
+from .timefmt import DAY_MS, END_INSTANT_MS
 
 CHUNK_MS = 64 * DAY_MS
+#: The chunk that holds ``END_INSTANT_MS``: no walk goes past it.
+LAST_CHUNK = END_INSTANT_MS // CHUNK_MS
+#: Chunks kept per schedule; a walk over centuries builds many, and the cache is cleared past this.
+MAX_CHUNKS = 4096
 _ONE_DAY = timedelta(days=1)
 _EPOCH_DATE = date(1970, 1, 1)
 
@@ -78,6 +87,8 @@ class WeeklySchedule:
     def chunk(self, index: int) -> _Chunk:
         found = self._chunks.get(index)
         if found is None:
+            if len(self._chunks) >= MAX_CHUNKS:
+                self._chunks.clear()
             found = self._chunks[index] = self._build(index)
         return found
 
@@ -123,20 +134,24 @@ class WeeklySchedule:
         return total + self.chunk(kb).before(b)
 
     def reach(self, a: int, amount: int) -> int | None:
-        """The first instant ``x >= a`` with ``between(a, x) >= amount``; None if never."""
+        """The first instant ``x >= a`` with ``between(a, x) >= amount``; None if never, or
+        only at or after ``END_INSTANT_MS``."""
         if amount <= 0:
             return a
-        if self.empty:
-            return None
+        if self.empty or a >= END_INSTANT_MS or amount >= END_INSTANT_MS - a:
+            return None  # working time never outruns real time
         k = a // CHUNK_MS
         chunk = self.chunk(k)
         need = amount + chunk.before(a)
         while chunk.total < need:
+            if k >= LAST_CHUNK:
+                return None
             need -= chunk.total
             k += 1
             chunk = self.chunk(k)
         i = bisect_left(chunk.cum_end, need)
-        return chunk.starts[i] + need - chunk.cum_start[i]
+        x = chunk.starts[i] + need - chunk.cum_start[i]
+        return x if x < END_INSTANT_MS else None
 
     # -- the complement: time outside the intervals (used for maintenance windows)
 
@@ -144,18 +159,20 @@ class WeeklySchedule:
         """The first instant ``x >= t`` that is outside every interval."""
         if self.empty:
             return t
-        while True:
+        while t < END_INSTANT_MS:
             chunk = self.chunk(t // CHUNK_MS)
             i = bisect_right(chunk.starts, t) - 1
             if i < 0 or t >= chunk.ends[i]:
                 return t
             t = chunk.ends[i]
+        return t  # inside to the end of the range: never outside before it
 
     def next_inside(self, t: int, limit: int) -> int:
         """The first instant ``x >= t`` inside an interval, or ``limit`` if none before it."""
         if self.empty:
             return limit
-        while t < limit:
+        limit_walk = min(limit, END_INSTANT_MS)
+        while t < limit_walk:
             k = t // CHUNK_MS
             chunk = self.chunk(k)
             i = bisect_right(chunk.starts, t)
@@ -179,11 +196,12 @@ class WeeklySchedule:
         return out
 
     def reach_outside(self, a: int, amount: int) -> int:
-        """The first instant ``x >= a`` with ``(x - a) - between(a, x) >= amount``."""
+        """The first instant ``x >= a`` with ``(x - a) - between(a, x) >= amount`` (at least
+        ``END_INSTANT_MS`` when it is not reached before the end of the range)."""
         if amount <= 0 or self.empty:
             return a + max(amount, 0)
         t, need = a, amount
-        while True:
+        while t < END_INSTANT_MS:
             k = t // CHUNK_MS
             chunk = self.chunk(k)
             i = bisect_right(chunk.starts, t)
@@ -195,6 +213,7 @@ class WeeklySchedule:
                 return t + need
             need -= nxt - t
             t = nxt
+        return max(t, END_INSTANT_MS) + need
 
 
 @dataclass(eq=False)
@@ -216,9 +235,12 @@ class Calendar:
         return self.schedule.between(a, b)
 
     def reach(self, a: int, work_ms: int) -> int | None:
-        """The first instant at which ``work_ms`` of working time has passed since ``a``."""
+        """The first instant at which ``work_ms`` of working time has passed since ``a``; None
+        when that is never, or only at or after ``END_INSTANT_MS`` (SPEC section 1)."""
+        if work_ms <= 0:
+            return a
         if self.schedule is None:
-            return a + work_ms if work_ms > 0 else a
+            return a + work_ms if a + work_ms < END_INSTANT_MS else None
         return self.schedule.reach(a, work_ms)
 
 

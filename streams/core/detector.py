@@ -51,7 +51,10 @@ class Detector:
         self.forgotten: dict[str, int] = {}  # evicted incident -> instant it was evicted
         self._forget_queue: deque[tuple[int, str]] = deque()
         self.evicted: list[str] = []  # incidents forgotten since the shell last emptied this
-        self.stats = {"events": 0, "duplicates": 0, "late": 0, "evicted": 0}
+        #: held incidents (events but no ``opened``) dropped after retention since the shell last
+        #: emptied this: not forgotten, so a later ``opened`` starts a new incident
+        self.dropped: list[str] = []
+        self.stats = {"events": 0, "duplicates": 0, "late": 0, "evicted": 0, "dropped": 0}
         self.services = ServiceBook(policies)
 
     # -- input
@@ -62,33 +65,46 @@ class Detector:
         due = self.next_due()
         return self.advance(at - 1) if due is not None and due < at else []
 
+    def refusal(self, ev: IncidentEvent | Heartbeat) -> InvalidEvent | None:
+        """The error that applying ``ev`` would raise (``duplicate``, ``late``), found without
+        changing anything: runners ask before they fire what falls due before ``ev.at``, so an
+        input that is refused never moves the clock (SPEC sections 2, 6 and 7)."""
+        if type(ev) is Heartbeat:
+            return self.services.refusal(ev)
+        assert type(ev) is IncidentEvent
+        inc = self.incidents.get(ev.incident_id)
+        if inc is None:
+            if ev.incident_id in self.forgotten:
+                return InvalidEvent(
+                    f"incident {ev.incident_id!r} event {ev.event_id!r}: the incident finished and "
+                    f"was forgotten at {format_instant(self.forgotten[ev.incident_id])} "
+                    "(retention passed)", "late")
+        elif ev.event_id in inc.event_ids:
+            return InvalidEvent(
+                f"incident {ev.incident_id!r}: event_id {ev.event_id!r} was already applied "
+                "(the first arrival counts)", "duplicate")
+        return None
+
     def on_incident_event(self, ev: IncidentEvent) -> list[Record]:
         """Apply one valid incident event; return the records it changes.
 
         Raises ``InvalidEvent`` (reason ``duplicate`` or ``late``) for an event that changes
         nothing.
         """
+        refused = self.refusal(ev)
+        if refused is not None:
+            self.stats["late" if refused.reason == "late" else "duplicates"] += 1
+            raise refused
         inc = self.incidents.get(ev.incident_id)
         if inc is None:
-            if ev.incident_id in self.forgotten:
-                self.stats["late"] += 1
-                raise InvalidEvent(
-                    f"incident {ev.incident_id!r} event {ev.event_id!r}: the incident finished and "
-                    f"was forgotten at {format_instant(self.forgotten[ev.incident_id])} "
-                    "(retention passed)", "late")
             inc = self.incidents[ev.incident_id] = Incident(ev.incident_id)
-        elif ev.event_id in inc.event_ids:
-            self.stats["duplicates"] += 1
-            raise InvalidEvent(
-                f"incident {ev.incident_id!r}: event_id {ev.event_id!r} was already applied "
-                "(the first arrival counts)", "duplicate")
         self.stats["events"] += 1
         if ev.at > self.now and self.follow_events:
             self.now = ev.at
         if ev.type == UPDATED:
             inc.note(ev)  # changes no clock: nothing to fold or publish
-            if inc.clocks is None:
-                self._schedule(inc)  # held: forget it after retention if no opened comes
+            if inc.held():
+                self._touch(inc)  # held: dropped after retention if no opened comes
             return []
         inc.add(ev)
         changes: list[tuple[Any, ...]] = []
@@ -98,7 +114,10 @@ class Detector:
         else:
             inc.refold(self.policies, self.now, changes)
             out = self._replace(inc, changes)
-        self._schedule(inc)
+        if inc.held():
+            self._touch(inc)
+        else:
+            self._schedule(inc)
         return out
 
     def advance(self, now: int) -> list[Record]:
@@ -114,6 +133,14 @@ class Detector:
             if inc is None or inc.scheduled != due:
                 continue  # stale entry: the incident moved on since
             inc.scheduled = None
+            if inc.held():
+                if inc.touched_at == -FAR:  # touched before the clock was set: from now on
+                    inc.touched_at = now
+                if inc.touched_at + self.retention_ms <= now:
+                    self._drop(inc)
+                else:
+                    self._schedule(inc)
+                continue
             changes: list[tuple[Any, ...]] = []
             inc.fire_until(now, changes)
             if changes:
@@ -151,12 +178,31 @@ class Detector:
     # -- the deadline heap
 
     def _schedule(self, inc: Incident) -> None:
-        due = inc.next_due()
+        if inc.held():
+            # a held incident is measured on the detector clock from when it was last touched,
+            # never from its events' ``at`` (a stray early event must not shorten anything)
+            # (touched before the clock was set: due at the first instant the clock holds)
+            due: int | None = (-FAR + 1 if inc.touched_at == -FAR
+                               else inc.touched_at + self.retention_ms)
+        else:
+            due = inc.next_due()
         if due is None:
             due = inc.seen_at + self.retention_ms if inc.finished() else None
         if due is not None and (inc.scheduled is None or due < inc.scheduled):
             inc.scheduled = due  # a later due keeps the earlier entry: it pops and reschedules
             heapq.heappush(self.heap, (due, inc.id))
+
+    def _touch(self, inc: Incident) -> None:
+        """An event came for a held incident: its retention starts again at the clock."""
+        inc.touched_at = self.now
+        self._schedule(inc)
+
+    def _drop(self, inc: Incident) -> None:
+        """Let a held incident go (retention passed with no ``opened``): memory stays bounded,
+        and it is not forgotten, so a later ``opened`` is a new incident, never late."""
+        del self.incidents[inc.id]
+        self.dropped.append(inc.id)
+        self.stats["dropped"] += 1
 
     def _forget(self, inc: Incident, now: int) -> None:
         del self.incidents[inc.id]
@@ -183,7 +229,10 @@ class Detector:
         self._replace(inc, standing)  # against nothing: computes every standing entry
         sent = set(sent)
         fresh = {aid: entry for aid, entry in inc.published.items() if aid not in sent}
-        self._schedule(inc)
+        if inc.held():
+            self._touch(inc)  # held: its retention runs from the restored clock
+        else:
+            self._schedule(inc)
         return [_record(incident_id, aid, entry) for aid, entry in fresh.items()]
 
     def republish(self, incident_id: str) -> list[Record]:
@@ -260,7 +309,9 @@ def _record(incident_id: str, aid: str, entry: tuple[Any, ...]) -> Record:
             "threshold": th.label, "policy_id": policy.id, "policy_version": policy.version,
             "policy_match": list(keys), "incident_id": incident_id, "service": opened.service,
             "customer": opened.customer, "severity": severity, "target_seconds": target / 1000,
-            "elapsed_seconds": elapsed / 1000, "deadline": format_instant(deadline),
+            "elapsed_seconds": elapsed / 1000,
+            # None: the breach would fall only past the end of the instant range (never)
+            "deadline": None if deadline is None else format_instant(deadline),
         }
     else:
         at, elapsed, target, severity, met = value

@@ -34,8 +34,9 @@ STATE_NAMES = ("idle", "running", "paused", "stopped")
 FAR = 2**62
 UNMEASURED = utc_always()  # the clocks of an incident no policy matches: tracked, never judged
 
-# A fired threshold: (at, elapsed_ms, target_ms, severity, deadline, threshold)
-Fired = tuple[int, int, int, str, int, Threshold]
+# A fired threshold: (at, elapsed_ms, target_ms, severity, deadline, threshold); the deadline is
+# None when the breach falls only at or after the end of the instant range (never)
+Fired = tuple[int, int, int, str, int | None, Threshold]
 # A stop: (at, elapsed_ms, target_ms, severity, met)
 Stop = tuple[int, int, int, str, bool]
 
@@ -60,7 +61,8 @@ class MetricClock:
         self.fired: dict[int, Fired] = {}
         self.stop: Stop | None = None
         self._next: int | None = FAR  # cached next crossing; FAR = unknown, None = never
-        self._deadline = FAR  # cached breach instant of the current running state
+        # cached breach instant of the current running state (FAR: unknown, None: never)
+        self._deadline: int | None = FAR
 
     def set_severity(self, severity: str) -> None:
         self.severity = severity
@@ -114,13 +116,12 @@ class MetricClock:
             elapsed = level if level > self.elapsed else self.elapsed
             target = self.target
             assert target is not None
-            deadline = self._deadline
+            deadline: int | None = self._deadline
             if deadline == FAR:
                 if target <= self.elapsed:
                     deadline = self.since
-                else:
-                    reached = self.calendar.reach(self.since, target - self.elapsed)
-                    deadline = x if reached is None else reached
+                else:  # None: never (past the end of the instant range)
+                    deadline = self.calendar.reach(self.since, target - self.elapsed)
                 self._deadline = deadline
             rec = (x, elapsed, target, self.severity, deadline, th)
             self.fired[th.index] = rec
@@ -171,7 +172,7 @@ class Incident:
     """Everything known of one incident: its events, the fold over them, what was published."""
 
     __slots__ = ("id", "events", "event_ids", "opened", "policy", "clocks", "severity", "last_at",
-                 "seen_at", "high", "published", "scheduled", "_seq")
+                 "seen_at", "touched_at", "high", "published", "scheduled", "_seq")
 
     def __init__(self, incident_id: str) -> None:
         self.id = incident_id
@@ -183,6 +184,9 @@ class Incident:
         self.severity = ""
         self.last_at = -FAR  # the latest ``at`` applied to the fold
         self.seen_at = -FAR  # the latest ``at`` of any event, held or applied
+        #: the detector clock when an event last came for it, while it is held (no ``opened``
+        #: yet): a held incident's retention runs from here, never from its events' ``at``
+        self.touched_at = -FAR
         self.high = -FAR  # the latest instant of any fired threshold
         self.published: dict[str, tuple[Any, ...]] = {}  # alert_id -> what stands
         self.scheduled: int | None = None  # the instant this incident sits in the deadline heap
@@ -315,6 +319,10 @@ class Incident:
         if a is None:
             return b
         return a if b is None or a < b else b
+
+    def held(self) -> bool:
+        """No ``opened`` yet: its events wait for one (SPEC section 4), and it has no clocks."""
+        return self.opened is None
 
     def finished(self) -> bool:
         """Both clocks stopped (or never opened): a candidate for eviction after retention."""
