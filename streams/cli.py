@@ -12,23 +12,16 @@ from pathlib import Path
 from typing import Any, NamedTuple, NoReturn
 
 from .broker import TopicSpec, create_topics
-from .core.errors import InvalidDuration, InvalidInstant, PolicyError, SlawatchError
+from .core.errors import InvalidInstant, PolicyError, SlawatchError
 from .core.policy import NEVER, IncidentExplanation, PolicySet, load_policy_file
-from .core.timefmt import format_instant, parse_duration, parse_instant
-from .settings import Settings, SettingsError, parse_setting
+from .core.timefmt import format_instant, parse_instant
+from .settings import VARIABLES, Settings, SettingsError, parse_setting
 
 
 def _instant(text: str) -> int:
     try:
         return parse_instant(int(text) if text.lstrip("-").isdigit() else text)
     except InvalidInstant as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _duration(text: str) -> int:
-    try:
-        return parse_duration(int(text) if text.isdigit() else text)
-    except InvalidDuration as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
@@ -58,9 +51,17 @@ def _parser() -> argparse.ArgumentParser:
                     "--allow-live-topics). --from-time and --to-time compare Kafka\nrecord "
                     "timestamps. A progress line is drawn on stderr when it is a terminal.\n\n"
                     "--revision merges a policy file into --policies: what if this policy had "
-                    "applied.",
+                    "applied.\n\n"
+                    "An input whose `at` is later than its reference instant plus --max-future is "
+                    "a\ndead letter (reason future): the reference is --until in a file replay (no "
+                    "bound\nwithout it), each record's Kafka timestamp in a backfill. A record "
+                    "(line) over\n64 KiB is a dead letter too_large, one nested over 64 levels "
+                    "too_deep.",
         epilog="examples:\n  slawatch replay --policies policy.yaml --incidents incidents.jsonl "
                "--until 2027-02-17T18:00:00Z --output out.jsonl\n"
+               "  zcat heartbeats.jsonl.gz | slawatch replay --policies policy.yaml "
+               "--heartbeats - \\\n      --until 2027-02-17T18:00:00Z --max-future 10m "
+               "--retention 90d\n"
                "  slawatch replay --policies policy.yaml --from-topics --broker kafka-1:9092 "
                "--output out.jsonl\n"
                "  slawatch replay --policies policy.yaml --revision gold-v3.yaml --from-topics "
@@ -71,12 +72,16 @@ def _parser() -> argparse.ArgumentParser:
                     help="a policy file merged into P (repeatable): a policy of the same id and "
                          "version replaces P's, another is added, a calendar replaces P's of its "
                          "name")
-    rp.add_argument("--incidents", metavar="F", help="incident events, JSON Lines")
-    rp.add_argument("--heartbeats", metavar="F", help="heartbeats, JSON Lines")
+    rp.add_argument("--incidents", metavar="F", help="incident events, JSON Lines (- is stdin)")
+    rp.add_argument("--heartbeats", metavar="F", help="heartbeats, JSON Lines (- is stdin)")
     rp.add_argument("--until", type=_instant, metavar="T", help="advance the clock to T at the end")
     rp.add_argument("--output", metavar="O", help="output file (default: stdout)")
-    rp.add_argument("--retention", type=_duration, default=None, metavar="D",
-                    help="forget a finished incident this long after its last event (default 30d)")
+    rp.add_argument("--retention", metavar="D",
+                    help="forget a finished incident this long after its last event "
+                         "($SLAWATCH_RETENTION, else 30d)")
+    rp.add_argument("--max-future", metavar="D",
+                    help="how far past its reference instant an input's `at` may lie "
+                         "($SLAWATCH_MAX_FUTURE, else 5m)")
     rp.add_argument("--from-topics", action="store_true",
                     help="read PREFIX.incidents and PREFIX.heartbeats instead of files")
     rp.add_argument("--broker", metavar="URL",
@@ -158,9 +163,11 @@ def _parser() -> argparse.ArgumentParser:
                     "share the partitions.\nEvery flag but --no-web and --loglevel has a "
                     "SLAWATCH_* variable (see the README);\nflags win.",
         epilog="examples:\n  slawatch worker --broker kafka-1:9092 --policies policies.yaml\n"
+               "  slawatch worker --broker kafka-1:9092 --policies policies.yaml "
+               "--retention 90d --max-future 10m\n"
                "  SLAWATCH_BROKER=kafka:9092 SLAWATCH_POLICIES=/etc/slawatch/policies.yaml "
                "slawatch worker")
-    for flag, meta, text in _WORKER_FLAG_HELP:
+    for _, flag, meta, text in _WORKER_FLAG_HELP:
         wk.add_argument(flag, metavar=meta, help=text)
     wk.add_argument("--no-web", action="store_true",
                     help="do not start the worker's web server")
@@ -185,21 +192,31 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: The flags of ``worker``: (the setting it overrides, flag, metavar, help).
 _WORKER_FLAG_HELP = (
-    ("--broker", "URL", "host:port or kafka://host:port, several by commas ($SLAWATCH_BROKER)"),
-    ("--policies", "P", "the policy file ($SLAWATCH_POLICIES)"),
-    ("--prefix", "P", "topic name prefix ($SLAWATCH_TOPIC_PREFIX, else sla)"),
-    ("--partitions", "N", "partitions of the topics ($SLAWATCH_PARTITIONS, else 4)"),
-    ("--app-id", "ID", "consumer group and table prefix ($SLAWATCH_APP_ID, else slawatch)"),
-    ("--data-dir", "DIR", "the worker's data directory ($SLAWATCH_DATA_DIR)"),
-    ("--web-host", "H", "web server address ($SLAWATCH_WEB_HOST, else 127.0.0.1)"),
-    ("--web-port", "N", "web server port ($SLAWATCH_WEB_PORT, else 6066)"),
-    ("--clock", "C", "WALL, or MANUAL: only produced ticks move the clock ($SLAWATCH_CLOCK)"),
-    ("--broker-kind", "K", "KAFKA, or TANSU for the embedded broker ($SLAWATCH_BROKER_KIND)"),
+    ("broker", "--broker", "URL",
+     "host:port or kafka://host:port, several by commas ($SLAWATCH_BROKER)"),
+    ("policies", "--policies", "P", "the policy file ($SLAWATCH_POLICIES)"),
+    ("topic_prefix", "--prefix", "P", "topic name prefix ($SLAWATCH_TOPIC_PREFIX, else sla)"),
+    ("partitions", "--partitions", "N", "partitions of the topics ($SLAWATCH_PARTITIONS, else 4)"),
+    ("app_id", "--app-id", "ID",
+     "consumer group and table prefix ($SLAWATCH_APP_ID, else slawatch)"),
+    ("data_dir", "--data-dir", "DIR", "the worker's data directory ($SLAWATCH_DATA_DIR)"),
+    ("web_host", "--web-host", "H", "web server address ($SLAWATCH_WEB_HOST, else 127.0.0.1)"),
+    ("web_port", "--web-port", "N", "web server port ($SLAWATCH_WEB_PORT, else 6066)"),
+    ("clock", "--clock", "C",
+     "WALL, or MANUAL: only produced ticks move the clock ($SLAWATCH_CLOCK)"),
+    ("broker_kind", "--broker-kind", "K",
+     "KAFKA, or TANSU for the embedded broker ($SLAWATCH_BROKER_KIND)"),
+    ("retention_ms", "--retention", "D",
+     "forget a finished incident this long after its last event ($SLAWATCH_RETENTION, "
+     "else 30d)"),
+    ("max_future_ms", "--max-future", "D",
+     "how far past its reference instant an input's `at` may lie ($SLAWATCH_MAX_FUTURE, "
+     "else 5m)"),
 )
 #: The flags of ``worker`` that override a setting: (field, flag).
-_WORKER_FLAGS = tuple((flag.lstrip("-").replace("-", "_").replace("prefix", "topic_prefix"), flag)
-                      for flag, _, _ in _WORKER_FLAG_HELP)
+_WORKER_FLAGS = tuple((name, flag) for name, flag, _, _ in _WORKER_FLAG_HELP)
 
 
 #: The flags of ``topics create`` that override a setting: (field, flag).
@@ -452,7 +469,6 @@ _BACKFILL_ONLY = ("--broker", "--prefix", "--from-time", "--to-time", "--to-topi
 
 
 def _replay(args: argparse.Namespace) -> int:
-    from .core.detector import DEFAULT_RETENTION_MS
     from .replay import replay
 
     try:
@@ -464,6 +480,11 @@ def _replay(args: argparse.Namespace) -> int:
             if args.incidents is None and args.heartbeats is None:
                 raise SettingsError("give --incidents, --heartbeats or both (or --from-topics)",
                                     "--incidents")
+            if args.incidents == "-" and args.heartbeats == "-":
+                raise SettingsError("--incidents - and --heartbeats -: only one input can be "
+                                    "standard input", "--heartbeats")
+        retention = _flag_or_env(args.retention, "retention_ms", "--retention")
+        max_future = _flag_or_env(args.max_future, "max_future_ms", "--max-future")
     except SlawatchError as exc:
         print(f"slawatch replay: error: {_one_line(exc)}", file=sys.stderr)
         return 2
@@ -473,22 +494,40 @@ def _replay(args: argparse.Namespace) -> int:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
         return 2
-    retention = args.retention if args.retention is not None else DEFAULT_RETENTION_MS
     if backfill is not None:
-        return _backfill(args, backfill, policies, retention)
+        return _backfill(args, backfill, policies, retention, max_future)
     try:
-        if args.output:
-            with open(args.output, "wb") as out:
-                summary = replay(policies, args.incidents, args.heartbeats, args.until, out,
-                                 retention_ms=retention)
-        else:
-            summary = replay(policies, args.incidents, args.heartbeats, args.until,
-                             sys.stdout.buffer, retention_ms=retention)
+        with contextlib.ExitStack() as stack:
+            out = (stack.enter_context(open(args.output, "wb"))  # noqa: SIM115
+                   if args.output else sys.stdout.buffer)
+            summary = replay(policies, args.incidents, args.heartbeats, args.until, out,
+                             sys.stderr, retention_ms=retention, max_future_ms=max_future)
     except OSError as exc:
-        print(f"slawatch replay: error: {exc.filename}: {exc.strerror}", file=sys.stderr)
+        print(f"slawatch replay: error: {_os_error(exc, args.output)}", file=sys.stderr)
+        return 2
+    except SlawatchError as exc:  # an input that cannot be read, named with its line
+        print(f"slawatch replay: error: {_one_line(exc)}", file=sys.stderr)
         return 2
     print(summary.line(), file=sys.stderr)
     return 0
+
+
+def _flag_or_env(text: str | None, name: str, flag: str) -> Any:
+    """Setting ``name`` from its ``flag`` when given, else from its ``SLAWATCH_*`` variable, else
+    its default: the worker's rule, without reading (or failing on) the other variables."""
+    if text is not None:
+        return parse_setting(name, text, flag)
+    variable = VARIABLES[name]
+    if os.environ.get(variable):
+        return parse_setting(name, os.environ[variable], variable)
+    return getattr(Settings(), name)
+
+
+def _os_error(exc: OSError, output: str | None) -> str:
+    """``file: what went wrong``, naming the ``output`` file (None: stdout) when the error names
+    none (a failed write)."""
+    name = exc.filename if exc.filename is not None else output or "stdout"
+    return f"{name}: {exc.strerror or _one_line(exc)}"
 
 
 def _dest(flag: str) -> str:
@@ -539,7 +578,7 @@ def _time_flag(text: str | None, flag: str) -> int | None:
 
 
 def _backfill(args: argparse.Namespace, plan: _Backfill, policies: PolicySet,
-              retention_ms: int) -> int:
+              retention_ms: int, max_future_ms: int) -> int:
     from .replay import Progress, backfill
 
     progress = Progress(sys.stderr) if sys.stderr.isatty() else None
@@ -552,10 +591,11 @@ def _backfill(args: argparse.Namespace, plan: _Backfill, policies: PolicySet,
                 out = stack.enter_context(open(args.output, "wb"))  # noqa: SIM115
             summary = backfill(policies, plan.settings, from_ms=plan.from_ms, to_ms=plan.to_ms,
                                until=args.until, out=out, to_topic=args.to_topic,
-                               retention_ms=retention_ms, timeout_s=plan.timeout_s,
+                               err=sys.stderr, retention_ms=retention_ms,
+                               max_future_ms=max_future_ms, timeout_s=plan.timeout_s,
                                progress=progress)
     except OSError as exc:
-        print(f"slawatch replay: error: {exc.filename}: {exc.strerror}", file=sys.stderr)
+        print(f"slawatch replay: error: {_os_error(exc, args.output)}", file=sys.stderr)
         return 2
     except SlawatchError as exc:  # a broker that cannot be reached, a missing topic...
         print(f"slawatch replay: error: {_one_line(exc)}", file=sys.stderr)

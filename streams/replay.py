@@ -11,13 +11,22 @@ heartbeats, then by file or partition), and a bad record comes out as soon as it
 becomes a dead-letter record naming its file and line, or its topic, partition and offset (as the
 worker's do). Records go to a file (JSON Lines) or to a topic (keyed by ``alert_id``).
 
+A record whose ``at`` lies more than ``max_future_ms`` after its reference instant is a dead
+letter with reason ``future`` (SPEC section 6): in a file replay the reference is ``until`` (no
+bound without it), in a backfill each record's Kafka timestamp. A file is read a bounded line at a
+time (``streams.codec.MAX_RECORD_BYTES``): the rest of a longer line is skipped unread into
+memory, and the line is one ``too_large`` dead letter. A UTF-8 byte order mark before the first
+line is dropped; the file ``-`` is standard input.
+
     SlawatchError
+    ├── InputError              an input file that cannot be read (named, with the line)
     └── BrokerError (streams.broker)
         └── TopicWriteError     records that the broker did not take
 """
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import sys
 import time
@@ -29,10 +38,16 @@ from typing import IO, Any, Final, Protocol
 import orjson
 
 from .broker import BrokerError, TopicSpec, create_topics
-from .codec import dead_letter, loads
+from .codec import MAX_RECORD_BYTES, TooLarge, dead_letter, loads
 from .core.detector import DEFAULT_RETENTION_MS, Detector
-from .core.errors import InvalidEvent
-from .core.events import Heartbeat, IncidentEvent, heartbeat, incident_event
+from .core.errors import InvalidEvent, SlawatchError
+from .core.events import (
+    Heartbeat,
+    IncidentEvent,
+    check_future,
+    heartbeat,
+    incident_event,
+)
 from .core.policy import PolicySet
 from .core.timefmt import format_instant
 from .settings import ALL_TOPICS, Settings
@@ -41,6 +56,10 @@ from .topicread import TopicReader, kafka_client, kafka_config
 
 class TopicWriteError(BrokerError):
     """Records that the broker did not take (the first failure is named)."""
+
+
+class InputError(SlawatchError):
+    """An input file that cannot be opened or read: its name, the line and the system's word."""
 
 
 @dataclass
@@ -166,13 +185,17 @@ class _Writer:
 
 def replay(policies: PolicySet, incidents: str | None, heartbeats: str | None, until: int | None,
            out: IO[bytes], err: IO[str] = sys.stderr,
-           retention_ms: int = DEFAULT_RETENTION_MS) -> Summary:
-    """Replay the files through one ``Detector``; write records to ``out``, problems to ``err``."""
+           retention_ms: int = DEFAULT_RETENTION_MS,
+           max_future_ms: int | None = None) -> Summary:
+    """Replay the files (``-`` is standard input) through one ``Detector``; write records to
+    ``out``, problems to ``err``. A record later than ``until`` plus ``max_future_ms`` is a
+    ``future`` dead letter (without ``until``, or with ``max_future_ms`` None, none is: the
+    command passes the setting, ``streams.core.events.DEFAULT_MAX_FUTURE_MS`` by default)."""
     sources: list[Source] = []
     if incidents is not None:
-        sources.append(FileSource(incidents, INCIDENTS))
+        sources.append(FileSource(incidents, INCIDENTS, until, max_future_ms))
     if heartbeats is not None:
-        sources.append(FileSource(heartbeats, HEARTBEATS))
+        sources.append(FileSource(heartbeats, HEARTBEATS, until, max_future_ms))
     return _replay(policies, sources, until, FileSink(out), err, retention_ms)
 
 
@@ -185,20 +208,24 @@ def live_topics(settings: Settings) -> list[str]:
 def backfill(policies: PolicySet, settings: Settings, *, from_ms: int | None = None,
              to_ms: int | None = None, until: int | None = None, out: IO[bytes] | None = None,
              to_topic: str | None = None, err: IO[str] = sys.stderr,
-             retention_ms: int = DEFAULT_RETENTION_MS, timeout_s: float = 30.0,
+             retention_ms: int = DEFAULT_RETENTION_MS,
+             max_future_ms: int | None = None, timeout_s: float = 30.0,
              progress: Progress | None = None) -> Summary:
     """Replay the incident and heartbeat topics of ``settings`` (from ``from_ms``, up to
     ``to_ms`` or their end as of the start, by record timestamp: see ``streams.topicread``)
     through one ``Detector``, as ``replay`` does files; write records to ``out`` or to the
     topic ``to_topic`` (created, compacted, when missing). Refusing live topics is the
-    caller's choice (``live_topics``). With a ``progress`` line, the messages go to its stream
-    instead of ``err``, each on a line of its own; clearing it at the end is the caller's."""
+    caller's choice (``live_topics``). A record whose ``at`` is later than its Kafka timestamp
+    plus ``max_future_ms`` (None: no bound) is a ``future`` dead letter. With a ``progress``
+    line, the messages go to its stream instead of ``err``, each on a line of its own; clearing
+    it at the end is the caller's."""
     topics = {settings.topic("incidents"): INCIDENTS, settings.topic("heartbeats"): HEARTBEATS}
     on_progress = progress.update if progress is not None else None
     messages: Text = err if progress is None else progress  # on their own lines, not the bar's
     with TopicReader(settings, list(topics), from_ms=from_ms, to_ms=to_ms, timeout_s=timeout_s,
                      on_progress=on_progress) as reader:
-        sources: list[Source] = [PartitionSource(reader, topic, number, topics[topic])
+        sources: list[Source] = [PartitionSource(reader, topic, number, topics[topic],
+                                                 max_future_ms)
                                  for topic, number in reader.partitions]
         if to_topic is None:
             summary = _replay(policies, sources, until, FileSink(out or sys.stdout.buffer),
@@ -239,18 +266,22 @@ def _replay(policies: PolicySet, sources: Sequence[Source], until: int | None, s
 def _run(policies: PolicySet, sources: Sequence[Source], until: int | None, writer: _Writer,
          err: Text, retention_ms: int, summary: Summary) -> None:
     det = Detector(policies, retention_ms)
-    write, before = writer.write, det.before
+    write, before, refusal = writer.write, det.before, det.refusal
     on_incident, on_heartbeat = det.on_incident_event, det.on_heartbeat
     for source, position, raw, ev in _merge(sources):
         try:
             if isinstance(ev, InvalidEvent):
                 raise ev
+            refused = refusal(ev)  # a duplicate or a late one moves nothing, the clock neither
+            if refused is not None:
+                raise refused
             write(before(ev.at))
             write(on_incident(ev) if type(ev) is IncidentEvent else on_heartbeat(ev))  # type: ignore[arg-type]
         except InvalidEvent as exc:
             summary.skipped += 1
-            err.write(f"{source.label(position)}: {exc}\n")
-            write([dead_letter(exc, raw, source.where(position))])
+            rec = dead_letter(exc, raw, source.where(position))
+            err.write(f"{source.label(position)}: {rec['error']}\n")  # as bounded as the record
+            write([rec])
     if until is not None or det.now > -(2**62):
         writer.write(det.advance(until if until is not None else det.now))
 
@@ -287,42 +318,62 @@ class Source:
 Item = tuple[Source, int, bytes, Decoded]
 
 
-class FileSource(Source):
-    """A JSON Lines file; the position is the line number (blank lines are skipped)."""
+#: The name of standard input (the file ``-``) in messages and dead letters.
+STDIN: Final = "<stdin>"
 
-    def __init__(self, path: str, kind: str) -> None:
+
+class FileSource(Source):
+    """A JSON Lines file (``-``: standard input); the position is the line number (blank lines
+    are skipped). A record later than ``reference_ms`` plus ``max_future_ms`` is ``future``
+    (either None: no bound)."""
+
+    def __init__(self, path: str, kind: str, reference_ms: int | None = None,
+                 max_future_ms: int | None = None) -> None:
         super().__init__(kind)
-        self.path = path
+        self.path, self.name = path, STDIN if path == "-" else path
+        self.reference_ms, self.max_future_ms = reference_ms, max_future_ms
 
     def items(self) -> Iterator[Item]:
-        parse = self.parse
-        for number, raw in _lines(self.path):
+        parse, reference_ms, max_future_ms = self.parse, self.reference_ms, self.max_future_ms
+        for number, raw, size in _lines(self.path, self.name):
             try:
-                yield self, number, raw, parse(loads(raw))
+                if size > MAX_RECORD_BYTES:  # raw is only its first bytes
+                    raise TooLarge(size)
+                ev = parse(loads(raw))
+                if reference_ms is not None and max_future_ms is not None:
+                    check_future(ev.at, reference_ms, max_future_ms)
+                yield self, number, raw, ev
             except InvalidEvent as exc:
                 yield self, number, raw, exc
 
     def where(self, position: int) -> dict[str, Any]:
-        return {"source_file": self.path, "line": position}
+        return {"source_file": self.name, "line": position}
 
     def label(self, position: int) -> str:
-        return f"{self.path}:{position}"
+        return f"{self.name}:{position}"
 
 
 class PartitionSource(Source):
     """One partition of a topic, read by a ``TopicReader``; the position is the offset."""
 
-    def __init__(self, reader: TopicReader, topic: str, partition: int, kind: str) -> None:
+    def __init__(self, reader: TopicReader, topic: str, partition: int, kind: str,
+                 max_future_ms: int | None = None) -> None:
         super().__init__(kind)
         self.reader, self.topic, self.partition = reader, topic, partition
+        self.max_future_ms = max_future_ms
 
     def items(self) -> Iterator[Item]:
-        parse = self.parse
+        """Each record; one later than its Kafka timestamp plus ``max_future_ms`` is ``future``
+        (``max_future_ms`` None, or a record without a timestamp, -1: no bound)."""
+        parse, max_future_ms = self.parse, self.max_future_ms
         for rec in self.reader.records(self.topic, self.partition):
-            value = rec.value
+            value, timestamp_ms = rec.value, rec.timestamp_ms
             raw = b"" if value is None else value
             try:
-                yield self, rec.offset, raw, parse(loads(value))
+                ev = parse(loads(value))
+                if max_future_ms is not None and timestamp_ms >= 0:
+                    check_future(ev.at, timestamp_ms, max_future_ms)
+                yield self, rec.offset, raw, ev
             except InvalidEvent as exc:
                 yield self, rec.offset, raw, exc
 
@@ -369,11 +420,43 @@ def _merge(sources: Sequence[Source]) -> Iterator[Item]:
             heappop(heap)
 
 
-def _lines(path: str) -> Iterator[tuple[int, bytes]]:
-    with open(path, "rb") as fh:
-        for number, line in enumerate(fh, 1):
-            if line.strip():
-                yield number, line.rstrip(b"\r\n")
+_BOM: Final = b"\xef\xbb\xbf"
+#: The bytes read at a time from the part of a line past ``MAX_RECORD_BYTES``, which is dropped.
+_SKIP_BYTES: Final = 1 << 20
+
+
+def _lines(path: str, name: str) -> Iterator[tuple[int, bytes, int]]:
+    """(line number, bytes, length) of each line that is not blank, without its line end. Of a
+    line longer than ``MAX_RECORD_BYTES`` only the first bytes are held (the rest is read and
+    dropped, so memory stays bounded): its length tells it. ``InputError`` names ``name``."""
+    limit = MAX_RECORD_BYTES + 2  # a line of exactly the limit with its \r\n
+    number = 0
+    try:
+        with (contextlib.nullcontext(sys.stdin.buffer) if path == "-"
+              else open(path, "rb")) as fh:
+            readline = fh.readline
+            while True:
+                number += 1
+                line = readline(limit)
+                if not line:
+                    return
+                if number == 1 and line.startswith(_BOM):
+                    line = line[len(_BOM):]
+                size = 0
+                if len(line) >= limit and not line.endswith(b"\n"):  # longer: skip the rest
+                    size, tail = len(line), line[-1:]
+                    while rest := readline(_SKIP_BYTES):
+                        size += len(rest)
+                        tail = (tail + rest)[-2:]
+                        if tail.endswith(b"\n"):
+                            break
+                    size -= 2 if tail == b"\r\n" else 1 if tail.endswith(b"\n") else 0
+                if size or line.strip():
+                    line = line.rstrip(b"\r\n")
+                    yield number, line, size or len(line)
+    except OSError as exc:
+        where = f" (line {number})" if number else ""
+        raise InputError(f"{name}: {exc.strerror or exc}{where}") from exc
 
 
 # ----------------------------------------------------------------------------- progress

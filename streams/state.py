@@ -131,14 +131,14 @@ class Partition:
     def incident(self, offset: int, raw: Any, ev: IncidentEvent) -> Step:
         """Apply one decoded incident event (``raw``: its JSON object) read at ``offset``."""
         det, iid = self.det, ev.incident_id
-        return self._apply("incidents", iid, offset, ev.at, lambda: det.on_incident_event(ev),
+        return self._apply("incidents", iid, offset, ev, lambda: det.on_incident_event(ev),
                            lambda previous: incident_value(self.number, offset, previous, raw,
                                                            det.incidents[iid].published))
 
     def heartbeat(self, offset: int, hb: Heartbeat) -> Step:
         """Apply one decoded heartbeat read at ``offset``."""
         det = self.det
-        return self._apply("services", hb.service, offset, hb.at, lambda: det.on_heartbeat(hb),
+        return self._apply("services", hb.service, offset, hb, lambda: det.on_heartbeat(hb),
                            lambda previous: service_value(self.number, offset,
                                                           self._snapshot(hb.service)))
 
@@ -147,7 +147,7 @@ class Partition:
         assert snap is not None, f"service {name!r} took a heartbeat but has no state"
         return snap
 
-    def _apply(self, table: str, key: str, offset: int, at: int,
+    def _apply(self, table: str, key: str, offset: int, event: IncidentEvent | Heartbeat,
                apply: Callable[[], list[Record]],
                value: Callable[[Value | None], Value]) -> Step:
         """One input for ``key``: skipped if its value was written by this input or a later one
@@ -155,7 +155,12 @@ class Partition:
         previous = self.lookup(table, key)
         if previous is not None and previous["o"] >= offset:
             return self._again(table, key)
-        # replay's rule, fire what is due before the event; live, the clock is the shell's
+        # replay's rule, fire what is due before the event; live, the clock is the shell's;
+        # an input that will be refused (a duplicate, a late one) moves nothing, the clock neither
+        refused = self.det.refusal(event)
+        if refused is not None:
+            return Step([], self._evictions(offset), refused)
+        at = event.at
         out = self.det.before(at) if self.det.follow_events else []
         try:
             out += apply()

@@ -50,9 +50,21 @@ class IncidentEvent:
                 f"at={self.at})")
 
 
+#: The longest string an identifying field (``incident_id``, ``event_id``, ``service``,
+#: ``customer``, ``severity``, ``instance``) may hold: they are keys and values of the tables.
+MAX_FIELD_CHARS = 256
+
+
+def _too_long(name: str, value: str, what: str) -> InvalidEvent:
+    return InvalidEvent(f"{what}: field {name!r} is {len(value):,} characters long, more than "
+                        f"the limit of {MAX_FIELD_CHARS}", "bad_field")
+
+
 def _text(obj: dict[str, Any], name: str, what: str) -> str:
     value = obj.get(name)
     if type(value) is str and value:
+        if len(value) > MAX_FIELD_CHARS:
+            raise _too_long(name, value, what)
         return value
     if value is None:
         raise InvalidEvent(f"{what}: missing required field {name!r}", "missing_field")
@@ -84,10 +96,10 @@ def incident_event(obj: Any) -> IncidentEvent:
         raise InvalidEvent(f"expected a JSON object, got {type(obj).__name__}", "not_an_object")
     get = obj.get
     incident_id = get("incident_id")
-    if type(incident_id) is not str or not incident_id:
+    if type(incident_id) is not str or not incident_id or len(incident_id) > MAX_FIELD_CHARS:
         incident_id = _text(obj, "incident_id", "incident event")
     event_id = get("event_id")
-    if type(event_id) is not str or not event_id:
+    if type(event_id) is not str or not event_id or len(event_id) > MAX_FIELD_CHARS:
         event_id = _text(obj, "event_id", f"incident {incident_id!r}")
     type_name = get("type")
     type_ = TYPES.get(type_name) if type(type_name) is str else None
@@ -135,7 +147,7 @@ def heartbeat(obj: Any) -> Heartbeat:
         raise InvalidEvent(f"expected a JSON object, got {type(obj).__name__}", "not_an_object")
     get = obj.get
     service = get("service")
-    if type(service) is not str or not service:
+    if type(service) is not str or not service or len(service) > MAX_FIELD_CHARS:
         service = _text(obj, "service", "heartbeat")
     status_name = get("status")
     status = STATUSES.get(status_name) if type(status_name) is str else None
@@ -154,6 +166,8 @@ def heartbeat(obj: Any) -> Heartbeat:
             raise InvalidEvent(f"service {service!r} heartbeat: field 'instance' is {instance!r},"
                                " expected a string", "bad_field")
         instance = str(instance)
+    elif len(instance) > MAX_FIELD_CHARS:
+        raise _too_long("instance", instance, f"service {service!r} heartbeat")
     return Heartbeat(service, at, status, instance)
 
 

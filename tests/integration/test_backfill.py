@@ -312,3 +312,40 @@ def test_a_to_time_ends_each_partition_before_its_first_later_record(loaded: Bac
                          if p.offset < ends.get(p.partition, 2**62))
     assert 0 < len(got) < len(want)
 
+
+
+def test_a_record_later_than_its_timestamp_plus_max_future_is_a_future_dead_letter(
+        broker: EmbeddedBroker, tmp_path: Path) -> None:
+    """SPEC section 6: in a backfill the reference instant is each record's Kafka timestamp. The
+    acknowledgement stamped at 14:01 but dated 15:00 is a dead letter that changes nothing: the
+    acknowledgement at 14:10 (stamped then) is the one that stops the response clock."""
+    deployment = Deployment(broker, POLICIES, partitions=1)
+    try:
+        t0 = parse_instant("2027-02-17T14:00:00Z")
+        events = [
+            (t0, {"type": "opened", "at": format_instant(t0), "severity": "P1",
+                  "service": "escalators", "customer": "northwind"}),
+            (t0 + MIN, {"type": "acknowledged", "at": format_instant(t0 + 60 * MIN)}),
+            (t0 + 10 * MIN, {"type": "acknowledged", "at": format_instant(t0 + 10 * MIN)}),
+        ]
+        producer = KafkaProducer(bootstrap_servers=broker.bootstrap)
+        for number, (timestamp, ev) in enumerate(events):
+            value = orjson.dumps({"event_id": f"e-{number}", "incident_id": "INC-F", **ev})
+            producer.send(deployment.topic("incidents"), key=b"INC-F", value=value,
+                          timestamp_ms=timestamp).get(timeout=10)
+        producer.close()
+        out = tmp_path / "backfill.jsonl"
+        done = _slawatch("replay", "--policies", str(POLICIES), "--from-topics", "--max-future",
+                         "5m", "--until", "2027-02-17T16:00:00Z", "--output", str(out),
+                         env=deployment.env())
+        assert "1 skipped" in _ran(done)
+        assert (f"{deployment.topic('incidents')} partition 0 offset 1: field 'at' is "
+                "2027-02-17T15:00:00.000Z, more than max_future (300s) after the reference "
+                "instant 2027-02-17T14:01:00.000Z") in done.stderr
+        records = _jsonl(out)
+        assert [(d["reason"], d["offset"]) for d in _dead_letters(records)] == [("future", 1)]
+        response = [r for r in _standing(records).values()
+                    if r["kind"] == "outcome" and r["metric"] == "response"]
+        assert [r["elapsed_seconds"] for r in response] == [600]
+    finally:
+        deployment.close()

@@ -187,13 +187,30 @@ def test_replay_output_validates(folder: Path) -> None:
         (InvalidEvent("heartbeat before the latest applied one", "late"),
          b'{"service": "auth", "at": 1, "status": "up"}',
          {"source_topic": "sla.heartbeats", "partition": 0, "offset": 7}),
+        (InvalidEvent("the record is 100,000 bytes", "too_large"), b"x" * 100_000,
+         {"source_topic": "sla.incidents", "partition": 0, "offset": 8}),
+        (InvalidEvent("malformed JSON " * 1000, "malformed_json"), b"\xff" * 100_000,
+         {"source_file": "incidents.jsonl", "line": 4}),
+        (InvalidEvent("field 'at' is later than max_future", "future"), b"{}",
+         {"source_file": "incidents.jsonl", "line": 5}),
     ],
-    ids=["invalid-from-file", "not-utf8-from-kafka", "late-from-kafka"],
+    ids=["invalid-from-file", "not-utf8-from-kafka", "late-from-kafka", "truncated-text",
+         "truncated-base64-long-error", "future"],
 )
 def test_dead_letter_validates(error: InvalidEvent, raw: bytes, source: dict[str, Any]) -> None:
     rec = dead_letter(error, raw, source)
     assert problems("deadletter", rec) == []
     assert problems("deadletter", {**rec, "detected_at": "2027-01-01T00:00:00.000Z"}) == []
+
+
+def test_a_truncated_dead_letter_says_so_or_is_rejected() -> None:
+    rec = dead_letter(InvalidEvent("x", "too_large"), b"x" * 70_000, {"source_file": "f",
+                                                                     "line": 1})
+    assert (rec["raw_truncated"], rec["raw_bytes"]) == (True, 70_000)
+    assert problems("deadletter", _without(rec, "raw_bytes")) != []
+    assert problems("deadletter", {**rec, "raw": "x" * 70_000}) != []  # more than is kept
+    short = dead_letter(InvalidEvent("x", "bad_field"), b"{}", {"source_file": "f", "line": 1})
+    assert problems("deadletter", {**short, "raw_bytes": 2}) != []
 
 
 def test_dead_letter_without_a_source_is_rejected() -> None:

@@ -29,6 +29,8 @@ FULL_ENV = {
     "SLAWATCH_APP_ID": "acme-slawatch",
     "SLAWATCH_CLOCK": "manual",
     "SLAWATCH_BROKER_KIND": "tansu",
+    "SLAWATCH_MAX_FUTURE": "90s",
+    "SLAWATCH_RETENTION": "P7D",
     "SLAWATCH_WEB_HOST": "0.0.0.0",
     "SLAWATCH_WEB_PORT": "8080",
     "SLAWATCH_SECURITY_PROTOCOL": "SASL_SSL",
@@ -65,6 +67,7 @@ def test_every_variable_is_read() -> None:
     assert (settings.app_id, settings.clock, settings.broker_kind) == (
         "acme-slawatch", "MANUAL", "TANSU")
     assert (settings.web_host, settings.web_port) == ("0.0.0.0", 8080)
+    assert (settings.max_future_ms, settings.retention_ms) == (90_000, 7 * 86_400_000)
     assert settings.security_protocol == "SASL_SSL"
     assert settings.sasl_mechanism == "SCRAM-SHA-512"
     assert (settings.sasl_username, settings.sasl_password) == ("slawatch", "s3cret pass")
@@ -322,3 +325,17 @@ def test_the_environment_of_settings_gives_them_back() -> None:
     settings = Settings.from_env(FULL_ENV)
     assert Settings.from_env(settings.environment()) == settings
     assert Settings.from_env(Settings().environment()) == Settings()
+
+
+@pytest.mark.parametrize(("variable", "text"), [
+    ("SLAWATCH_MAX_FUTURE", "soon"), ("SLAWATCH_MAX_FUTURE", "-5m"),
+    ("SLAWATCH_RETENTION", "0s"), ("SLAWATCH_RETENTION", "1000000d")])
+def test_a_bad_duration_setting_names_the_variable(variable: str, text: str) -> None:
+    with pytest.raises(SettingsError, match=variable):
+        Settings.from_env({variable: text})
+
+
+def test_duration_settings_survive_the_environment_of_a_child() -> None:
+    settings = Settings.from_env({"SLAWATCH_MAX_FUTURE": "250ms", "SLAWATCH_RETENTION": "2d"})
+    again = Settings.from_env(settings.environment())
+    assert (again.max_future_ms, again.retention_ms) == (250, 2 * 86_400_000)
