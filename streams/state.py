@@ -80,6 +80,8 @@ def rebuild(policies: PolicySet, clock_ms: int | None, incidents: Iterable[tuple
         if "forgotten" in value:
             forgotten.append((value["forgotten"], incident_id))
             continue
+        if "dropped" in value or not value.get("events"):
+            continue  # a held incident let go after retention: nothing to rebuild
         events = [incident_event(obj) for obj in value["events"]]
         if follow_events:
             latest = max(latest, *(ev.at for ev in events))
@@ -215,7 +217,9 @@ class Partition:
         return Step(again, [], None)
 
     def _evictions(self, offset: int) -> list[Write]:
-        """The incidents forgotten after retention (their values become tombstones of sorts)."""
+        """The incidents forgotten after retention (their values become tombstones of sorts),
+        and the held ones (no ``opened``) let go after it, which are not forgotten: a later
+        ``opened`` starts them anew."""
         det = self.det
         writes: list[Write] = []
         for iid in det.evicted:
@@ -223,6 +227,12 @@ class Partition:
             writes.append(("incidents", iid, forgotten_value(
                 self.number, previous["o"] if previous else offset, det.now)))
         det.evicted.clear()
+        for iid in det.dropped:
+            previous = self.lookup("incidents", iid)
+            writes.append(("incidents", iid, {
+                "p": self.number, "o": previous["o"] if previous else offset,
+                "dropped": det.now}))
+        det.dropped.clear()
         return writes
 
 

@@ -1,0 +1,44 @@
+"""A held incident (events, no ``opened``) let go after retention is written as dropped, so a
+rebuild does not bring it back, and a later ``opened`` is a new incident, never ``late``."""
+
+from __future__ import annotations
+
+import orjson
+
+from streams.core.detector import Detector
+from streams.core.events import incident_event
+from streams.core.policy import load_policies
+from streams.state import Partition, rebuild
+
+POLICY = load_policies("policies:\n  - id: p\n    match: {}\n    incidents:\n"
+                       "      '*': {response: 1h, resolution: 1d}\n")
+DAY = 86_400_000
+T = 1_800_000_000_000
+
+
+def test_a_dropped_held_incident_stays_dropped_after_a_rebuild() -> None:
+    tables: dict[str, dict[str, dict[str, object]]] = {"incidents": {}, "services": {}}
+    det = Detector(POLICY, retention_ms=DAY)
+    part = Partition(det, 0, lambda table, key: tables[table].get(key))  # type: ignore[arg-type,return-value]
+
+    def take(step: object) -> None:
+        for table, key, value in step.writes:  # type: ignore[attr-defined]
+            tables[table][key] = value
+
+    stray = {"event_id": "u1", "incident_id": "i", "type": "updated", "at": 0}
+    take(part.incident(0, stray, incident_event(stray)))
+    take(part.advance(T))
+    take(part.advance(T + 2 * DAY))
+    assert "dropped" in tables["incidents"]["i"], tables["incidents"]["i"]
+
+    stored = orjson.loads(orjson.dumps(tables))
+    again, _ = rebuild(POLICY, T + 2 * DAY, stored["incidents"].items(),
+                       stored["services"].items(), DAY)
+    assert "i" not in again.incidents and "i" not in again.forgotten
+
+    opened = {"event_id": "o1", "incident_id": "i", "type": "opened", "at": T + 2 * DAY,
+              "severity": "P1", "service": "s", "customer": "c"}
+    rebuilt = Partition(again, 0, lambda table, key: stored[table].get(key))
+    step = rebuilt.incident(1, opened, incident_event(opened))
+    assert step.error is None
+    assert len(step.writes[-1][2]["events"]) == 1  # a new incident, not the stray's
