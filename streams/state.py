@@ -36,14 +36,18 @@ Value = dict[str, Any]
 #: The fields of an event that the fold reads: a value keeps only these (``attributes`` only of
 #: an ``opened``, the one event whose attributes reach alerts), so its size is bounded by what
 #: the core bounds (field lengths, events per incident), not by what a producer adds.
-_KEPT = ("incident_id", "event_id", "type", "at", "severity", "service", "customer")
+_KEPT = ("incident_id", "event_id", "type", "at")
+_KEPT_OF_TYPE = {"opened": ("severity", "service", "customer", "attributes"),
+                 "severity_changed": ("severity",)}
 
 
 def stored_event(raw_event: dict[str, Any]) -> dict[str, Any]:
-    """The part of a valid incident event's JSON object that a rebuild needs."""
+    """The part of a valid incident event's JSON object that a rebuild needs (what
+    ``core.incidents.stored_size`` bounds)."""
     kept = {name: raw_event[name] for name in _KEPT if name in raw_event}
-    if raw_event.get("type") == "opened" and raw_event.get("attributes"):
-        kept["attributes"] = raw_event["attributes"]
+    for name in _KEPT_OF_TYPE.get(raw_event.get("type"), ()):  # type: ignore[arg-type]
+        if raw_event.get(name):
+            kept[name] = raw_event[name]
     return kept
 
 

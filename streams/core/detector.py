@@ -26,7 +26,7 @@ from .availability import ServiceBook
 from .errors import InvalidEvent
 from .events import UPDATED, Heartbeat, IncidentEvent
 from .ids import _blake2b
-from .incidents import FAR, METRIC_NAMES, Incident
+from .incidents import FAR, MAX_INCIDENT_BYTES, METRIC_NAMES, Incident, stored_size
 from .policy import PolicySet, PolicyVersion
 from .timefmt import DAY_MS, format_instant
 
@@ -83,6 +83,12 @@ class Detector:
             return InvalidEvent(
                 f"incident {ev.incident_id!r}: event_id {ev.event_id!r} was already applied "
                 "(the first arrival counts)", "duplicate")
+        elif inc.size + stored_size(ev) > MAX_INCIDENT_BYTES:
+            return InvalidEvent(
+                f"incident {ev.incident_id!r} event {ev.event_id!r}: the incident holds "
+                f"{len(inc.event_ids):,} events, and its state is bounded to "
+                f"{MAX_INCIDENT_BYTES:,} bytes (what a Kafka record can carry): this event "
+                "is refused", "too_large")
         return None
 
     def on_incident_event(self, ev: IncidentEvent) -> list[Record]:
@@ -93,7 +99,8 @@ class Detector:
         """
         refused = self.refusal(ev)
         if refused is not None:
-            self.stats["late" if refused.reason == "late" else "duplicates"] += 1
+            key = {"duplicate": "duplicates"}.get(refused.reason, refused.reason)
+            self.stats[key] = self.stats.get(key, 0) + 1
             raise refused
         inc = self.incidents.get(ev.incident_id)
         if inc is None:

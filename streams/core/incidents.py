@@ -168,11 +168,29 @@ class MetricClock:
         self._deadline = FAR
 
 
+#: The most an incident's events may weigh (``stored_size``): a state value (its events as the
+#: worker's table keeps them) stays under Kafka's 1 MB record limit. Thousands of events of
+#: ordinary ids; an event past it is refused (``too_large``), in replay as live.
+MAX_INCIDENT_BYTES = 900_000
+#: What an ``opened`` event's ``attributes`` may weigh at most (the input record limit).
+_ATTRIBUTES_BYTES = 64 * 1024
+
+
+def stored_size(ev: IncidentEvent) -> int:
+    """An upper bound of the bytes ``ev`` takes in an incident's state value: its kept fields
+    (``streams.state.stored_event``) and their JSON punctuation."""
+    size = 96 + len(ev.incident_id) + len(ev.event_id) + len(ev.severity or "")
+    if ev.type == OPENED:
+        size += len(ev.service or "") + len(ev.customer or "") + (
+            _ATTRIBUTES_BYTES if ev.attributes else 0)
+    return size
+
+
 class Incident:
     """Everything known of one incident: its events, the fold over them, what was published."""
 
     __slots__ = ("id", "events", "event_ids", "opened", "policy", "clocks", "severity", "last_at",
-                 "seen_at", "touched_at", "high", "published", "scheduled", "_seq")
+                 "seen_at", "touched_at", "high", "published", "scheduled", "_seq", "size")
 
     def __init__(self, incident_id: str) -> None:
         self.id = incident_id
@@ -191,6 +209,7 @@ class Incident:
         self.published: dict[str, tuple[Any, ...]] = {}  # alert_id -> what stands
         self.scheduled: int | None = None  # the instant this incident sits in the deadline heap
         self._seq = 0
+        self.size = 0  # what its events weigh in a state value (``stored_size``), bounded
 
     # -- the fold
 
@@ -203,12 +222,14 @@ class Incident:
         self._seq += 1
         self.events.append(ev)
         self.event_ids.add(ev.event_id)
+        self.size += stored_size(ev)
         if ev.at > self.seen_at:
             self.seen_at = ev.at
 
     def note(self, ev: IncidentEvent) -> None:
         """Take an event that changes no clock (``updated``): only its id and time count."""
         self.event_ids.add(ev.event_id)
+        self.size += stored_size(ev)
         if ev.at > self.seen_at:
             self.seen_at = ev.at
 

@@ -42,3 +42,31 @@ def test_a_dropped_held_incident_stays_dropped_after_a_rebuild() -> None:
     step = rebuilt.incident(1, opened, incident_event(opened))
     assert step.error is None
     assert len(step.writes[-1][2]["events"]) == 1  # a new incident, not the stray's
+
+
+def test_an_incident_state_stays_under_a_kafka_record_whatever_its_events() -> None:
+    """Events of the longest ids the codec takes, 256 characters, piled on one incident: the
+    one that would take its state value past the bound is refused (``too_large``), the value
+    written before it stays under 1 MB, and replay refuses the same event (the rule is the
+    core's)."""
+    tables: dict[str, dict[str, object]] = {"incidents": {}, "services": {}}
+    det = Detector(POLICY)
+    part = Partition(det, 0, lambda table, key: tables[table].get(key))  # type: ignore[arg-type,return-value]
+    iid = "i" * 256
+    opened = {"event_id": "o" * 256, "incident_id": iid, "type": "opened", "at": T,
+              "severity": "s" * 256, "service": "v" * 256, "customer": "c" * 256,
+              "attributes": {"note": "x" * 60_000}}
+    refused_at = None
+    for n in range(5_000):
+        obj = opened if n == 0 else {
+            "event_id": f"{n:0256d}", "incident_id": iid, "at": T + n,
+            "type": "severity_changed" if n % 2 else "updated", "severity": "s" * 256}
+        step = part.incident(n, obj, incident_event(obj))
+        if step.error is not None:
+            assert step.error.reason == "too_large", step.error
+            refused_at = n
+            break
+        for table, key, value in step.writes:
+            tables[table][key] = value
+    assert refused_at is not None and refused_at > 500
+    assert len(orjson.dumps(tables["incidents"][iid])) < 1_000_000
