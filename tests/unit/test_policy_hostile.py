@@ -12,14 +12,12 @@ alias expanded, durations of at most 100 years (3,153,600,000 s), instants in SP
 from __future__ import annotations
 
 import json
-import signal
 import time
 import tracemalloc
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from textwrap import dedent
-from typing import Any
 
 import pytest
 import yaml
@@ -34,31 +32,20 @@ from streams.core.policy import (
     load_policy_file,
     parse_policy_document,
 )
+from tests.support.hostile import watchdog as hard_limit
 
 MIB = 1024 * 1024
 YEARS_100_S = 100 * 365 * 86_400  # 3,153,600,000
+
 HARD_S = 5.0  # generous: each hostile file below takes well under a second
-
-
-class TooSlow(Exception):  # noqa: N818 - reads as what happened
-    pass
 
 
 @contextmanager
 def watchdog(seconds: float = HARD_S) -> Iterator[None]:
     """Interrupt the code under test after ``seconds`` (the code as it was ran for minutes and
     gigabytes on these files: the test must fail, not hang)."""
-
-    def expired(signum: int, frame: Any) -> None:
-        raise TooSlow(f"still running after {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, expired)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
+    with hard_limit(seconds):
         yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def refused(text: str, file: str = "hostile.yaml") -> list[PolicyProblem]:
