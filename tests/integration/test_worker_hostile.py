@@ -259,8 +259,8 @@ def hostile_records(events: list[dict[str, Any]], beats: list[dict[str, Any]], w
     out: list[tuple[str, str | None, bytes | None, str]] = []
 
     def inc(obj: Any, reason: str, key: str | None = iid) -> None:
-        out.append(("incidents", key, obj if isinstance(obj, bytes) else orjson.dumps(obj),
-                    reason))
+        value = obj if obj is None or isinstance(obj, bytes) else orjson.dumps(obj)
+        out.append(("incidents", key, value, reason))
 
     def hb(obj: Any, reason: str, key: str | None = svc) -> None:
         out.append(("heartbeats", key, obj if isinstance(obj, bytes) else orjson.dumps(obj),
