@@ -184,6 +184,6 @@ def check_future(at_ms: int, reference_ms: int | None, max_future_ms: int) -> No
 
         raise InvalidEvent(
             f"field 'at' is {format_instant(at_ms)}, more than max_future "
-            f"({max_future_ms // 1000}s) after the reference instant "
+            f"({max_future_ms / 1000:g}s) after the reference instant "
             f"{format_instant(reference_ms)}: an event from the future changes nothing",
             "future")
