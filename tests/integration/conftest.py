@@ -23,6 +23,7 @@ from collections.abc import Iterator
 import pytest
 
 from streams.broker import EmbeddedBroker
+from tests.integration.harness import Deployment
 from tests.support import kafka
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,7 @@ def broker(request: pytest.FixtureRequest) -> Iterator[EmbeddedBroker | kafka.Ka
     if request.param == "tansu":
         with EmbeddedBroker() as tansu:
             yield tansu
+            Deployment.close_all()
         return
     reason = kafka.missing()
     if reason is not None:
@@ -45,6 +47,7 @@ def broker(request: pytest.FixtureRequest) -> Iterator[EmbeddedBroker | kafka.Ka
         log.warning("Kafka %s (pid %d) ready at %s in %.1f s", running.version, running.pid,
                     running.bootstrap, running.start_seconds or 0.0)
         yield running
+        Deployment.close_all()
 
 
 @pytest.fixture

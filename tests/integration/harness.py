@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Protocol, Self
+from typing import Any, ClassVar, Protocol, Self
 
 import orjson
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
@@ -59,7 +59,15 @@ MANUAL_MAX_FUTURE_MS = 10 * 365 * 24 * 3600 * 1000
 
 
 class Deployment:
-    """A topic prefix and app id of its own on the shared broker, with its topics created."""
+    """A topic prefix and app id of its own on the shared broker, with its topics created.
+
+    ``close`` ends its clients; ``close_all`` those of every deployment still open (the broker
+    fixture calls it before it stops a broker: a client left open by a failed test would go on
+    reconnecting to the stopped broker and leave unclosed sockets to the garbage collector,
+    ResourceWarnings that fail whichever test of the other leg collects them).
+    """
+
+    _open: ClassVar[set[Deployment]] = set()
 
     def __init__(self, broker: Broker | EmbeddedBroker, policies: Path, partitions: int = 4,
                  clock: str = "MANUAL") -> None:
@@ -76,6 +84,7 @@ class Deployment:
         self.producer = KafkaProducer(bootstrap_servers=broker.bootstrap,
                                       **producer_settings(broker))
         self._reader: KafkaConsumer | None = None
+        Deployment._open.add(self)
 
     def topic(self, name: str) -> str:
         return self.settings.topic(name)
@@ -137,9 +146,16 @@ class Deployment:
         return records
 
     def close(self) -> None:
+        Deployment._open.discard(self)
         self.producer.close()
         if self._reader is not None:
             self._reader.close()
+            self._reader = None
+
+    @classmethod
+    def close_all(cls) -> None:
+        for deployment in list(cls._open):
+            deployment.close()
 
 
 def read_topics(consumer: KafkaConsumer, topics: list[str], partitions: int
