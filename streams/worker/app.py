@@ -55,6 +55,7 @@ CLOCK_SAVE_MS = 5_000
 #: would set the alert latency. 20 ms there; 500 ms on Kafka (idle polling only).
 FETCH_MAX_WAIT_MS = {True: 20, False: 500}
 TABLES = ("incidents", "services", "clocks")
+OUTPUT_TOPICS = ("breaches", "near-breaches", "outcomes", "deadletter")
 #: Kafka's default limit of a record batch (``message.max.bytes``, ``max.request.size``): no
 #: record slawatch writes comes near it, and one that would is never sent.
 MAX_RECORD_BYTES = 1_000_000
@@ -168,7 +169,6 @@ class Shell:
         self.saved_clock: dict[int, int] = {}  # the clock last written to the clocks table
         self.manual_now: dict[int, int] = {}  # MANUAL: the latest tick, the partition's "wall"
         self.status = Status()
-        self.oversized = 0  # records not sent because they were over MAX_RECORD_BYTES
         self.fence = Fence(app, app.conf.broker_session_timeout,
                            app.conf.broker_heartbeat_interval, self.incidents_topic)
 
@@ -433,8 +433,7 @@ def create_app(settings: Settings, policies: PolicySet, *, embedded: bool = Fals
     source = app.topic(settings.topic("incidents"), settings.topic("heartbeats"),
                        settings.topic("ticks"), key_type=bytes, value_type=bytes,
                        key_serializer="raw", value_serializer="raw")
-    outputs = {name: settings.topic(name)
-               for name in ("breaches", "near-breaches", "outcomes", "deadletter")}
+    outputs = {name: settings.topic(name) for name in OUTPUT_TOPICS}
     ticks = raw("ticks")
 
     @app.agent(source, name="slawatch.detect", concurrency=1)
@@ -478,10 +477,9 @@ def create_app(settings: Settings, policies: PolicySet, *, embedded: bool = Fals
                               partition, message.offset)
 
     async def send(topic: str, key: bytes, value: bytes, partition: int | None) -> None:
-        """One record to the producer; one too large for any broker's default limit is logged
-        and counted, never sent (the core bounds every value far below it)."""
+        """One record to the producer; one too large for any broker's default limit is logged,
+        never sent (the core bounds every value far below it)."""
         if len(key) + len(value) > MAX_RECORD_BYTES:
-            shell.oversized += 1
             log.error("a %d-byte record for %s was not sent: over the %d-byte limit",
                       len(value), topic, MAX_RECORD_BYTES)
             return

@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import signal
 import time
 from collections.abc import Callable
 from typing import Any
@@ -58,6 +60,7 @@ class Fence:
                  topic: str) -> None:
         self.app = app
         self.topic = topic
+        self._gated: Any = None
         self.lease = Lease(max(session_timeout_s - heartbeat_interval_s, 0.1))
         self.generations: dict[int, int] = {}
         self._hooked: Any = None
@@ -69,6 +72,7 @@ class Fence:
         """The coordinator just gave this worker its assignment: membership is confirmed."""
         self.lease.confirm()
         self._hook()
+        self._gate()
 
     def took(self, partition: int) -> None:
         """The partition's detector was (re)built under the current generation."""
@@ -116,6 +120,31 @@ class Fence:
         if generation is None:
             generation = getattr(self._coordinator(), "generation", -1)
         return int(generation)
+
+    def _fenced(self, dropped: int) -> None:
+        """Buffered writes were dropped: the table store is ahead of the changelogs. The worker
+        stops (its supervisor, compose or Kubernetes, starts it again), and a new process
+        rebuilds every partition from the changelogs, as after SIGKILL."""
+        self.dropped += dropped
+        log.error("fenced: this worker lost its partitions while it was paused, with %d "
+                  "unsent batches; they are dropped and the worker stops, to start again "
+                  "from the changelogs", dropped)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    def _gate(self) -> None:
+        """Hold the producer's buffer behind the lease (``gate``)."""
+        producer = getattr(getattr(self.app, "producer", None), "_producer", None)
+        accumulator = getattr(producer, "_message_accumulator", None)
+        if accumulator is None or accumulator is self._gated:
+            return
+        coordinator = self._coordinator
+
+        def generation() -> int:
+            return int(getattr(coordinator(), "generation", -1))
+
+        accumulator.drain_by_nodes = gate(accumulator, self.lease, generation, self._fenced,
+                                          asyncio.get_running_loop())
+        self._gated = accumulator
 
     def _hook(self) -> None:
         """Confirm the lease whenever the coordinator accepts a heartbeat: wrap the
@@ -170,3 +199,50 @@ def latest_only(events: Any, current: Callable[[Any], Any], key_of: Callable[[An
             best[key] = order
         kept.append(event)
     return kept
+
+
+class Fenced(Exception):  # noqa: N818 - what happened to the record
+    """A record this worker had produced but not yet sent when it lost its partitions."""
+
+
+def gate(accumulator: Any, lease: Lease, generation: Callable[[], int],
+         on_fenced: Callable[[int], None], loop: Any) -> Callable[..., Any]:
+    """``accumulator.drain_by_nodes`` (aiokafka's producer buffer, read by its sender task)
+    that sends nothing while the lease is unconfirmed. When the generation changed meanwhile,
+    what the buffer holds is stale (alerts the new owner may have retracted, table values older
+    than its own, ``sent`` lists naming alerts that never left) and was never committed (Faust
+    flushes the producer before it commits): every batch is failed, and ``on_fenced`` is told
+    how many, since this worker's own table store now holds values its changelogs do not. A
+    paused worker's buffer is the one thing the agent-side check cannot reach."""
+    drain = accumulator.drain_by_nodes
+    held: list[int | None] = [None]
+
+    def wake() -> None:
+        if not accumulator._waiter_future.done():
+            accumulator._waiter_future.set_result(None)
+
+    def drop() -> None:
+        dropped = 0
+        for tp in list(accumulator._batches):
+            for batch in accumulator._batches.pop(tp):
+                batch.failure(exception=Fenced(f"{tp.topic}[{tp.partition}]"))
+                dropped += 1
+        if dropped:
+            on_fenced(dropped)
+
+    def gated(ignore_nodes: Any, muted_partitions: Any = frozenset()) -> Any:
+        now = generation()
+        if held[0] is not None and now != held[0]:
+            drop()
+            held[0] = None if lease.valid() else now
+        if not lease.valid():
+            if held[0] is None:
+                held[0] = now
+            if accumulator._waiter_future.done():
+                accumulator._waiter_future = loop.create_future()
+            loop.call_later(POLL_S, wake)
+            return {}, False
+        held[0] = None
+        return drain(ignore_nodes, muted_partitions)
+
+    return gated

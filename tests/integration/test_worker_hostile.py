@@ -16,14 +16,17 @@ import io
 import os
 import random
 import signal
+import socket
 import threading
 import time
+import urllib.request
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
+from kafka import KafkaProducer
 
 from streams.core.policy import load_policy_file
 from streams.core.timefmt import format_instant, parse_instant
@@ -37,21 +40,11 @@ from tests.integration.harness import (
     standing,
     wait_for,
 )
+from tests.integration.test_worker_live import STANDARD
 
 pytestmark = pytest.mark.integration
 
-POLICY = """
-policies:
-  - id: standard
-    version: 1
-    effective_from: 2020-01-01T00:00:00Z
-    match: {}
-    near_breach: [0.5, 0.75]
-    incidents:
-      P1: {response: 15m, resolution: 4h}
-      P2: {response: 1h, resolution: 8h}
-      "*": {response: 4h, resolution: 3d}
-    availability:
+POLICY = STANDARD + """    availability:
       target: 99.0
       period: day
       heartbeat_timeout: 90s
@@ -129,8 +122,10 @@ def converge(dep: Deployment, want: dict[str, dict[str, Any]], until: int, timeo
     try:
         wait_for(done, timeout_s, 1.0, "the live outputs to equal replay")
     except AssertionError:
-        got = standing(dep.read())
+        records = dep.read()
+        got = standing(records)
         missing = sorted(set(want) - set(got))
+        history = [r for r in records if r["alert_id"] in set(got) - set(want)]
         extra = sorted(set(got) - set(want))
         changed = [k for k in set(want) & set(got) if want[k] != got[k]]
         tails = "\n".join(f"--- {w.log_path.name}\n{w.log()[-3000:]}" for w in logs)
@@ -138,6 +133,8 @@ def converge(dep: Deployment, want: dict[str, dict[str, Any]], until: int, timeo
             f"{len(missing)} missing e.g. {[want[k] for k in missing[:2]]}\n"
             f"{len(extra)} extra e.g. {[got[k] for k in extra[:2]]}\n"
             f"{len(changed)} changed e.g. {[(want[k], got[k]) for k in changed[:1]]}\n"
+            "history of the extra (id, kind, at, detected_at): "
+            f"{[(r['alert_id'][:6], r['kind'], r['at'], r['detected_at']) for r in history]}\n"
             f"{tails}") from None
 
 
@@ -233,9 +230,9 @@ def test_a_worker_paused_past_its_session_corrupts_nothing(
         print(f"keys with a value older than the one before it: {late} of {len(offsets)}")
         print("fence drops:", b.log().count("is no longer this worker's"))
 
-        fresh.start()  # every partition rebuilt from the changelogs alone
         a.stop()
         b.stop()
+        fresh.start()  # every partition rebuilt from the changelogs alone
         wait_for(lambda: "Worker ready" in fresh.log(), 60, 0.5, "the fresh worker")
         converge(dep, want, until, 120, fresh)
         assert fresh.alive()
@@ -303,9 +300,6 @@ def hostile_records(events: list[dict[str, Any]], beats: list[dict[str, Any]], w
 
 def test_hostile_records_mixed_into_good_traffic_change_nothing(
         broker: Any, tmp_path: Path) -> None:
-    import socket
-    import urllib.request
-
     policy = policy_file(tmp_path)
     dep = Deployment(broker, policy, partitions=2)
     events, beats = traffic(hours=6, services=3, incidents=60, seed=13)
@@ -337,8 +331,6 @@ def test_hostile_records_mixed_into_good_traffic_change_nothing(
     worker = Worker(dep, tmp_path, web_port=port, extra_env={"SLAWATCH_MAX_FUTURE": "5m"})
     with worker:
         wait_for(lambda: "Worker ready" in worker.log(), 60, 0.5, "the worker")
-        from kafka import KafkaProducer
-
         producer = KafkaProducer(bootstrap_servers=broker.bootstrap, max_request_size=4_000_000,
                                  **producer_settings(broker))
         for topic, key, value, _ in mixed:

@@ -161,3 +161,66 @@ def test_recovery_keeps_the_newest_value_per_key_not_the_last_written() -> None:
     assert [(e.key, e.value) for e in kept] == [
         ("a", {"o": 3}), ("a", {"o": 9}), ("b", {"o": 5}), ("b", {"o": 5}),
         ("clock", {"now": 1000}), ("gone", None), ("other", {"x": 1})]
+
+
+def test_the_producer_buffer_waits_for_the_lease_and_is_dropped_when_fenced() -> None:
+    """What a paused worker had handed to its producer before the pause: nothing leaves while
+    membership is unconfirmed; once the generation is known to have changed, every buffered
+    batch is failed (alerts the new owner may have retracted, values older than its own) and
+    the worker is told, to stop and start again from the changelogs."""
+    from collections import deque
+
+    from aiokafka.structs import TopicPartition  # type: ignore[import-untyped]
+
+    from streams.worker.fence import Fenced, gate
+
+    class Batch:
+        def __init__(self) -> None:
+            self.error: BaseException | None = None
+
+        def failure(self, exception: BaseException) -> None:
+            self.error = exception
+
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+        alert, value = Batch(), Batch()
+        alerts, changelog = TopicPartition("sla.breaches", 0), TopicPartition("app-changelog", 0)
+        drained: list[Any] = []
+        acc = SimpleNamespace(_batches={alerts: deque([alert]), changelog: deque([value])},
+                              _waiter_future=loop.create_future())
+        acc.drain_by_nodes = lambda ignore, muted=frozenset(): (
+            drained.append(list(acc._batches)) or ({}, False))
+        clock = Clock()
+        lease = Lease(3.5, clock)
+        generation, fenced = [7], []
+        gated = gate(acc, lease, lambda: generation[0], fenced.append, loop)
+
+        clock.t += 100  # paused
+        assert gated(set()) == ({}, False) and drained == [], "nothing leaves unconfirmed"
+        assert fenced == [] and alert.error is None
+        generation[0] = -1  # the heartbeat learns the generation is gone
+        gated(set())
+        assert isinstance(alert.error, Fenced) and isinstance(value.error, Fenced)
+        assert fenced == [2] and acc._batches == {}
+        generation[0] = 8
+        lease.confirm()  # assigned again
+        gated(set())
+        assert drained == [[]] and fenced == [2]
+
+    asyncio.run(scenario())
+
+
+def test_a_confirmed_lease_lets_the_buffer_go_untouched() -> None:
+    from streams.worker.fence import gate
+
+    async def scenario() -> tuple[list[Any], list[int]]:
+        loop = asyncio.get_running_loop()
+        calls: list[Any] = []
+        fenced: list[int] = []
+        acc = SimpleNamespace(_batches={}, _waiter_future=loop.create_future())
+        acc.drain_by_nodes = lambda ignore, muted=frozenset(): calls.append(ignore) or ({}, False)
+        gated = gate(acc, Lease(3.5, Clock()), lambda: 7, fenced.append, loop)
+        gated({1})
+        return calls, fenced
+
+    assert asyncio.run(scenario()) == ([{1}], [])
