@@ -93,6 +93,10 @@ def rebuild(policies: PolicySet, clock_ms: int | None, incidents: Iterable[tuple
     snaps = [(name, value["snap"]) for name, value in services]
     if follow_events:
         latest = max([latest, *(snap["last_at"] for _, snap in snaps)])
+    # the clock that projected a service was there when its value was written (a saved clock
+    # lags): starting below it would withdraw what that projection fired, to fire it again
+    latest = max([latest, *(fold["projected_to"] for _, snap in snaps for fold in snap["folds"]
+                            if fold.get("projected_to") is not None)])
     det.now = latest
     out: list[Record] = []
     for incident_id, events, sent in loaded:
@@ -116,6 +120,14 @@ class Step(NamedTuple):
     records: list[Record]
     writes: list[Write]
     error: InvalidEvent | None
+
+
+def written_first(rec: Record) -> bool:
+    """True for a service's record (an alert or its retraction): the clock may have fired it
+    at a position no other worker reaches the same way, so the service's table value that
+    names it is its only durable trace, and must reach the changelog before the record
+    reaches its topic. (An incident's record comes again from its events and deadlines.)"""
+    return "service" in rec and "incident_id" not in rec and "reason" not in rec
 
 
 class Partition:
@@ -181,27 +193,17 @@ class Partition:
     def advance(self, now_ms: int) -> Step:
         """Move the partition's detector clock to ``now_ms`` and fire what is due.
 
-        The value of each incident or service that fired is written again (same input offset)
-        with what it published: a new owner that rebuilds it at an older clock then knows
-        those records, and retracts them if the inputs it reads next withdraw them (a service
-        whose heartbeats come back, say), instead of leaving a page standing that it never
-        saw."""
+        The value of each service that fired is written again (same input offset) with what
+        its projection published: a new owner that rebuilds it at an older clock publishes
+        those records again (they may not have reached their topic) and retracts them if the
+        heartbeats it reads next withdraw them, instead of leaving a page standing that it
+        never saw. (An incident's clock-fired records need no write: an in-order event never
+        withdraws them, and a rebuild fires them again when its clock gets there.)"""
         det = self.det
         out = det.advance(now_ms)
         writes = self._evictions(-1)
-        fired_incidents, fired_services = set(), set()
-        for rec in out:
-            if "incident_id" in rec:
-                fired_incidents.add(rec["incident_id"])
-            elif "service" in rec:
-                fired_services.add(rec["service"])
-        for iid in fired_incidents:
-            previous = self.lookup("incidents", iid)
-            inc = det.incidents.get(iid)
-            if previous is not None and inc is not None and "events" in previous:
-                writes.append(("incidents", iid, incident_value(
-                    self.number, previous["o"], previous, None, inc.published)))
-        for name in fired_services:
+        fired = {rec["service"] for rec in out if "incident_id" not in rec and "service" in rec}
+        for name in sorted(fired):
             previous = self.lookup("services", name)
             snap = det.services.snapshot(name)
             if previous is not None and snap is not None:

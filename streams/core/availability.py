@@ -169,6 +169,9 @@ class ServiceFold:
         self.base: FoldState | None = None  # the exact state at the last heartbeat, if projected
         self.published: dict[tuple[Any, ...], Fired] = {}
         self.projected: set[tuple[Any, ...]] = set()  # keys published while projecting
+        #: what a roll-back retracted (kept as ``published`` is): a shell that cannot tell
+        #: whether the retraction reached its topic sends it again (``republish``)
+        self.withdrawn: dict[tuple[Any, ...], Fired] = {}
         #: restored from a snapshot taken while projected to this instant (``projected`` holds
         #: what that projection fired): a heartbeat at or before it rolls the projection back
         self.restored_to: int | None = None
@@ -233,6 +236,8 @@ class ServiceFold:
         horizon = exact.t - KEPT_MS
         for key in [k for k, f in published.items() if f.at < horizon]:
             del published[key]
+        for key in [k for k, f in self.withdrawn.items() if f.at < horizon]:
+            del self.withdrawn[key]
         self._kept = len(published)
 
     def project(self, now: int, out: list[Fired]) -> None:
@@ -653,7 +658,9 @@ class ServiceBook:
             if rolled or (restored_to is not None and hb.at <= restored_to):
                 projected: list[Fired] = []
                 fold.project(now, projected)
-                out.extend(_replace(fold, exact, projected))
+                # not rolled: the projection stopped at or before the heartbeat and is exact
+                # now, with what it fired (fold.restored_to: a projection of an older clock's)
+                out.extend(_replace(fold, exact, projected, None if rolled else hb.at))
             else:
                 fold.projected.clear()
                 out.extend(_publish(fold, exact, speculative=False))
@@ -688,6 +695,8 @@ class ServiceBook:
             exact = fold.base if fold.base is not None else fold.state
             out += [_record(fold, f) for f in fold.published.values()
                     if f.at >= exact.t - KEPT_MS]
+            out += [_retraction(_record(fold, f)) for f in fold.withdrawn.values()
+                    if f.at >= exact.t - KEPT_MS]
         return out
 
     def snapshot(self, name: str) -> dict[str, Any] | None:
@@ -716,6 +725,10 @@ class ServiceBook:
             data = saved.get(fold.chain[0].id)
             if data is not None:
                 fold_restore(fold, data)
+                # what a projection had fired when the snapshot was taken may not have reached
+                # its topic (a crash between the two sends): published again, identical
+                out += [_record(fold, fold.published[key]) for key in sorted(fold.projected,
+                                                                            key=repr)]
                 fired: list[Fired] = []
                 fold.project(now, fired)
                 out.extend(_publish(fold, fired, speculative=True))
@@ -739,21 +752,28 @@ def _publish(fold: ServiceFold, fired: list[Fired], speculative: bool) -> list[R
         key = (f.metric, *f.key)
         if fold.published.get(key) != f:
             fold.published[key] = f
+            fold.withdrawn.pop(key, None)
             out.append(_record(fold, f))
         if speculative:
             fold.projected.add(key)
     return out
 
 
-def _replace(fold: ServiceFold, exact: list[Fired], projected: list[Fired]) -> list[Record]:
-    """After a roll-back: publish what changed, retract what the projection published in vain."""
+def _replace(fold: ServiceFold, exact: list[Fired], projected: list[Fired],
+             confirmed_to: int | None = None) -> list[Record]:
+    """After a roll-back: publish what changed, retract what the projection published in vain
+    (but what it fired up to ``confirmed_to``, which a heartbeat confirmed)."""
     stale = fold.projected
     fold.projected = set()
     out = _publish(fold, exact, speculative=False) + _publish(fold, projected, speculative=True)
     kept = {(f.metric, *f.key) for f in exact} | fold.projected
+    if confirmed_to is not None:
+        kept |= {key for key in stale
+                 if key in fold.published and fold.published[key].at <= confirmed_to}
     for key in stale - kept:
         gone = fold.published.pop(key, None)
         if gone is not None:
+            fold.withdrawn[key] = gone
             out.append(_retraction(_record(fold, gone)))
     return out
 
@@ -829,6 +849,8 @@ def fold_snapshot(fold: ServiceFold) -> dict[str, Any]:
         "projected": [list(key) for key in sorted(fold.projected, key=repr)
                       if key in fold.published and fold.published[key].at >= exact.t - KEPT_MS],
         "projected_to": fold.state.t if fold.base is not None else fold.restored_to,
+        "withdrawn": [_fired_data(f) for f in fold.withdrawn.values()
+                      if f.at >= exact.t - KEPT_MS],
     }
 
 
@@ -850,6 +872,10 @@ def fold_restore(fold: ServiceFold, data: dict[str, Any]) -> None:
         if version in versions:
             f = Fired(kind, metric, at, tuple(key), fields, versions[version])
             fold.published[(metric, *f.key)] = f
+    for kind, metric, at, key, fields, version in data.get("withdrawn", ()):
+        if version in versions:
+            f = Fired(kind, metric, at, tuple(key), fields, versions[version])
+            fold.withdrawn[(metric, *f.key)] = f
     fold.projected = {tuple(key) for key in data.get("projected", ())
                       if tuple(key) in fold.published}
     if fold.projected:

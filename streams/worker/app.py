@@ -21,6 +21,7 @@ on the partition's owner and comes back from the changelogs.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Mapping
@@ -39,7 +40,7 @@ from streams.core.events import check_future
 from streams.core.policy import PolicySet
 from streams.core.timefmt import format_instant, parse_instant
 from streams.settings import Settings
-from streams.state import Partition, Step, Write, partition_clock, rebuild
+from streams.state import Partition, Step, Write, partition_clock, rebuild, written_first
 from streams.status import Status, incidents_view, services_view
 from streams.worker.fence import Fence, latest_only
 
@@ -460,12 +461,18 @@ def create_app(settings: Settings, policies: PolicySet, *, embedded: bool = Fals
                 shell.parts.pop(partition, None)  # rebuilt from the changelogs if it comes back
                 continue
             try:
+                acks = []
                 for table, key, value in writes:
                     # what ``table[key] = value`` does, without Faust's per-write future, buffer
                     # and callbacks (a third of a write's cost): the store, then the changelog
                     # record on the input's partition, sent before the input is acknowledged
                     tables[table].data[key] = value
-                    await send(changelogs[table], dumps(key), dumps(value), partition)
+                    acks.append(await send(changelogs[table], dumps(key), dumps(value),
+                                           partition))
+                if records and acks and any(map(written_first, records)):
+                    # the changelog is the only trace of what the clock fired for a service:
+                    # it lands before the alert does, or a new owner could not retract it
+                    await asyncio.gather(*(ack for ack in acks if ack is not None))
                 if records:
                     stamp = format_instant(_wall_ms())
                     for rec in records:
@@ -476,14 +483,15 @@ def create_app(settings: Settings, policies: PolicySet, *, embedded: bool = Fals
                 log.exception("the output of record %s[%d]@%d was not sent", message.topic,
                               partition, message.offset)
 
-    async def send(topic: str, key: bytes, value: bytes, partition: int | None) -> None:
-        """One record to the producer; one too large for any broker's default limit is logged,
-        never sent (the core bounds every value far below it)."""
+    async def send(topic: str, key: bytes, value: bytes, partition: int | None) -> Any:
+        """One record to the producer, and the future of its acknowledgement; one too large for
+        any broker's default limit is logged, never sent (the core bounds every value far
+        below it)."""
         if len(key) + len(value) > MAX_RECORD_BYTES:
             log.error("a %d-byte record for %s was not sent: over the %d-byte limit",
                       len(value), topic, MAX_RECORD_BYTES)
-            return
-        await app.producer.send(topic, key, value, partition, None, None)
+            return None
+        return await app.producer.send(topic, key, value, partition, None, None)
 
     @app.timer(interval=TICK_INTERVAL_S, name="slawatch.ticker")  # type: ignore[untyped-decorator]
     async def ticker() -> None:

@@ -65,6 +65,9 @@ class Fence:
         self.generations: dict[int, int] = {}
         self._hooked: Any = None
         self.dropped = 0
+        #: set once buffered writes were dropped: this process's table store is ahead of the
+        #: changelogs, so it writes nothing more, whatever partitions it is given until it stops
+        self.fenced = False
 
     # -- what Faust tells us
 
@@ -86,7 +89,7 @@ class Fence:
     def lost(self, partition: int) -> bool:
         """True when the partition surely is no longer ours to write."""
         taken = self.generations.get(partition)
-        if taken is None:
+        if taken is None or self.fenced:
             return True
         coordinator = self._coordinator()
         if coordinator is not None and coordinator.generation != taken:
@@ -126,6 +129,9 @@ class Fence:
         stops (its supervisor, compose or Kubernetes, starts it again), and a new process
         rebuilds every partition from the changelogs, as after SIGKILL."""
         self.dropped += dropped
+        if self.fenced:
+            return
+        self.fenced = True
         log.error("fenced: this worker lost its partitions while it was paused, with %d "
                   "unsent batches; they are dropped and the worker stops, to start again "
                   "from the changelogs", dropped)

@@ -7,6 +7,7 @@ private aiokafka/Faust API the fence relies on, so an upgrade that moves it fail
 from __future__ import annotations
 
 import asyncio
+import signal
 from types import SimpleNamespace
 from typing import Any
 
@@ -224,3 +225,26 @@ def test_a_confirmed_lease_lets_the_buffer_go_untouched() -> None:
         return calls, fenced
 
     assert asyncio.run(scenario()) == ([{1}], [])
+
+
+def test_a_fenced_worker_writes_nothing_more_whatever_it_is_given(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Once its buffered writes were dropped, the worker's table store is ahead of the
+    changelogs: it stops, and until it has stopped it writes for no partition, not even one
+    the coordinator hands it again in a new generation."""
+    signals: list[int] = []
+    monkeypatch.setattr("streams.worker.fence.os.kill", lambda pid, sig: signals.append(sig))
+    coordinator = Coordinator()
+    fence, app = fence_with(coordinator, {0})
+    fence.assigned()
+    fence.took(0)
+    fence._fenced(3)
+    assert signals == [signal.SIGTERM] and fence.fenced
+    coordinator.generation = 8
+    app.consumer_generation_id = 8
+    fence.assigned()
+    fence.took(0)  # given again
+    assert fence.lost(0)
+    assert asyncio.run(fence.wait(0)) is False
+    fence._fenced(1)
+    assert signals == [signal.SIGTERM], "told to stop once"
