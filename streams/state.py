@@ -145,6 +145,9 @@ class Partition:
         self.resent: set[tuple[str, str]] = set()
         #: the greatest ``at`` applied from each input ("incidents", "services"): the watermark
         self.applied: dict[str, int] = {}
+        #: the offset of the heartbeat each service took last here: its value's ``o`` even
+        #: while the write that carries it is not in the store yet (the same step)
+        self.service_offsets: dict[str, int] = {}
 
     def incident(self, offset: int, raw: Any, ev: IncidentEvent) -> Step:
         """Apply one decoded incident event (``raw``: its JSON object) read at ``offset``."""
@@ -188,6 +191,8 @@ class Partition:
             self.applied[table] = at
         writes = self._evictions(offset)
         writes.append((table, key, value(previous)))
+        if table == "services":
+            self.service_offsets[key] = offset
         return Step(out, writes, None)
 
     def advance(self, now_ms: int) -> Step:
@@ -204,10 +209,13 @@ class Partition:
         writes = self._evictions(-1)
         fired = {rec["service"] for rec in out if "incident_id" not in rec and "service" in rec}
         for name in sorted(fired):
-            previous = self.lookup("services", name)
+            offset = self.service_offsets.get(name)
+            if offset is None:
+                previous = self.lookup("services", name)
+                offset = None if previous is None else previous["o"]
             snap = det.services.snapshot(name)
-            if previous is not None and snap is not None:
-                writes.append(("services", name, service_value(self.number, previous["o"], snap)))
+            if offset is not None and snap is not None:
+                writes.append(("services", name, service_value(self.number, offset, snap)))
         return Step(out, writes, None)
 
     def _again(self, table: str, key: str) -> Step:

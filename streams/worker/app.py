@@ -228,7 +228,10 @@ class Shell:
             step = self._tick(part, value)
             self.status.ticked(time.perf_counter() - started)
         else:
-            self.position[TP(topic, partition)] = offset + 1
+            tp = TP(topic, partition)
+            if tp not in self.position:
+                log.info("%s[%d]: reading from offset %d", topic, partition, offset)
+            self.position[tp] = offset + 1
             wall = _wall_ms()
             reference = wall if timestamp_ms is None else min(timestamp_ms, wall)
             step = self._input(part, topic, offset, key, value, reference)

@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import signal
 import time
 from collections.abc import Callable
 from typing import Any
@@ -34,6 +33,9 @@ log = logging.getLogger(__name__)
 
 #: How often a waiting write looks again.
 POLL_S = 0.02
+
+#: The exit status of a fenced worker (EX_TEMPFAIL: start it again).
+EXIT_FENCED = 75
 
 
 class Lease:
@@ -125,17 +127,20 @@ class Fence:
         return int(generation)
 
     def _fenced(self, dropped: int) -> None:
-        """Buffered writes were dropped: the table store is ahead of the changelogs. The worker
-        stops (its supervisor, compose or Kubernetes, starts it again), and a new process
-        rebuilds every partition from the changelogs, as after SIGKILL."""
+        """Buffered writes were dropped: the table store is ahead of the changelogs. The process
+        ends at once with ``EXIT_FENCED`` (its supervisor, compose or Kubernetes, starts it
+        again) and a new one rebuilds every partition from the changelogs, as after SIGKILL. Not
+        a graceful stop: that rejoins the group and commits the offsets of the records whose
+        writes were dropped, in a generation the coordinator accepts, and they would be lost."""
         self.dropped += dropped
         if self.fenced:
             return
         self.fenced = True
         log.error("fenced: this worker lost its partitions while it was paused, with %d "
-                  "unsent batches; they are dropped and the worker stops, to start again "
-                  "from the changelogs", dropped)
-        os.kill(os.getpid(), signal.SIGTERM)
+                  "unsent batches; they are dropped and the worker exits (%d), to start again "
+                  "from the changelogs", dropped, EXIT_FENCED)
+        logging.shutdown()
+        os._exit(EXIT_FENCED)
 
     def _gate(self) -> None:
         """Hold the producer's buffer behind the lease (``gate``)."""

@@ -7,13 +7,12 @@ private aiokafka/Faust API the fence relies on, so an upgrade that moves it fail
 from __future__ import annotations
 
 import asyncio
-import signal
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
-from streams.worker.fence import Fence, Lease
+from streams.worker.fence import EXIT_FENCED, Fence, Lease
 
 TOPIC = "sla.incidents"
 
@@ -230,16 +229,18 @@ def test_a_confirmed_lease_lets_the_buffer_go_untouched() -> None:
 def test_a_fenced_worker_writes_nothing_more_whatever_it_is_given(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """Once its buffered writes were dropped, the worker's table store is ahead of the
-    changelogs: it stops, and until it has stopped it writes for no partition, not even one
-    the coordinator hands it again in a new generation."""
-    signals: list[int] = []
-    monkeypatch.setattr("streams.worker.fence.os.kill", lambda pid, sig: signals.append(sig))
+    changelogs: it exits at once (a graceful stop would commit the offsets of the records it
+    dropped), and until then it writes for no partition, not even one the coordinator hands it
+    again in a new generation."""
+    exits: list[int] = []
+    monkeypatch.setattr("streams.worker.fence.os._exit", exits.append)
+    monkeypatch.setattr("streams.worker.fence.logging.shutdown", lambda: None)
     coordinator = Coordinator()
     fence, app = fence_with(coordinator, {0})
     fence.assigned()
     fence.took(0)
     fence._fenced(3)
-    assert signals == [signal.SIGTERM] and fence.fenced
+    assert exits == [EXIT_FENCED] and fence.fenced
     coordinator.generation = 8
     app.consumer_generation_id = 8
     fence.assigned()
@@ -247,4 +248,4 @@ def test_a_fenced_worker_writes_nothing_more_whatever_it_is_given(
     assert fence.lost(0)
     assert asyncio.run(fence.wait(0)) is False
     fence._fenced(1)
-    assert signals == [signal.SIGTERM], "told to stop once"
+    assert exits == [EXIT_FENCED], "told to stop once"

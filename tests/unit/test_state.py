@@ -312,3 +312,26 @@ def test_a_retraction_whose_send_was_lost_is_sent_again_when_its_heartbeat_comes
     rebuilt = crashed.restarted(policies)
     rebuilt.take(179, "heartbeat", beat(179))  # delivered again after the restart
     assert _standing(rebuilt.records) == _standing(unbroken.records)
+
+
+def test_a_service_value_written_by_the_clock_in_the_step_of_a_heartbeat_keeps_its_offset(
+        ) -> None:
+    """The worker applies a step's writes after the step: a clock move in the same step as a
+    heartbeat (the watermark moved) writes the service again, and must carry that heartbeat's
+    offset, not the one of the value still in the store (recovery keeps the newest offset, so
+    the value naming what the clock fired would be dropped, and a rebuild would apply the
+    heartbeat twice)."""
+    policies = load_policies(
+        "policies:\n  - id: p\n    match: {}\n    availability:\n      target: 99.0\n"
+        "      period: day\n      heartbeat_timeout: 90s\n      burn_rate: default\n")
+    start = parse_instant("2026-11-02T00:00:00Z")
+    runner = Runner(Detector(policies, follow_events=False))
+    for m in range(120):
+        runner.take(m, "heartbeat", {"service": "s", "at": start + m * 60_000, "status": "up"})
+        runner.advance(start + m * 60_000)
+    step = runner.part.heartbeat(120, heartbeat({"service": "s", "at": start + 120 * 60_000,
+                                                  "status": "up"}))
+    clocked = runner.part.advance(start + 240 * 60_000)  # the same step: nothing written yet
+    assert clocked.records, "the clock fires for the silent service"
+    offsets = [value["o"] for _, _, value in step.writes + clocked.writes]
+    assert offsets == [120, 120]
