@@ -135,6 +135,10 @@ def converge(dep: Deployment, want: dict[str, dict[str, Any]], until: int, timeo
         services = {got[k]["service"] for k in extra if "incident_id" not in got[k]}
         tails += "".join(f"\n--- the changelog of {name}: {service_history(dep, name)}"
                          for name in sorted(services))
+        dead: dict[tuple[Any, ...], int] = defaultdict(int)
+        for rec in dep.read(["deadletter"]):
+            dead[(rec.get("reason"), rec.get("source_topic"), rec.get("partition"))] += 1
+        tails += f"\n--- dead letters (reason, topic, partition): {dict(dead)}"
         incidents = sorted({r["incident_id"] for k, r in got.items() if "incident_id" in r
                             and (k in extra or k in changed_ids)})[:3]
         tails += "".join(f"\n--- the changelog of {iid}: {incident_history(dep, iid)}"
