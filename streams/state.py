@@ -29,6 +29,7 @@ from .core.detector import DEFAULT_RETENTION_MS, Detector, Record
 from .core.errors import InvalidEvent
 from .core.events import Heartbeat, IncidentEvent, incident_event
 from .core.policy import PolicySet
+from .core.timefmt import END_INSTANT_MS
 
 Value = dict[str, Any]
 
@@ -71,12 +72,15 @@ def service_value(partition: int, offset: int, snapshot: dict[str, Any]) -> Valu
 
 def rebuild(policies: PolicySet, clock_ms: int | None, incidents: Iterable[tuple[str, Value]],
             services: Iterable[tuple[str, Value]], retention_ms: int = DEFAULT_RETENTION_MS,
-            follow_events: bool = True) -> tuple[Detector, list[Record]]:
+            follow_events: bool = True, clock_limit_ms: int | None = None
+            ) -> tuple[Detector, list[Record]]:
     """A detector holding the state these values describe, at the clock ``clock_ms`` (or, when
     ``follow_events``, the latest instant they hold), and the records it has to publish: those
     due by then that the values do not show as sent (fired after the last write, or lost in a
     crash). Live (``follow_events`` False) the clock is ``clock_ms`` alone: the latest event
-    time of one input says nothing of the others (SPEC section 6, the watermark)."""
+    time of one input says nothing of the others (SPEC section 6, the watermark). The clock a
+    service's projection reached is taken up to ``clock_limit_ms`` (live: the wall clock plus
+    ``max_future``), as the saved clock is."""
     det = Detector(policies, retention_ms, follow_events=follow_events)
     loaded, forgotten = [], []
     latest = -(2**62) if clock_ms is None else clock_ms
@@ -95,8 +99,9 @@ def rebuild(policies: PolicySet, clock_ms: int | None, incidents: Iterable[tuple
         latest = max([latest, *(snap["last_at"] for _, snap in snaps)])
     # the clock that projected a service was there when its value was written (a saved clock
     # lags): starting below it would withdraw what that projection fired, to fire it again
-    latest = max([latest, *(fold["projected_to"] for _, snap in snaps for fold in snap["folds"]
-                            if fold.get("projected_to") is not None)])
+    limit = END_INSTANT_MS if clock_limit_ms is None else clock_limit_ms
+    reached = [fold.get("projected_to") for _, snap in snaps for fold in snap["folds"]]
+    latest = max([latest, *(t for t in reached if t is not None and t <= limit)])
     det.now = latest
     out: list[Record] = []
     for incident_id, events, sent in loaded:
@@ -207,7 +212,7 @@ class Partition:
         det = self.det
         out = det.advance(now_ms)
         writes = self._evictions(-1)
-        fired = {rec["service"] for rec in out if "incident_id" not in rec and "service" in rec}
+        fired = {rec["service"] for rec in out if written_first(rec)}
         for name in sorted(fired):
             offset = self.service_offsets.get(name)
             if offset is None:

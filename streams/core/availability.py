@@ -854,6 +854,15 @@ def fold_snapshot(fold: ServiceFold) -> dict[str, Any]:
     }
 
 
+def _fired_from(rows: Any, versions: dict[int, Any]) -> dict[tuple[Any, ...], Fired]:
+    """``_fired_data`` rows back as records by key (those of versions the policy still has)."""
+    out = {}
+    for kind, metric, at, key, fields, version in rows:
+        if version in versions:
+            out[(metric, *key)] = Fired(kind, metric, at, tuple(key), fields, versions[version])
+    return out
+
+
 def fold_restore(fold: ServiceFold, data: dict[str, Any]) -> None:
     """Load ``data`` (from ``fold_snapshot``) into a fresh fold of the same policy id."""
     d = data["state"]
@@ -868,14 +877,8 @@ def fold_restore(fold: ServiceFold, data: dict[str, Any]) -> None:
         st.fired, st.down_ms, st.degraded_ms = fired, d["down_ms"], d["degraded_ms"]
         st.next_start = d["next_start"]
     versions = {v.version: v for v in fold.chain}
-    for kind, metric, at, key, fields, version in data["published"]:
-        if version in versions:
-            f = Fired(kind, metric, at, tuple(key), fields, versions[version])
-            fold.published[(metric, *f.key)] = f
-    for kind, metric, at, key, fields, version in data.get("withdrawn", ()):
-        if version in versions:
-            f = Fired(kind, metric, at, tuple(key), fields, versions[version])
-            fold.withdrawn[(metric, *f.key)] = f
+    fold.published = _fired_from(data["published"], versions)
+    fold.withdrawn = _fired_from(data.get("withdrawn", ()), versions)
     fold.projected = {tuple(key) for key in data.get("projected", ())
                       if tuple(key) in fold.published}
     if fold.projected:

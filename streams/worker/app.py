@@ -203,7 +203,7 @@ class Shell:
             self.policies, clock,
             ((k, v) for k, v in incidents.items() if v["p"] == number),
             ((k, v) for k, v in services.items() if v["p"] == number),
-            self.settings.retention_ms, follow_events=False)
+            self.settings.retention_ms, follow_events=False, clock_limit_ms=limit)
         part = self.parts[number] = Partition(det, number, self._lookup)
         self.fence.took(number)
         self.saved_clock[number] = det.now

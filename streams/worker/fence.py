@@ -67,9 +67,6 @@ class Fence:
         self.generations: dict[int, int] = {}
         self._hooked: Any = None
         self.dropped = 0
-        #: set once buffered writes were dropped: this process's table store is ahead of the
-        #: changelogs, so it writes nothing more, whatever partitions it is given until it stops
-        self.fenced = False
 
     # -- what Faust tells us
 
@@ -91,7 +88,7 @@ class Fence:
     def lost(self, partition: int) -> bool:
         """True when the partition surely is no longer ours to write."""
         taken = self.generations.get(partition)
-        if taken is None or self.fenced:
+        if taken is None:
             return True
         coordinator = self._coordinator()
         if coordinator is not None and coordinator.generation != taken:
@@ -133,9 +130,6 @@ class Fence:
         a graceful stop: that rejoins the group and commits the offsets of the records whose
         writes were dropped, in a generation the coordinator accepts, and they would be lost."""
         self.dropped += dropped
-        if self.fenced:
-            return
-        self.fenced = True
         log.error("fenced: this worker lost its partitions while it was paused, with %d "
                   "unsent batches; they are dropped and the worker exits (%d), to start again "
                   "from the changelogs", dropped, EXIT_FENCED)

@@ -226,26 +226,25 @@ def test_a_confirmed_lease_lets_the_buffer_go_untouched() -> None:
     assert asyncio.run(scenario()) == ([{1}], [])
 
 
-def test_a_fenced_worker_writes_nothing_more_whatever_it_is_given(
+def test_a_fenced_worker_exits_at_once_rather_than_stopping_gracefully(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """Once its buffered writes were dropped, the worker's table store is ahead of the
-    changelogs: it exits at once (a graceful stop would commit the offsets of the records it
-    dropped), and until then it writes for no partition, not even one the coordinator hands it
-    again in a new generation."""
-    exits: list[int] = []
-    monkeypatch.setattr("streams.worker.fence.os._exit", exits.append)
+    changelogs: it exits at once with EXIT_FENCED. A graceful stop (SIGTERM) would rejoin the
+    group and commit the offsets of the records it dropped, and nothing may run after it."""
+    class Exited(Exception):  # noqa: N818 - what os._exit does: nothing after it runs
+        pass
+
+    def exit_now(status: int) -> None:
+        raise Exited(status)
+
+    signals: list[int] = []
+    monkeypatch.setattr("streams.worker.fence.os._exit", exit_now)
+    monkeypatch.setattr("streams.worker.fence.os.kill", lambda pid, sig: signals.append(sig))
     monkeypatch.setattr("streams.worker.fence.logging.shutdown", lambda: None)
-    coordinator = Coordinator()
-    fence, app = fence_with(coordinator, {0})
+    fence, _ = fence_with(Coordinator(), {0})
     fence.assigned()
     fence.took(0)
-    fence._fenced(3)
-    assert exits == [EXIT_FENCED] and fence.fenced
-    coordinator.generation = 8
-    app.consumer_generation_id = 8
-    fence.assigned()
-    fence.took(0)  # given again
-    assert fence.lost(0)
-    assert asyncio.run(fence.wait(0)) is False
-    fence._fenced(1)
-    assert exits == [EXIT_FENCED], "told to stop once"
+    with pytest.raises(Exited) as exited:
+        fence._fenced(3)
+    assert exited.value.args == (EXIT_FENCED,) and EXIT_FENCED != 0
+    assert signals == [] and fence.dropped == 3

@@ -335,3 +335,24 @@ def test_a_service_value_written_by_the_clock_in_the_step_of_a_heartbeat_keeps_i
     assert clocked.records, "the clock fires for the silent service"
     offsets = [value["o"] for _, _, value in step.writes + clocked.writes]
     assert offsets == [120, 120]
+
+
+def test_a_rebuild_takes_the_clock_of_a_projection_only_up_to_its_limit() -> None:
+    """A projection's clock is a restored clock like the saved one: one past the limit (the
+    wall clock plus max_future, live) is not trusted, so a changelog value cannot move the
+    clock into the future; one within it is taken."""
+    policies = load_policies(
+        "policies:\n  - id: p\n    match: {}\n    availability:\n      target: 99.0\n"
+        "      period: day\n      heartbeat_timeout: 90s\n")
+    start = parse_instant("2026-11-02T00:00:00Z")
+    runner = Runner(Detector(policies, follow_events=False))
+    runner.take(0, "heartbeat", {"service": "s", "at": start, "status": "up"})
+    runner.advance(start + 3 * 3600_000)  # silent: projected, the value written again
+    value = runner.tables["services"]["s"]
+    assert value["snap"]["folds"][0]["projected_to"] == start + 3 * 3600_000
+    taken, _ = rebuild(policies, start, [], [("s", value)], follow_events=False,
+                       clock_limit_ms=start + 4 * 3600_000)
+    assert taken.now == start + 3 * 3600_000
+    refused, _ = rebuild(policies, start, [], [("s", value)], follow_events=False,
+                         clock_limit_ms=start + 3600_000)
+    assert refused.now == start
