@@ -42,7 +42,8 @@ from streams.core.timefmt import format_instant, parse_instant
 from streams.settings import Settings
 from streams.state import Partition, Step, Write, partition_clock, rebuild, written_first
 from streams.status import Status, incidents_view, services_view
-from streams.worker.fence import Fence, latest_only
+from streams.worker.fence import Fence
+from streams.worker.recovery import LatestTable, SafeTableManager
 
 log = logging.getLogger(__name__)
 
@@ -130,15 +131,6 @@ async def _fetch_highwaters(consumer: Any, reported: Mapping[TP, int],
                 tp.partition)]) for tp in tps}
     finally:
         await probe.stop()
-
-
-class LatestTable(faust.Table):  # type: ignore[type-arg]
-    """A table whose recovery keeps, per key, the newest value by the input offset it carries,
-    not the last one in the changelog (``fence.latest_only``)."""
-
-    def apply_changelog_batch(self, batch: Any) -> None:
-        data = self.data
-        super().apply_changelog_batch(latest_only(batch, data.get, self._to_key))
 
 
 class _App(faust.App):
@@ -381,6 +373,7 @@ def faust_settings(settings: Settings, embedded: bool) -> dict[str, Any]:
         "key_serializer": "raw",
         "value_serializer": "raw",
         "Table": LatestTable,
+        "TableManager": SafeTableManager,
         # a produce request carries what 5 ms gathered (table writes and alerts), not one record
         "producer_linger": 0.005,
         # Faust reads unprefixed variables (BROKER_URL, WEB_PORT...) that would override ours,
