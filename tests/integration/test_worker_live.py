@@ -229,10 +229,6 @@ def test_bad_input_goes_to_the_dead_letter_topic_and_the_rest_is_processed(
 
 def test_a_killed_worker_loses_nothing_and_repeats_only_identical_records(
         broker: EmbeddedBroker, tmp_path: Path) -> None:
-    if getattr(broker, "kind", "TANSU") == "KAFKA":
-        pytest.skip("open defect (issue 11): on Kafka's production settings the survivor of a "
-                    "SIGKILL sometimes re-publishes an alert with other content or stalls "
-                    "after its takeover; under investigation, Tansu leg holds the property")
     policy = policy_file(tmp_path, STANDARD)
     dep = Deployment(broker, policy, partitions=4)
     start = parse_instant("2027-04-01T00:00:00Z")

@@ -13,10 +13,11 @@ from types import SimpleNamespace
 from typing import Any
 
 from faust.tables.recovery import Recovery
+from faust.types import TP
 
 from streams.core.policy import load_policies
 from streams.settings import Settings
-from streams.worker.app import create_app
+from streams.worker.app import create_app, seek_to_committed
 from streams.worker.recovery import StreamsAfterSeek
 
 POLICY = """
@@ -154,3 +155,36 @@ def test_the_worker_app_recovers_with_the_safe_order() -> None:
     tables: Any = app.tables
     assert type(tables.recovery) is StreamsAfterSeek
     assert tables.recovery is tables.recovery, "built once"
+
+
+def test_an_input_partition_never_committed_is_read_from_its_beginning() -> None:
+    """aiokafka's ``seek_to_committed`` leaves a partition with no committed offset where it
+    was: taken over from a worker that had not committed yet, it was read from its end."""
+    class Aiokafka:
+        def __init__(self) -> None:
+            self.rewound: list[Any] = []
+
+        async def seek_to_committed(self) -> dict[Any, int | None]:
+            return {INC1: None, INC2: 144, ZERO: 0, LOG: None}
+
+        async def seek_to_beginning(self, *partitions: Any) -> None:
+            self.rewound += partitions
+
+    INC1, INC2 = TP("sla.incidents", 1), TP("sla.incidents", 2)
+    ZERO = TP("sla.heartbeats", 3)  # nothing processed: committed 0, which aiokafka skips too
+    LOG = TP("app-incidents-changelog", 1)
+    consumer = Aiokafka()
+    committed = asyncio.run(seek_to_committed(consumer, {"app-incidents-changelog"}))
+    assert consumer.rewound == [INC1, ZERO], "the inputs with no commit, never a changelog"
+    assert committed[INC2] == 144 and committed[INC1] is None
+
+
+def test_a_partition_with_committed_offsets_is_not_rewound() -> None:
+    class Aiokafka:
+        async def seek_to_committed(self) -> dict[Any, int | None]:
+            return {TP("sla.incidents", 0): 7}
+
+        async def seek_to_beginning(self, *partitions: Any) -> None:
+            raise AssertionError(f"rewound {partitions}")
+
+    asyncio.run(seek_to_committed(Aiokafka(), set()))
