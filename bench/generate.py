@@ -73,9 +73,10 @@ def incident_events(
     return out
 
 
-def generate(incidents: int, events: int, seed: int = 7, days: int = 60) -> list[bytes]:
+def generate(incidents: int, events: int, seed: int = 7, days: int = 60,
+             start_at: str = "2027-01-04T00:00:00Z") -> list[bytes]:
     rng = random.Random(seed)
-    start = parse_instant("2027-01-04T00:00:00Z")
+    start = parse_instant(start_at)
     timed: list[tuple[int, bytes]] = []
     n = 0
     while n < incidents:

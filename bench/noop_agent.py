@@ -1,8 +1,9 @@
 """The framework's floor for ``worker_bench.py``: a Faust app whose one agent does nothing.
 
-Configured like ``slawatch worker`` on the embedded broker (``EMBEDDED_FAUST_SETTINGS``, the
-memory store, raw serializers, and the worker's own transport with its 20 ms fetch wait), so the
-only difference from the worker is what the agent does with each record. Run by the benchmark as
+Configured like ``slawatch worker`` (the memory store, raw serializers, the worker's own
+transport and fetch wait; on the embedded broker, ``BENCH_KIND=TANSU``, also
+``EMBEDDED_FAUST_SETTINGS``), so the only difference from the worker is what the agent does with
+each record. Run by the benchmark as
 
     BENCH_BROKER=127.0.0.1:PORT BENCH_TOPIC=prefix.incidents BENCH_APP_ID=noop-x \
     BENCH_PARTITIONS=1 BENCH_EXPECTED=100000 BENCH_RESULT=/tmp/noop.json \
@@ -38,10 +39,13 @@ conf: dict[str, Any] = {
     "key_serializer": "raw",
     "value_serializer": "raw",
     "web_enabled": False,
-    **EMBEDDED_FAUST_SETTINGS,
 }
+embedded = env.get("BENCH_KIND", "TANSU") == "TANSU"
+if embedded:
+    conf.update(EMBEDDED_FAUST_SETTINGS)
 app = _App(env["BENCH_APP_ID"], **conf)
-app.fetch_max_wait_ms = FETCH_MAX_WAIT_MS[True]
+app.fetch_max_wait_ms = FETCH_MAX_WAIT_MS[embedded]
+app.true_highwaters = embedded
 source = app.topic(env["BENCH_TOPIC"], key_type=bytes, value_type=bytes, key_serializer="raw",
                    value_serializer="raw")
 seen = {"n": 0, "wall0": 0.0, "cpu0": 0.0, "first_wall_ms": 0.0}

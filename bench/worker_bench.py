@@ -1,7 +1,10 @@
-"""Worker benchmark: throughput, alert latency and memory of ``slawatch worker`` on the embedded
-broker, against the floor of Faust (a no-op agent) and a hand-written aiokafka loop.
+"""Worker benchmark: throughput, alert latency and memory of ``slawatch worker`` on a real broker,
+against the floor of Faust (a no-op agent) and a hand-written aiokafka loop.
 
-One embedded broker (Tansu, 127.0.0.1) for the whole run:
+One broker on 127.0.0.1 for the whole run: the embedded Tansu (``--broker tansu``, the default;
+the worker and the no-op agent on the ``TANSU`` settings its defects need), or Apache Kafka
+(``--broker kafka``: one KRaft node from the jars ``tests/kafka/kafka.py fetch`` copied, the
+worker and the no-op agent on the production ``KAFKA`` settings):
 
 1. One incidents topic is pre-loaded with N realistic events (``bench/generate.py``, keyed by
    ``incident_id``); every slawatch topic of that prefix is created.
@@ -23,9 +26,11 @@ One embedded broker (Tansu, 127.0.0.1) for the whole run:
    ``resolved`` event to its ``outcome`` reaching a consumer.
 4. Peak RSS (VmHWM) of each child before it stops.
 
-Figures are printed and written to ``bench/out/worker_bench.json``; nothing passes or fails.
+Figures are printed and written to ``bench/out/worker_bench_<broker>.json``; nothing passes or
+fails.
 
-    .venv/bin/python bench/worker_bench.py [--events N] [--partitions P] [--profile]
+    .venv/bin/python bench/worker_bench.py [--broker tansu|kafka] [--events N] [--partitions P]
+                                           [--profile]
 
 ``--profile`` adds a last run of the worker over the same topic under cProfile in every thread
 (``bench/profile_worker.py``) and prints its top functions; its rates are not the benchmark's.
@@ -70,6 +75,9 @@ from streams.broker import (
 from streams.core.timefmt import format_instant, parse_instant
 from streams.settings import Settings
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the checkout, for tests.support
+from tests.support.kafka import KafkaBroker  # noqa: E402
+
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "out"
 LOGS = OUT / "worker_bench_logs"  # the children's output, kept after the run
@@ -77,6 +85,12 @@ SLAWATCH = Path(sys.executable).parent / "slawatch"
 #: ``slawatch worker`` as the benchmark runs it; ``--worker-loglevel`` adds ``--loglevel``
 WORKER_ARGS = ["worker", "--no-web"]
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+#: the pre-loaded events' first day (60 days of them), before any run of the benchmark
+PRELOAD_START = "2025-01-06T00:00:00Z"
+#: more dead letters than this share of the input fail the run
+MAX_DEAD_LETTERS = 0.02
+#: the broker's kind, ``TANSU`` or ``KAFKA`` (``--broker``): the client settings of the children
+KIND = {"kind": "TANSU"}
 POLL_S = 0.05  # committed offsets and CPU, sampled this often
 STOP_TIMEOUT_S = 20.0
 
@@ -228,7 +242,9 @@ def preload(bootstrap: str, topic: str, events: int, single_batches: bool) -> di
     """Produce ``events`` generated incident events to ``topic``; the end offset of each
     partition from the delivery reports, checked against the fetch high watermark."""
     t0 = time.perf_counter()
-    lines = generate(events // 10 + 1, events)  # >= 10 events per incident: always enough
+    # >= 10 events per incident: always enough. In the past: the worker refuses an event later
+    # than its Kafka timestamp (the time of this run) plus max_future (SPEC section 6).
+    lines = generate(events // 10 + 1, events, start_at=PRELOAD_START)
     generated_s = time.perf_counter() - t0
     options: dict[str, Any] = (dict(EMBEDDED_KAFKA_PYTHON_PRODUCER_SETTINGS) if single_batches
                                else {"linger_ms": 5, "batch_size": 256 * 1024})
@@ -394,6 +410,7 @@ def changelog_window(bootstrap: str, app_id: str, partitions: int,
     finally:
         consumer.close()
     if not ends:
+        print(f"    no changelog window: {topic} high watermarks {highwater}", flush=True)
         return {}
     t_first = min(pair[0][0] for pair in ends.values())
     t_last = max(pair[-1][0] for pair in ends.values())
@@ -418,7 +435,7 @@ def worker_env(bootstrap: str, settings: Settings, policies: Path, clock: str,
     clean = {k: v for k, v in os.environ.items() if not k.startswith("SLAWATCH_")}
     return {**clean, "SLAWATCH_BROKER": bootstrap, "SLAWATCH_TOPIC_PREFIX": settings.topic_prefix,
             "SLAWATCH_PARTITIONS": str(settings.partitions), "SLAWATCH_APP_ID": settings.app_id,
-            "SLAWATCH_POLICIES": str(policies), "SLAWATCH_BROKER_KIND": "TANSU",
+            "SLAWATCH_POLICIES": str(policies), "SLAWATCH_BROKER_KIND": KIND["kind"],
             "SLAWATCH_CLOCK": clock, "SLAWATCH_DATA_DIR": str(data_dir)}
 
 
@@ -427,11 +444,11 @@ def bench_env(bootstrap: str, topic: str, group: str, partitions: int, expected:
     return {**os.environ, "BENCH_BROKER": bootstrap, "BENCH_TOPIC": topic,
             "BENCH_APP_ID": group, "BENCH_GROUP": group, "BENCH_PARTITIONS": str(partitions),
             "BENCH_EXPECTED": str(expected), "BENCH_RESULT": str(result),
-            "BENCH_DATA_DIR": str(data_dir), **extra}
+            "BENCH_DATA_DIR": str(data_dir), "BENCH_KIND": KIND["kind"], **extra}
 
 
-def run_throughput(broker: EmbeddedBroker, settings: Settings, ends: Mapping[int, int],
-                   tmp: Path, children: list[Child], profile: Path | None,
+def run_throughput(broker: EmbeddedBroker | KafkaBroker, settings: Settings,
+                   ends: Mapping[int, int], tmp: Path, children: list[Child], profile: Path | None,
                    profile_events: int) -> dict[str, Any]:
     bootstrap, topic = broker.bootstrap, settings.topic("incidents")
     total = sum(ends.values())
@@ -459,6 +476,11 @@ def run_throughput(broker: EmbeddedBroker, settings: Settings, ends: Mapping[int
                 samples.append([time.time() * 1000, total, child.cpu_s() or samples[-1][2],
                                 child.main_thread_cpu_s() or samples[-1][3]])
         by_commits["exit_code"] = child.stop(stop_timeout_s)
+        dead = (highwaters(bootstrap, [settings.topic("deadletter")], settings.partitions)
+                [settings.topic("deadletter")] - before[settings.topic("deadletter")])
+        if dead > MAX_DEAD_LETTERS * total:  # the generator's malformed lines and duplicates
+            raise BenchError(f"{name} sent {dead} of {total} events to the dead letters: it "
+                             "would time the refusal path, not the detector")
         by_commits["broker_cpu_seconds_whole_pass"] = proc_cpu_s(broker.pid) - broker_cpu
         by_changelog = changelog_window(bootstrap, app_id, settings.partitions, samples)
         if by_changelog:
@@ -601,8 +623,8 @@ def percentiles(values: list[float]) -> dict[str, Any]:
             "p99_ms": pct(99), "max_ms": ordered[-1], "mean_ms": statistics.fmean(ordered)}
 
 
-def run_latency(broker: EmbeddedBroker, partitions: int, tmp: Path, children: list[Child],
-                silent: int, driven: int) -> dict[str, Any]:
+def run_latency(broker: EmbeddedBroker | KafkaBroker, partitions: int, tmp: Path,
+                children: list[Child], silent: int, driven: int) -> dict[str, Any]:
     bootstrap = broker.bootstrap
     tag = uuid.uuid4().hex[:6]
     settings = Settings.from_env({}, broker=bootstrap, topic_prefix=f"wl{tag}",
@@ -612,7 +634,8 @@ def run_latency(broker: EmbeddedBroker, partitions: int, tmp: Path, children: li
     policy.write_text(LATENCY_POLICY)
     breaches, outcomes = settings.topic("breaches"), settings.topic("outcomes")
     receiver = Receiver(bootstrap, [breaches, outcomes], partitions).start()
-    producer = KafkaProducer(bootstrap_servers=bootstrap, **EMBEDDED_KAFKA_PYTHON_PRODUCER_SETTINGS)
+    producer = KafkaProducer(bootstrap_servers=bootstrap, **(
+        EMBEDDED_KAFKA_PYTHON_PRODUCER_SETTINGS if KIND["kind"] == "TANSU" else {}))
     topic = settings.topic("incidents")
 
     def send(iid: str, kind: str, at: int, **extra: Any) -> None:
@@ -812,6 +835,8 @@ def ratios(t: Mapping[str, Any]) -> dict[str, float | None]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--broker", choices=("tansu", "kafka"), default="tansu",
+                        help="the embedded Tansu (default) or Apache Kafka")
     parser.add_argument("--events", type=int, default=100_000,
                         help="incident events pre-loaded (default 100000)")
     parser.add_argument("--partitions", type=int, default=1,
@@ -829,8 +854,10 @@ def main() -> int:
                         help="pre-load with one record per batch (slow on Tansu: ~1k/s)")
     parser.add_argument("--worker-loglevel", metavar="L",
                         help="pass --loglevel L to slawatch worker (default: its own, warning)")
-    parser.add_argument("--out", type=Path, default=OUT / "worker_bench.json")
+    parser.add_argument("--out", type=Path, help="default bench/out/worker_bench_<broker>.json")
     args = parser.parse_args()
+    KIND["kind"] = args.broker.upper()
+    args.out = args.out or OUT / f"worker_bench_{args.broker}.json"
     if args.worker_loglevel:
         WORKER_ARGS.extend(["--loglevel", args.worker_loglevel])
     LOGS.mkdir(parents=True, exist_ok=True)
@@ -841,7 +868,7 @@ def main() -> int:
     signal.signal(signal.SIGTERM, on_sigterm)
     children: list[Child] = []
     results: dict[str, Any] = {
-        "config": {"events": args.events, "partitions": args.partitions,
+        "config": {"broker": KIND["kind"], "events": args.events, "partitions": args.partitions,
                    "worker_args": WORKER_ARGS, "code": code_state(),
                    "cpus": os.cpu_count(), "python": sys.version.split()[0],
                    "started_at": format_instant(wall_ms())}}
@@ -872,11 +899,11 @@ def main() -> int:
 
 def run(args: argparse.Namespace, results: dict[str, Any], tmp: Path, children: list[Child],
         profile: Path | None) -> None:
-    """Everything on one embedded broker; the children stop first (by PID), the broker last,
-    however this ends."""
-    with EmbeddedBroker() as broker:
+    """Everything on one broker; the children stop first (by PID), the broker last, however
+    this ends."""
+    with EmbeddedBroker() if KIND["kind"] == "TANSU" else KafkaBroker() as broker:
         try:
-            print(f"embedded broker at {broker.bootstrap} (pid {broker.pid})", flush=True)
+            print(f"{KIND['kind']} broker at {broker.bootstrap} (pid {broker.pid})", flush=True)
             settings = Settings.from_env({}, broker=broker.bootstrap,
                                          topic_prefix=f"wb{uuid.uuid4().hex[:6]}",
                                          partitions=args.partitions)

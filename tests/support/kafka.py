@@ -361,10 +361,15 @@ def _format(java: str, lib: Path, work: Path, config: Path, deadline: float) -> 
 
 
 def _cluster_id() -> str:
-    """What ``kafka-storage.sh random-uuid`` prints: 16 random bytes, base64url without '='."""
+    """What ``kafka-storage.sh random-uuid`` prints: 16 random bytes, base64url without '=', and
+    never starting with '-' (Kafka's ``Uuid.randomUuid`` draws again: the storage tool would read
+    such an id as an option, and the broker's start failed 1 time in 64)."""
     import base64
 
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 def _env() -> dict[str, str]:

@@ -550,6 +550,14 @@ def listeners(text: str) -> dict[str, int]:
     return found
 
 
+def test_compose_runs_the_kafka_release_the_tests_run() -> None:
+    """The image's tag is the version pinned in ``tests/kafka/pom.xml``, which the integration
+    tests fetch and run: what users start is what was tested."""
+    from tests.support.kafka import kafka_version
+
+    assert SERVICES["kafka"]["image"] == f"apache/kafka:{kafka_version()}"
+
+
 def test_kafka_runs_in_kraft_mode_without_zookeeper() -> None:
     kafka, env = SERVICES["kafka"], kafka_env()
     assert kafka["image"].startswith("apache/kafka:")
