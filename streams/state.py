@@ -135,6 +135,40 @@ def written_first(rec: Record) -> bool:
     return "service" in rec and "incident_id" not in rec and "reason" not in rec
 
 
+class Holding:
+    """What a partition rebuilt at a saved clock publishes while its new owner reads again what
+    the last owner had read: nothing but dead letters, until the inputs reach the ends they had
+    at the takeover (``until``, set by the shell); then the latest record of each ``alert_id``.
+
+    The saved clock was written after inputs whose own writes a crash may have lost (each
+    changelog partition is sent on its own), so until those inputs are read again the clock is
+    ahead of the state: it fires the breach of an incident whose resolution is being read
+    again, which that resolution then withdraws. Held, the breach and its withdrawal collapse
+    into the withdrawal; a page never goes out. A retraction is always released: the last owner
+    may have published what it withdraws (a retraction of a record that never went out
+    changes nothing for a consumer of the compacted topic)."""
+
+    def __init__(self) -> None:
+        self.records: dict[str, Record] = {}
+        self.until: dict[Any, int] | None = None  # input partition -> its end at the takeover
+
+    def take(self, records: list[Record]) -> list[Record]:
+        """Hold ``records``, the latest per ``alert_id`` in the order first held; the dead
+        letters, which no clock fires, pass."""
+        passing = []
+        for rec in records:
+            if "reason" in rec:
+                passing.append(rec)
+            else:
+                self.records[rec["alert_id"]] = rec
+        return passing
+
+    def release(self) -> list[Record]:
+        out = list(self.records.values())
+        self.records.clear()
+        return out
+
+
 class Partition:
     """One input partition's detector and the table values its steps change.
 
@@ -153,6 +187,8 @@ class Partition:
         #: the offset of the heartbeat each service took last here: its value's ``o`` even
         #: while the write that carries it is not in the store yet (the same step)
         self.service_offsets: dict[str, int] = {}
+        #: rebuilt at a saved clock: what it publishes until it has read its inputs again
+        self.holding: Holding | None = None
 
     def incident(self, offset: int, raw: Any, ev: IncidentEvent) -> Step:
         """Apply one decoded incident event (``raw``: its JSON object) read at ``offset``."""

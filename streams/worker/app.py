@@ -40,7 +40,15 @@ from streams.core.events import check_future
 from streams.core.policy import PolicySet
 from streams.core.timefmt import format_instant, parse_instant
 from streams.settings import Settings
-from streams.state import Partition, Step, Write, partition_clock, rebuild, written_first
+from streams.state import (
+    Holding,
+    Partition,
+    Step,
+    Write,
+    partition_clock,
+    rebuild,
+    written_first,
+)
 from streams.status import Status, incidents_view, services_view
 from streams.worker.fence import Fence
 from streams.worker.recovery import LatestTable, SafeTableManager
@@ -225,6 +233,8 @@ class Shell:
             ((k, v) for k, v in services.items() if v["p"] == number),
             self.settings.retention_ms, follow_events=False, clock_limit_ms=limit)
         part = self.parts[number] = Partition(det, number, self._lookup)
+        if clock is not None:
+            part.holding = Holding()
         self.fence.took(number)
         self.saved_clock[number] = det.now
         log.info("partition %d: rebuilt %d incidents and %d services at %s; %d records to "
@@ -263,8 +273,35 @@ class Shell:
         if step.error is not None:
             records.append(dead_letter(step.error, value or b"", {
                 "source_topic": topic, "partition": partition, "offset": offset}))
+        if part.holding is not None:
+            records = self._hold(part, part.holding, records)
         self.status.saw(topic, records)
         return records, step.writes
+
+    def _hold(self, part: Partition, holding: Holding, records: list[Record]) -> list[Record]:
+        """``records`` held (``state.Holding``) until this worker has read each input partition
+        to the end it had when first seen here after the rebuild; then what the hold kept."""
+        out = holding.take(records)
+        inputs = [TP(topic, part.number) for topic in (self.incidents_topic,
+                                                        self.heartbeats_topic)]
+        if holding.until is None:
+            ends = {tp: self.app.consumer.highwater(tp) for tp in inputs}
+            if any(end is None for end in ends.values()):
+                return out  # not fetched yet: the ends at the takeover are not known
+            holding.until = ends
+        if all(self._read_to(tp) >= end for tp, end in holding.until.items()):
+            held = holding.release()
+            part.holding = None
+            log.info("partition %d: read again to %s; %d held records published", part.number,
+                     {tp.topic: end for tp, end in holding.until.items()}, len(held))
+            out += held
+        return out
+
+    def _read_to(self, tp: TP) -> int:
+        """The offset up to which this worker has the input partition's records: processed, or
+        committed by whoever had it."""
+        committed = self.app.consumer._committed_offset.get(tp) or 0  # type: ignore[attr-defined]
+        return max(self.position.get(tp, 0), committed)
 
     def _input(self, part: Partition, topic: str, offset: int, key: bytes | None,
                value: bytes | None, reference_ms: int) -> Step:
@@ -339,10 +376,7 @@ class Shell:
         (judged by the fetch high watermark, never ListOffsets: see ENGINE-NOTES)."""
         consumer = self.app.consumer
         highwater = consumer.highwater(tp)
-        if highwater is None:
-            return True
-        committed = consumer._committed_offset.get(tp) or 0  # type: ignore[attr-defined]
-        return max(self.position.get(tp, 0), committed) < highwater
+        return highwater is None or self._read_to(tp) < highwater
 
     def caught_up(self, partition: int) -> bool:
         """True when this worker has processed every input record of the partition that the
@@ -467,6 +501,9 @@ def create_app(settings: Settings, policies: PolicySet, *, embedded: bool = Fals
         changelogs = {name: table.changelog_topic.get_topic_name()
                       for name, table in tables.items()}
         dumps = orjson.dumps
+        #: the acknowledgement of each partition's last service value: a record held past the
+        #: step that wrote the value naming it (``Shell._hold``) waits for it too
+        service_acks: dict[int, Any] = {}
         async for event in stream.events():
             message = event.message
             partition = message.partition
@@ -493,9 +530,12 @@ def create_app(settings: Settings, policies: PolicySet, *, embedded: bool = Fals
                     tables[table].data[key] = value
                     acks.append(await send(changelogs[table], dumps(key), dumps(value),
                                            partition))
-                if records and acks and any(map(written_first, records)):
+                    if table == "services":
+                        service_acks[partition] = acks[-1]
+                if records and any(map(written_first, records)):
                     # the changelog is the only trace of what the clock fired for a service:
                     # it lands before the alert does, or a new owner could not retract it
+                    acks.append(service_acks.pop(partition, None))
                     await asyncio.gather(*(ack for ack in acks if ack is not None))
                 if records:
                     stamp = format_instant(_wall_ms())

@@ -280,7 +280,11 @@ def test_a_killed_worker_loses_nothing_and_repeats_only_identical_records(
             body = {k: v for k, v in rec.items() if k not in ("detected_at", "_key")}
             versions[rec["alert_id"]].add(orjson.dumps(body, option=orjson.OPT_SORT_KEYS))
         changed = {aid: v for aid, v in versions.items() if len(v) > 1}
-        assert changed == {}, "in-order input: a repeated record must be identical"
+        history_of = [[(r["kind"], r.get("retracts"), r["detected_at"], r["at"]) for r in records
+                       if r["alert_id"] == aid] for aid in sorted(changed)[:4]]
+        assert changed == {}, (
+            f"in-order input: a repeated record must be identical; {len(changed)} ids differ, "
+            f"e.g. (kind, retracts, detected_at, at) in offset order: {history_of}")
         assert len(records) >= len(want)
         assert a.alive() and restarted.alive()
     finally:

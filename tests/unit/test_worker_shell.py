@@ -10,9 +10,12 @@ from types import SimpleNamespace
 from typing import Any
 
 import orjson
+from faust.types import TP
 
 from streams.core.policy import load_policies
+from streams.core.timefmt import parse_instant
 from streams.settings import Settings
+from streams.state import incident_value
 from streams.worker.app import Shell
 
 POLICY = load_policies("policies:\n  - id: p\n    match: {}\n    incidents:\n"
@@ -82,3 +85,70 @@ def test_an_input_from_the_future_is_a_dead_letter_that_moves_nothing() -> None:
     opened["at"] = now + 60_000
     records, writes = s.handle("sla.incidents", 0, 2, b"i", orjson.dumps(opened), now)
     assert not any(r.get("kind") == "invalid" for r in records) and writes
+
+
+def taken_over(clock_ms: int | None, values: dict[str, Any], ends: dict[str, int | None],
+               committed: dict[str, int]) -> Shell:
+    """A shell that takes partition 0 over: ``values`` in its incidents table, the clock its
+    last owner saved, the input partitions' ends (``None``: not fetched yet) and what the last
+    owner committed."""
+    s = shell(clock_ms)
+    s.tables["incidents"] = Table(values)
+    s.app.consumer = SimpleNamespace(  # type: ignore[attr-defined]
+        assignment=lambda: set(), highwater=lambda tp: ends.get(tp.topic),
+        _committed_offset={TP(topic, 0): offset for topic, offset in committed.items()})
+    return s
+
+
+OPENED = {"event_id": "i-1", "incident_id": "i", "type": "opened", "at": "2026-04-01T00:00:00Z",
+          "severity": "P1", "service": "s", "customer": "c"}
+ACKED = {"event_id": "i-2", "incident_id": "i", "type": "acknowledged",
+         "at": "2026-04-01T00:30:00Z"}
+TWO_HOURS_ON = parse_instant("2026-04-01T02:00:00Z")
+
+
+def test_a_new_owner_pages_nobody_for_an_acknowledgement_it_reads_again() -> None:
+    """The last owner applied ``opened`` (offset 10, written) and ``acknowledged`` (offset 20:
+    its write lost in the crash), then saved its clock two hours on (landed). Rebuilt at that
+    clock, the incident is unacknowledged past its 1 h response target: the breach must not go
+    out before the acknowledgement is read again, and then it never does."""
+    value = incident_value(0, 10, None, OPENED, [])
+    s = taken_over(TWO_HOURS_ON, {"i": value}, {"sla.incidents": 21, "sla.heartbeats": 0},
+                   {"sla.incidents": 5})
+    records, _ = s.handle("sla.incidents", 0, 10, b"i", orjson.dumps(OPENED))
+    assert records == [], "held: the partition is read again up to offset 21"
+    assert any(r["kind"] == "breach" for r in s.parts[0].holding.records.values())  # type: ignore[union-attr]
+    records, _ = s.handle("sla.incidents", 0, 20, b"i", orjson.dumps(ACKED))
+    assert records, "read to the end it had at the takeover: what stands goes out"
+    assert not [r for r in records if r["kind"] in ("breach", "near_breach")]
+    assert any(r["kind"] == "outcome" and r["met"] for r in records)
+    assert s.parts[0].holding is None
+    records, _ = s.handle("sla.incidents", 0, 21, b"j", orjson.dumps(
+        {**OPENED, "event_id": "j-1", "incident_id": "j"}))
+    assert s.parts[0].holding is None, "nothing held once read again"
+
+
+def test_what_a_rebuild_finds_due_goes_out_once_the_inputs_are_read_again() -> None:
+    """No lost write: the breach fired by the saved clock stands, and goes out at the end of
+    the re-read, not before it; the input ends are learnt from the first fetch."""
+    value = incident_value(0, 10, None, OPENED, [])
+    ends: dict[str, int | None] = {"sla.incidents": None, "sla.heartbeats": None}
+    s = taken_over(TWO_HOURS_ON, {"i": value}, ends, {"sla.incidents": 11})
+    tick = orjson.dumps({"now": "2026-04-01T02:00:01Z"})
+    records, _ = s.handle("sla.ticks", 0, 0, None, tick)
+    assert records == [], "the ends at the takeover are not known yet"
+    ends.update({"sla.incidents": 11, "sla.heartbeats": 0})
+    records, _ = s.handle("sla.ticks", 0, 1, None, tick)
+    assert [r["kind"] for r in records if r["metric"] == "response"] == ["breach"]
+
+
+def test_a_partition_that_starts_without_a_saved_clock_holds_nothing() -> None:
+    s = taken_over(None, {}, {"sla.incidents": 100, "sla.heartbeats": 0}, {})
+    s.handle("sla.incidents", 0, 0, b"i", orjson.dumps(OPENED))
+    assert s.parts[0].holding is None, "its clock starts from the events: none runs ahead"
+
+
+def test_dead_letters_are_never_held() -> None:
+    s = taken_over(TWO_HOURS_ON, {}, {"sla.incidents": 100, "sla.heartbeats": 0}, {})
+    records, _ = s.handle("sla.incidents", 0, 0, b"x", b"not json")
+    assert [r["kind"] for r in records] == ["invalid"] and s.parts[0].holding is not None
