@@ -6,12 +6,13 @@ import argparse
 import contextlib
 import json
 import os
+import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NamedTuple, NoReturn
 
-from .broker import TopicSpec, create_topics
+from .broker import TopicSpec, check_reachable, create_topics
 from .core.errors import InvalidInstant, PolicyError, SlawatchError
 from .core.policy import NEVER, IncidentExplanation, PolicySet, load_policy_file
 from .core.timefmt import format_instant, parse_instant
@@ -37,6 +38,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="slawatch", description="Stream-processing SLA breach detector."
     )
+    parser.add_argument("--version", action="version", version=f"slawatch {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     rp = sub.add_parser(
@@ -171,6 +173,8 @@ def _parser() -> argparse.ArgumentParser:
         wk.add_argument(flag, metavar=meta, help=text)
     wk.add_argument("--no-web", action="store_true",
                     help="do not start the worker's web server")
+    wk.add_argument("--timeout", metavar="S", default="30",
+                    help="seconds to wait for the broker at start (default: 30)")
     wk.add_argument("--loglevel", default="warning", metavar="L",
                     help="debug, info, warning (default) or error")
     dm = sub.add_parser(
@@ -188,8 +192,19 @@ def _parser() -> argparse.ArgumentParser:
     dm.add_argument("--policies", metavar="P", help="policy file (default: the demo's)")
     dm.add_argument("--duration", type=float, metavar="S",
                     help="stop after S seconds (default: run until Ctrl-C)")
+    dm.add_argument("--timeout", metavar="S", default="30",
+                    help="with --broker: seconds to wait for it at start (default: 30)")
     _add_report_parser(sub)
     return parser
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("slawatch")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
 
 
 #: The flags of ``worker``: (the setting it overrides, flag, metavar, help).
@@ -243,6 +258,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 2
 
 
+def _fail(message: str) -> int:
+    """Print ``message`` on stderr as one line; the exit status of a failed command, 2."""
+    print(" ".join(message.split()), file=sys.stderr)
+    return 2
+
+
 def _demo(args: argparse.Namespace) -> int:
     from .demo import DEMO_POLICIES, run_demo
 
@@ -253,10 +274,15 @@ def _demo(args: argparse.Namespace) -> int:
         if args.duration is not None and args.duration <= 0:
             raise SettingsError(f"--duration {args.duration:g}: expected seconds > 0",
                                 "--duration")
+        if settings.broker is not None:
+            check_reachable(settings.bootstrap, timeout_s=_seconds(args.timeout, "--timeout"),
+                            client_options=settings.kafka_client_options())
     except (SlawatchError, OSError) as exc:
-        print(f"slawatch demo: error: {_one_line(exc)}", file=sys.stderr)
-        return 2
-    return run_demo(settings, os.environ, policies=policies, duration_s=args.duration)
+        return _fail(f"slawatch demo: error: {exc}")
+    try:
+        return run_demo(settings, os.environ, policies=policies, duration_s=args.duration)
+    except SlawatchError as exc:  # the broker went away, or the embedded one did not start
+        return _fail(f"slawatch demo: error: {exc}")
 
 
 def _worker(args: argparse.Namespace) -> int:
@@ -267,14 +293,33 @@ def _worker(args: argparse.Namespace) -> int:
             raise SettingsError("no policy file: set SLAWATCH_POLICIES or pass --policies",
                                 "SLAWATCH_POLICIES")
         policies = load_policy_file(str(settings.policies))
+        timeout_s = _seconds(args.timeout, "--timeout")
+        if not args.no_web:
+            check_port_free(settings.web_host, settings.web_port)
+        # Faust's own failure to connect is a traceback after its retries
+        check_reachable(settings.bootstrap, timeout_s=timeout_s,
+                        client_options=settings.kafka_client_options())
         from .worker import create_app, run_worker  # Faust loads only for the worker
 
         app = create_app(settings, policies, embedded=settings.broker_kind == "TANSU",
                          web=not args.no_web)
     except (SlawatchError, OSError) as exc:
-        print(f"slawatch worker: error: {_one_line(exc)}", file=sys.stderr)
-        return 2
+        return _fail(f"slawatch worker: error: {exc}")
     return run_worker(app, loglevel=args.loglevel)
+
+
+def check_port_free(host: str, port: int) -> None:
+    """A ``SettingsError`` naming ``host:port`` when a server already listens there (bound as
+    the worker's web server binds, with SO_REUSEADDR)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise SettingsError(f"the web port {host}:{port} is not free ({exc.strerror}): "
+                                "pass --web-port (SLAWATCH_WEB_PORT) or --no-web",
+                                "--web-port") from None
 
 
 def _settings(args: argparse.Namespace, flags: Sequence[tuple[str, str]]) -> Settings:
