@@ -70,6 +70,15 @@ def test_a_worker_with_an_unreachable_broker_says_so_within_its_timeout(
     assert f"cannot reach a Kafka broker at {UNREACHABLE} within 1 s" in err
 
 
+@pytest.mark.parametrize("command", [["send", '{"service": "api", "status": "up", '
+                                               '"at": "2027-03-01T10:00:00Z"}'], ["tail"]],
+                         ids=["send", "tail"])
+def test_send_and_tail_with_an_unreachable_broker_say_so_within_their_timeout(
+        command: list[str]) -> None:
+    err = run(*command, "--broker", UNREACHABLE, "--timeout", "1")
+    assert f"cannot reach a Kafka broker at {UNREACHABLE} within 1 s" in err
+
+
 def test_a_worker_whose_web_port_is_busy_names_the_port(
         policies: Path, busy_port: int, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["worker", "--broker", UNREACHABLE, "--policies", str(policies),

@@ -280,3 +280,16 @@ def test_services_view_gives_the_budget_marks_and_the_ended_periods_oldest_first
     assert period["marks"] == [0.5, 0.75]
     assert [(p["period_start"][:10], p["met"]) for p in period["history"]] == [
         ("2027-01-01", False), ("2027-01-03", True)]
+
+
+def test_the_status_page_loads_nothing_from_elsewhere() -> None:
+    """It must work offline: no script, style sheet, font or image from another place, and it
+    fetches only its own worker's endpoints (relative paths)."""
+    import re
+    from importlib.resources import files
+
+    page = files("streams.worker").joinpath("status.html").read_text(encoding="utf-8")
+    for pattern in (r"\bsrc\s*=", r"<link\b", r"@import", r"url\(", r"https?://"):
+        assert not re.search(pattern, page, re.I), pattern
+    fetched = set(re.findall(r'panel\("[a-z]+", "([^"]+)"', page))
+    assert fetched == {"health", "api/incidents", "api/services", "api/alerts"}
