@@ -337,7 +337,7 @@ def _broker(args: argparse.Namespace) -> int:
     try:
         settings = _settings(args, (("partitions", "--partitions"),
                                     ("topic_prefix", "--prefix")))
-        broker = EmbeddedBroker(keep_log=True).start()
+        broker = EmbeddedBroker(keep_log=True).start()  # named below if it dies
     except SlawatchError as exc:
         return _fail(f"slawatch broker: error: {exc}")
     try:
@@ -356,6 +356,9 @@ def _broker(args: argparse.Namespace) -> int:
                      f"{broker.log_path}")
     except KeyboardInterrupt:
         print("stopping the broker", flush=True)
+        broker.stop()
+        if broker.log_path is not None:  # kept only for a broker that failed
+            broker.log_path.unlink(missing_ok=True)
         return 0
     except SlawatchError as exc:
         return _fail(f"slawatch broker: error: {exc}")

@@ -120,7 +120,8 @@ def test_the_quick_start_as_written(tmp_path: Path) -> None:
         # the README's export line is an example of the one printed: the same variables
         assert [w.split("=")[0] for w in shlex.split(export_line)] == [
             "export", "SLAWATCH_BROKER", "SLAWATCH_BROKER_KIND"], export_line
-        tansu = int(broker.wait_for(r"on 127\.0\.0\.1:\d+, pid (\d+)", 1).group(1))
+        started = broker.wait_for(r"on 127\.0\.0\.1:\d+, pid (\d+), log (\S+)$", 1)
+        tansu, log = int(started.group(1)), Path(started.group(2))
         exported = dict(w.split("=", 1) for w in printed.group(1).split())
         env = {**clean, **exported}
         worker = Terminal(command(worker_line), {
@@ -150,3 +151,4 @@ def test_the_quick_start_as_written(tmp_path: Path) -> None:
     assert broker_code == 0, "\n".join(broker.lines)
     broker.wait_for(r"^stopping the broker$", 5)
     assert not running(tansu), f"Tansu (pid {tansu}) still runs after the broker stopped"
+    assert not log.exists(), "a broker stopped as asked leaves no log behind"
