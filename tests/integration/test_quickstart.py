@@ -142,6 +142,7 @@ def test_the_quick_start_as_written(tmp_path: Path) -> None:
                               text=True, timeout=60)
         assert sent.returncode == 0, sent.stderr
         tail.wait_for(r"OUTCOME +response +INC-1 P1 acme/payments +MISSED: ", 30)
+        tail.wait_for(r"^-- standing: 1 breach, 2 near_breach, 1 outcome; following", 10)
         breaches = [line for line in tail.lines if re.search(r"  BREACH +response +INC-1 ", line)]
         assert len(breaches) == 1, "a change is printed once:\n" + "\n".join(tail.lines)
     finally:

@@ -279,6 +279,10 @@ def test_the_status_page_shows_what_operators_look_for_in_a_real_browser(
 
         with failing_proxy(port, "/api/services") as proxy:
             dom = browse(f"http://127.0.0.1:{proxy}/", tmp_path, "--dump-dom").stdout
+            shot = ARTIFACTS / "status-one-endpoint-failing.png"
+            browse(f"http://127.0.0.1:{proxy}/", tmp_path, f"--screenshot={shot}",
+                   "--window-size={},{}".format(*SHOTS["desktop"]))
+            assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         page = Elements(dom)
         assert "could not load api/services: HTTP 500" in page.text_of("services-error")
         assert re.search(r'id="services-error" class="error shown"|class="error shown" '
