@@ -100,7 +100,8 @@ def test_incidents_are_listed_breached_first_then_by_the_nearest_deadline() -> N
     keys = []
     for row in rows:
         live = [c for c in row["clocks"] if c["state"] != "stopped"]
-        breached = any(c["breached"] for c in live)
+        breached = any(c["breached"] for c in row["clocks"])  # a stopped one too
+        assert row["breached"] is breached
         deadlines = [c["deadline"] for c in live if c["deadline"]]
         keys.append((not breached, min(deadlines) if deadlines else "~"))
     assert keys == sorted(keys)
