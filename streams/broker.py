@@ -55,9 +55,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType, TracebackType
-from typing import Final, Self
+from typing import TYPE_CHECKING, Final, Self
 
 from .core.errors import SlawatchError
+
+if TYPE_CHECKING:
+    from kafka import KafkaAdminClient
 
 log = logging.getLogger(__name__)
 
@@ -417,21 +420,10 @@ def create_topics(bootstrap: str, topics: Iterable[TopicSpec], *, timeout_s: flo
         raise TopicError(f"a topic is listed twice: {names}")
     if not specs:
         return []
-    from kafka import KafkaAdminClient
     from kafka.errors import KafkaError, TopicAlreadyExistsError, for_code
 
-    options = dict(client_options or {})
-    cafile = options.get("ssl_cafile")
-    if cafile is not None and not os.path.isfile(str(cafile)):
-        raise BrokerError(f"the CA file {cafile} (for TLS to {bootstrap}) does not exist")
     timeout_ms = int(timeout_s * 1000)
-    try:
-        admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="slawatch-topics",
-                                 bootstrap_timeout_ms=timeout_ms, request_timeout_ms=timeout_ms,
-                                 **options)
-    except KafkaError as exc:
-        raise BrokerError(f"cannot reach a Kafka broker at {bootstrap} within {timeout_s:g} s: "
-                          f"{exc}") from exc
+    admin = _admin(bootstrap, "slawatch-topics", timeout_s, client_options)
     try:
         response = admin.create_topics(
             {spec.name: {"num_partitions": spec.partitions,
@@ -461,6 +453,34 @@ def create_topics(bootstrap: str, topics: Iterable[TopicSpec], *, timeout_s: flo
         admin.close()
     log.info("topics on %s: created %s, already there %s", bootstrap, created, existing)
     return created
+
+
+def check_reachable(bootstrap: str, *, timeout_s: float = 30.0,
+                    client_options: Mapping[str, object] | None = None) -> None:
+    """Return once a broker at ``bootstrap`` answers; a ``BrokerError`` naming it and the wait
+    when none does within ``timeout_s`` (a worker checks it before Faust starts, whose failure
+    to connect is a traceback)."""
+    _admin(bootstrap, "slawatch-probe", timeout_s, client_options).close()
+
+
+def _admin(bootstrap: str, client_id: str, timeout_s: float,
+           client_options: Mapping[str, object] | None) -> KafkaAdminClient:
+    """A kafka-python admin client connected to ``bootstrap``, or a ``BrokerError``."""
+    from kafka import KafkaAdminClient
+    from kafka.errors import KafkaError
+
+    options = dict(client_options or {})
+    cafile = options.get("ssl_cafile")
+    if cafile is not None and not os.path.isfile(str(cafile)):
+        raise BrokerError(f"the CA file {cafile} (for TLS to {bootstrap}) does not exist")
+    timeout_ms = int(timeout_s * 1000)
+    try:
+        return KafkaAdminClient(bootstrap_servers=bootstrap, client_id=client_id,
+                                bootstrap_timeout_ms=timeout_ms, request_timeout_ms=timeout_ms,
+                                **options)
+    except KafkaError as exc:
+        raise BrokerError(f"cannot reach a Kafka broker at {bootstrap} within {timeout_s:g} s: "
+                          f"{exc}") from exc
 
 
 def _check_partitions(described: list[dict[str, object]], wanted: Mapping[str, int],

@@ -3,17 +3,21 @@
 Only this module imports matplotlib, and only ``run_report`` imports this module, so the other
 commands never load it. Three charts, each written only when the report has data for it:
 
-- ``compliance.png``: compliance per report period, one line per metric and one overall;
+- ``compliance.png``: compliance per report period, one line per metric and one overall, each
+  with markers; a period with no outcome is a gap in the lines;
 - ``availability.png``: each service's availability per period, with its target as a dashed line;
 - ``budget-burn.png``: downtime / budget per (service, period), with the 100 % line.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterator
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from .report import NONE, OUTCOME_METRICS, Report, Row
+from .report import NONE, Report, Row
 
 #: At most this many services (the worst first) in the availability chart, bars in the burn chart.
 MAX_SERVICES = 16
@@ -22,18 +26,11 @@ MAX_BARS = 40
 
 def write_charts(report: Report, directory: Path) -> list[Path]:
     """Write the charts the report has data for into ``directory`` (made if missing)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     from matplotlib import pyplot
 
     directory.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, draw in (("compliance.png", _compliance), ("availability.png", _availability),
-                       ("budget-burn.png", _budget_burn)):
-        figure = draw(pyplot, report)
-        if figure is None:
-            continue
+    for name, figure in figures(report):
         path = directory / name
         figure.savefig(path, dpi=100)
         pyplot.close(figure)
@@ -41,19 +38,84 @@ def write_charts(report: Report, directory: Path) -> list[Path]:
     return written
 
 
+def figures(report: Report) -> Iterator[tuple[str, Any]]:
+    """(file name, matplotlib figure) of each chart the report has data for; the caller
+    closes each figure."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    for name, draw in (("compliance.png", _compliance), ("availability.png", _availability),
+                       ("budget-burn.png", _budget_burn)):
+        figure = draw(pyplot, report)
+        if figure is not None:
+            yield name, figure
+
+
+def period_range(first: str, last: str, period: str) -> list[str]:
+    """Every period label from ``first`` to ``last`` (``report.period_label``'s), in order:
+    the periods with no data are on the axis too, so a gap shows as one."""
+    if period == "month":
+        year, month = int(first[:4]), int(first[5:7])
+        labels = []
+        while (label := f"{year:04d}-{month:02d}") <= last:
+            labels.append(label)
+            year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+        return labels
+    if period == "week":
+        day, step = date.fromisocalendar(int(first[:4]), int(first[6:]), 1), timedelta(days=7)
+    else:
+        day, step = date.fromisoformat(first), timedelta(days=1)
+    labels = []
+    while (label := _label(day, period)) <= last:
+        labels.append(label)
+        day += step
+    return labels
+
+
+def _label(day: date, period: str) -> str:
+    if period == "week":
+        year, week, _ = day.isocalendar()
+        return f"{year:04d}-W{week:02d}"
+    return day.isoformat()
+
+
+#: The compliance series: (metric, marker, colour); "overall" dashed, each with its marker.
+_SERIES = (("response", "o", "tab:blue"), ("resolution", "s", "tab:orange"),
+           ("availability", "^", "tab:green"), ("overall", "D", "black"))
+#: At most this many period names under the compliance chart (every n-th past it).
+MAX_TICKS = 24
+
+
 def _compliance(pyplot: Any, report: Report) -> Any:
+    from matplotlib.transforms import ScaledTranslation
+
     points = report.compliance
     if not points:
         return None
-    labels = sorted({p.period for p in points})
+    present = sorted({p.period for p in points})
+    labels = period_range(present[0], present[-1], report.options.period)
     figure, axes = pyplot.subplots(figsize=(8, 4.5), layout="constrained")
-    for metric, style in zip((*OUTCOME_METRICS, "overall"), ("o-", "s-", "^-", "k--"),
-                             strict=True):
+    # each series drawn beside the others (in points, whatever the scale), so one marker never
+    # covers another of the same period and value
+    dodge_pt = min(7.0, 420 / len(labels) / len(_SERIES))
+    drawn = [m for m, _, _ in _SERIES if any(p.metric == m for p in points)]
+    for metric, marker, colour in _SERIES:
+        if metric not in drawn:
+            continue
         series = {p.period: p.percent for p in points if p.metric == metric}
-        if series:
-            xs = [labels.index(label) for label in sorted(series)]
-            axes.plot(xs, [series[label] for label in sorted(series)], style, label=metric)
-    axes.set_xticks(range(len(labels)), labels, rotation=45 if len(labels) > 6 else 0)
+        shift = (drawn.index(metric) - (len(drawn) - 1) / 2) * dodge_pt / 72
+        # NaN where a period has no outcome: the line breaks there instead of joining across
+        axes.plot(range(len(labels)), [series.get(label, math.nan) for label in labels],
+                  marker=marker, color=colour, linestyle="--" if metric == "overall" else "-",
+                  markersize=min(6.0, dodge_pt * 0.9), label=metric, gid=metric,
+                  transform=axes.transData + ScaledTranslation(shift, 0,
+                                                               figure.dpi_scale_trans))
+    every = max(1, math.ceil(len(labels) / MAX_TICKS))
+    axes.set_xticks(range(0, len(labels), every), labels[::every],
+                    rotation=45 if len(labels[::every]) > 6 else 0)
+    axes.set_xlim(-0.5, len(labels) - 0.5)
     axes.set_ylim(-5, 105)
     axes.set_ylabel("compliance (% of outcomes met)")
     axes.set_title(f"Compliance per {report.options.period} (UTC)")
@@ -89,7 +151,9 @@ def _availability(pyplot: Any, report: Report) -> Any:
         for target in targets:
             ax.axhline(target, color="black", linestyle="--", linewidth=1)
         low = min([*values, *targets])
-        ax.set_ylim(max(0.0, low - max(0.5, (100 - low) * 0.5)), 100)
+        bottom = max(0.0, low - max(0.5, (100 - low) * 0.5))
+        # room above 100 %: a target near it (99.9 % on a 0-100 scale) stays off the frame
+        ax.set_ylim(bottom, 100 + (100 - bottom) * 0.08)
         ax.set_xticks(range(len(rows)), labels)
         ax.set_ylabel("availability %")
         ax.set_title(f"{service} (dashed: target)")

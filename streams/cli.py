@@ -6,12 +6,16 @@ import argparse
 import contextlib
 import json
 import os
+import signal
+import socket
 import sys
+import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, NamedTuple, NoReturn
 
-from .broker import TopicSpec, create_topics
+from .broker import TopicSpec, check_reachable, create_topics
 from .core.errors import InvalidInstant, PolicyError, SlawatchError
 from .core.policy import NEVER, IncidentExplanation, PolicySet, load_policy_file
 from .core.timefmt import format_instant, parse_instant
@@ -37,6 +41,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="slawatch", description="Stream-processing SLA breach detector."
     )
+    parser.add_argument("--version", action="version", version=f"slawatch {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     rp = sub.add_parser(
@@ -171,6 +176,8 @@ def _parser() -> argparse.ArgumentParser:
         wk.add_argument(flag, metavar=meta, help=text)
     wk.add_argument("--no-web", action="store_true",
                     help="do not start the worker's web server")
+    wk.add_argument("--timeout", metavar="S", default="30",
+                    help="seconds to wait for the broker at start (default: 30)")
     wk.add_argument("--loglevel", default="warning", metavar="L",
                     help="debug, info, warning (default) or error")
     dm = sub.add_parser(
@@ -188,8 +195,75 @@ def _parser() -> argparse.ArgumentParser:
     dm.add_argument("--policies", metavar="P", help="policy file (default: the demo's)")
     dm.add_argument("--duration", type=float, metavar="S",
                     help="stop after S seconds (default: run until Ctrl-C)")
+    dm.add_argument("--timeout", metavar="S", default="30",
+                    help="with --broker: seconds to wait for it at start (default: 30)")
     _add_report_parser(sub)
+    _add_local_parsers(sub)
     return parser
+
+
+def _add_local_parsers(sub: Any) -> None:
+    """``broker``, ``send`` and ``tail``: a broker to try slawatch on, a way to feed it, and the
+    example consumer of its alerts."""
+    bk = sub.add_parser(
+        "broker", help="run the embedded broker (Tansu, in memory) in the foreground",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Start the embedded Kafka-protocol broker (Tansu, in memory, on a free port "
+                    "of\n127.0.0.1), create the slawatch topics on it, print its address and "
+                    "the line\nto export in other terminals, and run until Ctrl-C or SIGTERM. "
+                    "For trying\nslawatch; production is Kafka.",
+        epilog="example:\n  slawatch broker          # then, in other terminals: export "
+               "SLAWATCH_BROKER=...")
+    bk.add_argument("--partitions", metavar="N",
+                    help="partitions of the topics ($SLAWATCH_PARTITIONS, else 4)")
+    bk.add_argument("--prefix", metavar="P",
+                    help="topic name prefix ($SLAWATCH_TOPIC_PREFIX, else sla)")
+    sd = sub.add_parser(
+        "send", help="send incident events or heartbeats (JSON, or a JSON Lines file)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Send events to the topics a worker reads: an incident event (it has "
+                    "incident_id)\nto PREFIX.incidents keyed by incident_id, a heartbeat "
+                    "(service and status) to\nPREFIX.heartbeats keyed by service. Each is "
+                    "checked first as the worker checks it;\na bad one is reported with its "
+                    "place and not sent, the others are. Exits 0,\nor 2 with a one-line error "
+                    "(nothing valid to send, no broker, no topic).",
+        epilog="examples:\n  slawatch send --now '{\"incident_id\": \"INC-1\", \"event_id\": "
+               "\"e1\", \"type\": \"opened\",\n      \"severity\": \"P1\", \"customer\": "
+               "\"acme\", \"service\": \"payments\"}'\n"
+               "  slawatch send --file streams/examples/incidents.jsonl")
+    sd.add_argument("event", nargs="?", metavar="JSON", help="one event as a JSON object")
+    sd.add_argument("--file", metavar="F", help="events as JSON Lines (- is stdin)")
+    sd.add_argument("--now", action="store_true",
+                    help="stamp events that have no `at` with the wall clock")
+    tl = sub.add_parser(
+        "tail", help="follow the alert topics and print what stands as it changes",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Read PREFIX.breaches, PREFIX.near-breaches and PREFIX.outcomes from their "
+                    "beginning\nand follow them: one line per change of what stands (a new or "
+                    "changed alert,\na retraction; a record delivered again is not shown), and "
+                    "a summary of what\nstands each time it has read everything. --standing "
+                    "prints what stands now\nand exits. Ctrl-C or SIGTERM stops it.",
+        epilog="examples:\n  slawatch tail\n  slawatch tail --json | jq .alert_id\n"
+               "  slawatch tail --standing --broker kafka-1:9092")
+    tl.add_argument("--standing", action="store_true",
+                    help="print the records that stand now and exit")
+    tl.add_argument("--json", action="store_true", help="print each record as JSON")
+    for parser in (sd, tl):
+        parser.add_argument("--broker", metavar="URL",
+                            help="host:port, several by commas ($SLAWATCH_BROKER)")
+        parser.add_argument("--prefix", metavar="P",
+                            help="topic name prefix ($SLAWATCH_TOPIC_PREFIX, else sla)")
+        parser.add_argument("--timeout", metavar="S", default="30",
+                            help="seconds to wait for the broker (default: 30)")
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("slawatch")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
 
 
 #: The flags of ``worker``: (the setting it overrides, flag, metavar, help).
@@ -240,6 +314,132 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _demo(args)
     if args.command == "report":
         return _report(args)
+    if args.command == "broker":
+        return _broker(args)
+    if args.command == "send":
+        return _send(args)
+    if args.command == "tail":
+        return _tail(args)
+    return 2
+
+
+def _stop_on_sigterm() -> None:
+    """SIGTERM stops a foreground command as Ctrl-C does."""
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
+def _broker(args: argparse.Namespace) -> int:
+    from .broker import EmbeddedBroker
+
+    try:
+        settings = _settings(args, (("partitions", "--partitions"),
+                                    ("topic_prefix", "--prefix")))
+        broker = EmbeddedBroker(keep_log=True).start()  # named below if it dies
+    except SlawatchError as exc:
+        return _fail(f"slawatch broker: error: {exc}")
+    try:
+        _stop_on_sigterm()
+        specs = replace(settings, broker=broker.bootstrap).topic_specs()
+        create_topics(broker.bootstrap, specs)
+        print(f"embedded Kafka-protocol broker (Tansu, in memory) on {broker.bootstrap}, "
+              f"pid {broker.pid}, log {broker.log_path}")
+        print(f"topics: {', '.join(spec.name for spec in specs)}")
+        print("in other terminals, to use it:")
+        print(f"export SLAWATCH_BROKER={broker.bootstrap} SLAWATCH_BROKER_KIND=TANSU")
+        print("Ctrl-C stops it (everything on it is lost)", flush=True)
+        while broker.running:
+            time.sleep(0.2)
+        return _fail(f"slawatch broker: error: the broker (pid {broker.pid}) exited; its log: "
+                     f"{broker.log_path}")
+    except KeyboardInterrupt:
+        print("stopping the broker", flush=True)
+        broker.stop()
+        if broker.log_path is not None:  # kept only for a broker that failed
+            broker.log_path.unlink(missing_ok=True)
+        return 0
+    except SlawatchError as exc:
+        return _fail(f"slawatch broker: error: {exc}")
+    finally:
+        broker.stop()
+
+
+def _client_settings(args: argparse.Namespace) -> tuple[Settings, float]:
+    """The settings of ``send`` and ``tail`` (broker, prefix), and their ``--timeout``."""
+    settings = _settings(args, (("broker", "--broker"), ("topic_prefix", "--prefix")))
+    settings.bootstrap  # noqa: B018 - fails early, naming the variable, when no broker
+    return settings, _seconds(args.timeout, "--timeout")
+
+
+def _send(args: argparse.Namespace) -> int:
+    from .replay import _lines
+    from .send import plan, produce
+
+    try:
+        if (args.event is None) == (args.file is None):
+            raise SettingsError("give one event as JSON, or --file F (- for stdin)", "--file")
+        settings, timeout_s = _client_settings(args)
+        lines = ([("argument", args.event.encode())] if args.event is not None else
+                 ((f"{args.file}:{n}", raw) for n, raw, _ in _lines(args.file, args.file)))
+        planned = plan(lines, time.time_ns() // 1_000_000 if args.now else None)
+        if not planned.messages:
+            return _fail(f"slawatch send: error: nothing to send: "
+                         f"{'; '.join(planned.problems[:3]) or 'the file has no event'}")
+        for problem in planned.problems:
+            print(problem, file=sys.stderr)
+        sent = produce(settings, planned.messages, timeout_s)
+    except SlawatchError as exc:
+        return _fail(f"slawatch send: error: {exc}")
+    where = ", ".join(f"{n} to {topic}" for topic, n in sorted(sent.items()))
+    print(f"send: {len(planned.messages)} sent ({where}), {len(planned.problems)} bad "
+          "skipped", file=sys.stderr)
+    return 0
+
+
+def _tail(args: argparse.Namespace) -> int:
+    import threading
+
+    import orjson
+
+    from .demo import format_record
+    from .settings import CHANGELOG_TOPICS
+    from .tail import Changes, follow, standing
+
+    def show(rec: dict[str, Any]) -> None:
+        print(orjson.dumps(rec).decode() if args.json else format_record(rec), flush=True)
+
+    try:
+        settings, timeout_s = _client_settings(args)
+        check_reachable(settings.bootstrap, timeout_s=timeout_s,
+                        client_options=settings.kafka_client_options())
+        if args.standing:
+            for rec in standing(settings, timeout_s).latest.values():
+                show(rec)
+            return 0
+        _stop_on_sigterm()
+        changes = Changes()
+
+        def changed(rec: dict[str, Any]) -> None:
+            if changes.apply(rec):
+                show(rec)
+
+        def caught_up() -> None:
+            if not args.json:
+                print(f"-- {changes.summary()}; following (Ctrl-C stops)", flush=True)
+
+        follow(settings, CHANGELOG_TOPICS, threading.Event(), changed, caught_up)
+    except KeyboardInterrupt:
+        return 0
+    except SlawatchError as exc:
+        return _fail(f"slawatch tail: error: {exc}")
+    return 0
+
+
+def _fail(message: str) -> int:
+    """Print ``message`` on stderr as one line; the exit status of a failed command, 2."""
+    print(" ".join(message.split()), file=sys.stderr)
     return 2
 
 
@@ -253,10 +453,15 @@ def _demo(args: argparse.Namespace) -> int:
         if args.duration is not None and args.duration <= 0:
             raise SettingsError(f"--duration {args.duration:g}: expected seconds > 0",
                                 "--duration")
+        if settings.broker is not None:
+            check_reachable(settings.bootstrap, timeout_s=_seconds(args.timeout, "--timeout"),
+                            client_options=settings.kafka_client_options())
     except (SlawatchError, OSError) as exc:
-        print(f"slawatch demo: error: {_one_line(exc)}", file=sys.stderr)
-        return 2
-    return run_demo(settings, os.environ, policies=policies, duration_s=args.duration)
+        return _fail(f"slawatch demo: error: {exc}")
+    try:
+        return run_demo(settings, os.environ, policies=policies, duration_s=args.duration)
+    except SlawatchError as exc:  # the broker went away, or the embedded one did not start
+        return _fail(f"slawatch demo: error: {exc}")
 
 
 def _worker(args: argparse.Namespace) -> int:
@@ -267,14 +472,33 @@ def _worker(args: argparse.Namespace) -> int:
             raise SettingsError("no policy file: set SLAWATCH_POLICIES or pass --policies",
                                 "SLAWATCH_POLICIES")
         policies = load_policy_file(str(settings.policies))
+        timeout_s = _seconds(args.timeout, "--timeout")
+        if not args.no_web:
+            check_port_free(settings.web_host, settings.web_port)
+        # Faust's own failure to connect is a traceback after its retries
+        check_reachable(settings.bootstrap, timeout_s=timeout_s,
+                        client_options=settings.kafka_client_options())
         from .worker import create_app, run_worker  # Faust loads only for the worker
 
         app = create_app(settings, policies, embedded=settings.broker_kind == "TANSU",
                          web=not args.no_web)
     except (SlawatchError, OSError) as exc:
-        print(f"slawatch worker: error: {_one_line(exc)}", file=sys.stderr)
-        return 2
+        return _fail(f"slawatch worker: error: {exc}")
     return run_worker(app, loglevel=args.loglevel)
+
+
+def check_port_free(host: str, port: int) -> None:
+    """A ``SettingsError`` naming ``host:port`` when a server already listens there (bound as
+    the worker's web server binds, with SO_REUSEADDR)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise SettingsError(f"the web port {host}:{port} is not free ({exc.strerror}): "
+                                "pass --web-port (SLAWATCH_WEB_PORT) or --no-web",
+                                "--web-port") from None
 
 
 def _settings(args: argparse.Namespace, flags: Sequence[tuple[str, str]]) -> Settings:

@@ -296,26 +296,13 @@ class Demo:
             producer.close(timeout=5)
 
     def _watch(self) -> None:
-        from kafka import KafkaConsumer, TopicPartition
+        from .tail import follow
 
-        s = self.settings
-        consumer = KafkaConsumer(bootstrap_servers=s.bootstrap, enable_auto_commit=False,
-                                 fetch_max_wait_ms=50, **s.kafka_client_options())
-        consumer.assign([TopicPartition(s.topic(t), p) for t in OUTPUT_TOPICS
-                         for p in range(s.partitions)])
-        consumer.seek_to_beginning()
-        try:
-            while not self.stopping.is_set():
-                for batch in consumer.poll(timeout_ms=200).values():
-                    for message in batch:
-                        try:
-                            rec = orjson.loads(message.value)
-                        except orjson.JSONDecodeError:
-                            continue
-                        self.counts[rec.get("kind", "?")] += 1
-                        self.say(format_record(rec))
-        finally:
-            consumer.close()
+        def show(rec: dict[str, Any]) -> None:
+            self.counts[rec.get("kind", "?")] += 1
+            self.say(format_record(rec))
+
+        follow(self.settings, OUTPUT_TOPICS, self.stopping, show)
 
     def summary(self) -> str:
         sent = ", ".join(f"{n} {t} records" for t, n in sorted(self.sent.items())) or "nothing"

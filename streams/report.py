@@ -724,11 +724,64 @@ def format_report(report: Report) -> str:
 # ----------------------------------------------------------------------------- the shell
 
 
+#: A file whose first this many lines hold no record is not records (``read_jsonl``).
+RECORDS_WITHIN = 100
+
+
 def read_jsonl(lines: Iterable[bytes], source: str, log: Changelog, err: IO[str]) -> None:
-    """Fold JSON Lines records into ``log``; a line that is no record is reported and skipped."""
+    """Fold JSON Lines records into ``log``; a line that is no record is reported and skipped.
+
+    Input that holds no record at all (none in its first ``RECORDS_WITHIN`` lines, or none by
+    its end) is a ``ReportError`` naming what it holds instead (incident events, heartbeats,
+    binary data...), with no line per skip: it is the wrong file, not records with bad lines."""
+    held: list[str] | None = []  # the skips before the first record; None once one came
+    holds: dict[str, int] = {}
     for number, line in enumerate(lines, 1):
-        if line.strip() and (why := log.add_json(line)) is not None:
+        if not line.strip():
+            continue
+        why = log.add_json(line)
+        if why is None:
+            if held:
+                err.write("".join(held))
+            held = None
+        elif held is None:
             err.write(f"{source}:{number}: skipped: {why}\n")
+        else:
+            held.append(f"{source}:{number}: skipped: {why}\n")
+            what = line_holds(line)
+            holds[what] = holds.get(what, 0) + 1
+            if len(held) >= RECORDS_WITHIN:
+                break
+    if held:
+        raise ReportError(not_records(source, holds))
+
+
+def line_holds(line: bytes) -> str:
+    """What a line that is no alert record holds, in words (``not_records``)."""
+    if b"\0" in line:
+        return "binary data"
+    try:
+        obj = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError:
+            return "binary data"
+        return "text that is not JSON"
+    if isinstance(obj, dict) and "alert_id" not in obj:
+        if "incident_id" in obj and "type" in obj:
+            return "incident events"
+        if "service" in obj and "status" in obj:
+            return "heartbeats"
+    return "JSON that is not alert records"
+
+
+def not_records(source: str, holds: dict[str, int]) -> str:
+    """The one line of a report refused for input with no record: what it holds the most."""
+    what = max(holds, key=lambda k: holds[k])
+    hint = ("run slawatch replay first" if what in ("incident events", "heartbeats")
+            else "expected the JSON Lines of slawatch replay")
+    return f"{source} holds {what}, not alert records: {hint}"
 
 
 def read_changelog_topics(settings: Settings, log: Changelog, err: IO[str],

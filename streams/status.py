@@ -2,8 +2,8 @@
 
     status = Status()
     status.saw(topic, records, tick_seconds=None)   # after each record the agent processed
-    incidents_view(detectors, now, limit)           # open incidents, the most urgent first
-    services_view(detectors, now)                   # each service's period under each policy
+    incidents_view(detectors, limit)                # open incidents, the most urgent first
+    services_view(detectors, status.history)        # each service's period under each policy
     status.prometheus(gauges)                       # the text exposition format
 
 Views read the detectors without moving them (``MetricClock.view``, ``ServiceFold.view``), at a
@@ -26,6 +26,8 @@ from .core.incidents import FAR
 from .core.timefmt import END_INSTANT_MS, MIN_INSTANT_MS, format_instant
 
 LATEST_ALERTS = 100
+#: The ended periods kept per (service, policy) for the page's strip of outcomes.
+HISTORY_PERIODS = 30
 #: Upper bounds of the tick-duration histogram, in seconds.
 TICK_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 DEAD_KINDS = ("invalid", "late")
@@ -41,6 +43,9 @@ class Status:
         self.latest: deque[Record] = deque(maxlen=LATEST_ALERTS)
         self.tick_counts = [0] * (len(TICK_BUCKETS) + 1)  # the last one is +Inf
         self.tick_sum = 0.0
+        #: (service, policy_id) -> alert_id -> the availability outcome of an ended period, the
+        #: last ``HISTORY_PERIODS`` this worker published (a retraction withdraws one)
+        self.history: dict[tuple[str, str], dict[str, Record]] = {}
 
     def saw(self, topic: str, records: Iterable[Record]) -> None:
         """One input record of ``topic`` was processed and gave ``records``."""
@@ -53,6 +58,22 @@ class Status:
             else:
                 self.alerts_out[kind] = self.alerts_out.get(kind, 0) + 1
                 self.latest.append(rec)
+                if rec.get("metric") == "availability" and (
+                        kind == "outcome" or rec.get("retracts") == "outcome"):
+                    self._period(rec)
+
+    def _period(self, rec: Record) -> None:
+        """Keep (or withdraw) one period outcome in ``history``, the latest periods only."""
+        periods = self.history.setdefault((str(rec.get("service")), str(rec.get("policy_id"))),
+                                          {})
+        periods.pop(rec["alert_id"], None)
+        if rec["kind"] != "outcome":
+            return
+        periods[rec["alert_id"]] = {k: rec.get(k) for k in (
+            "period_start", "period_end", "met", "availability", "credit_percent")}
+        if len(periods) > HISTORY_PERIODS:
+            oldest = min(periods, key=lambda a: str(periods[a]["period_start"]))
+            del periods[oldest]
 
     def ticked(self, seconds: float) -> None:
         self.tick_sum += seconds
@@ -145,9 +166,22 @@ def _seconds(ms: int | None) -> float | None:
     return None if ms is None else ms / 1000
 
 
+def _marks(clock: Any, target_ms: int | None) -> list[dict[str, Any]]:
+    """Where a clock's near-breach thresholds fall: the working time elapsed at each."""
+    if clock.policy is None or target_ms is None:
+        return []
+    marks = []
+    for th in clock.policy.near_breach:
+        level = None if th.is_breach else th.level_ms(target_ms)
+        if level is not None:
+            marks.append({"label": str(th.label), "elapsed_seconds": level / 1000})
+    return marks
+
+
 def incidents_view(detectors: Mapping[int, Detector], limit: int = 200) -> dict[str, Any]:
     """The open incidents of ``detectors`` (partition -> detector), each at its partition's
-    clock: breached ones first, then by the nearest deadline; paused clocks last."""
+    clock: breached ones first (any clock breached, a stopped one too: the incident missed its
+    SLA), then by the nearest deadline; paused clocks last."""
     rows = []
     for partition, det in detectors.items():
         now = det.now
@@ -156,22 +190,24 @@ def incidents_view(detectors: Mapping[int, Detector], limit: int = 200) -> dict[
                 continue
             opened = inc.opened
             assert opened is not None
-            views = [v for v in (clock.view(now) for clock in inc.clocks)
+            views = [(clock, v) for clock, v in ((c, c.view(now)) for c in inc.clocks)
                      if v["target_ms"] is not None]
-            live = [v for v in views if v["state"] != "stopped"]
+            live = [v for _, v in views if v["state"] != "stopped"]
             urgent = min((v["deadline"] for v in live if _instant(v["deadline"]) is not None),
                          default=FAR)
-            breached = any(v["breached"] for v in live)
+            breached = any(v["breached"] for _, v in views)
             clocks = [{"metric": v["metric"], "state": v["state"],
                        "elapsed_seconds": _seconds(v["elapsed_ms"]),
                        "target_seconds": _seconds(v["target_ms"]),
                        "left_seconds": _seconds(v["left_ms"]),
                        "deadline": _instant(v["deadline"]), "breached": v["breached"],
-                       "fired": v["fired"]} for v in views]
+                       "fired": v["fired"], "marks": _marks(clock, v["target_ms"])}
+                      for clock, v in views]
             policy = inc.policy
             rows.append(((not breached, urgent, inc.id), {
                 "incident_id": inc.id, "customer": opened.customer, "service": opened.service,
                 "severity": inc.severity, "opened_at": _instant(opened.at),
+                "breached": breached,
                 "policy_id": None if policy is None else policy.id,
                 "policy_version": None if policy is None else policy.version,
                 "partition": partition, "clock": _instant(now), "clocks": clocks}))
@@ -179,9 +215,12 @@ def incidents_view(detectors: Mapping[int, Detector], limit: int = 200) -> dict[
     return {"count": len(rows), "incidents": [row for _, row in urgent_first]}
 
 
-def services_view(detectors: Mapping[int, Detector]) -> dict[str, Any]:
+def services_view(detectors: Mapping[int, Detector],
+                  history: Mapping[tuple[str, str], Mapping[str, Record]] | None = None
+                  ) -> dict[str, Any]:
     """Every service of ``detectors`` with its current period under each policy that judges
-    it, at its partition's clock."""
+    it, at its partition's clock: the near-breach fractions of its budget (``marks``), and the
+    ended periods of ``history`` (``Status.history``) oldest first."""
     rows = []
     for partition, det in detectors.items():
         now = det.now
@@ -191,6 +230,12 @@ def services_view(detectors: Mapping[int, Detector]) -> dict[str, Any]:
                 view = fold.view(now)
                 if view is None:
                     continue
+                version = fold.in_force(view["period_start"])
+                availability = None if version is None else version.availability
+                view["marks"] = [] if availability is None else [
+                    float(f) for f in availability.near_breach]
+                ended = (history or {}).get((name, view["policy_id"]), {})
+                view["history"] = sorted(ended.values(), key=lambda p: str(p["period_start"]))
                 view["period_start"] = _bound(view["period_start"])
                 view["period_end"] = _bound(view["period_end"])
                 periods.append(view)

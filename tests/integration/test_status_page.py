@@ -1,20 +1,31 @@
 """The worker's status page in a real browser, and its ``/metrics`` and ``/health``.
 
-A worker runs against the embedded broker with its web server on; the test produces an incident,
-heartbeats and one malformed record, then opens the page in headless Chromium (Debian's
-``chromium``, started by the test and stopped by its PID) and reads the rendered DOM. The
-screenshot is kept in ``artifacts/status-page.png``.
+A worker runs against the broker with its web server on and a manual clock; the test produces
+incidents that are breached, near a threshold, answered in time and answered late, services with
+met and missed days, and one malformed record, then opens the page in headless Chromium
+(Debian's ``chromium``, started by the test and stopped by its PID) and reads the rendered DOM:
+the breached incidents first, the missed outcome marked missed (never green), each service's
+budget bar and strip of days. Through a proxy that fails one endpoint with HTTP 500, the page
+shows that error in its panel and the other panels still. Screenshots at desktop and phone
+widths are kept in ``artifacts/``. Without chromium the test is skipped with the reason; under
+``CI=true`` that is a failure.
 """
 
 from __future__ import annotations
 
+import http.server
 import os
+import re
 import shutil
 import signal
 import socket
 import subprocess
+import threading
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -37,13 +48,18 @@ POLICY = """\
 policies:
   - id: gold
     match: {}
+    near_breach: [0.5, "5m"]
     incidents:
       P1: {response: 15m, resolution: 4h}
+      P2: {response: 1h, resolution: 8h}
     availability:
-      target: 99.9
-      period: month
-      heartbeat_timeout: 90s
+      target: 99
+      period: day
+      heartbeat_timeout: 1d
+      near_breach: [0.5, 0.75]
 """
+#: Widths of the screenshots (the phone one is tall: a headless screenshot is the viewport).
+SHOTS = {"desktop": (1280, 1150), "phone": (390, 2900)}
 
 
 def free_port() -> int:
@@ -56,8 +72,10 @@ def free_port() -> int:
 def chromium() -> str:
     found = shutil.which("chromium")
     if found is None:
-        pytest.fail("Debian's chromium is needed for the browser test: apt-get install chromium "
-                    "(.ci/run installs it)")
+        reason = "no chromium: apt-get install chromium for the browser test (.ci/run does)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true and {reason}", pytrace=False)
+        pytest.skip(reason)
     return found
 
 
@@ -94,74 +112,193 @@ def get_json(port: int, path: str) -> Any:
     return orjson.loads(body) if status == 200 else None
 
 
-def test_the_status_page_shows_what_the_worker_holds_in_a_real_browser(
+class Elements(HTMLParser):
+    """Every element of a dumped DOM: (tag, attributes, text directly inside it), in order."""
+
+    def __init__(self, html: str) -> None:
+        super().__init__()
+        self.found: list[tuple[str, dict[str, str], list[str]]] = []
+        self._open: list[int] = []
+        self.feed(html)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.found.append((tag, {k: v or "" for k, v in attrs}, []))
+        if tag not in ("meta", "br", "img", "input", "link"):
+            self._open.append(len(self.found) - 1)
+
+    def handle_endtag(self, tag: str) -> None:
+        if self._open:
+            self._open.pop()
+
+    def handle_data(self, data: str) -> None:
+        if self._open and data.strip():
+            self.found[self._open[-1]][2].append(data.strip())
+
+    def having(self, attribute: str, value: str | None = None) -> list[dict[str, str]]:
+        return [a for _, a, _ in self.found
+                if attribute in a and (value is None or a[attribute] == value)]
+
+    def text_of(self, id_: str) -> str:
+        return " ".join(t for _, a, text in self.found if a.get("id") == id_ for t in text)
+
+
+def inside(dom: str, attribute: str, value: str) -> str:
+    """The HTML of the item carrying ``attribute="value"``: up to the next such item or the
+    end of its panel."""
+    start = dom.index(f'{attribute}="{value}"')
+    ends = [i for i in (dom.find(f'{attribute}="', start + 1), dom.find("</section>", start))
+            if i >= 0]
+    return dom[start:min(ends, default=len(dom))]
+
+
+@contextmanager
+def failing_proxy(port: int, failing: str) -> Iterator[int]:
+    """A proxy on 127.0.0.1 in front of the worker's web server that answers ``failing`` with
+    HTTP 500 and forwards everything else; stopped at the end."""
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            if self.path.split("?")[0] == failing:
+                status, body, kind = 500, b"boom", "text/plain"
+            else:
+                opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+                try:
+                    with opener.open(f"http://127.0.0.1:{port}{self.path}", timeout=5) as got:
+                        status, body = got.status, got.read()
+                        kind = got.headers.get("Content-Type", "text/plain")
+                except urllib.error.HTTPError as exc:
+                    status, body, kind = exc.code, exc.read(), "application/json"
+            self.send_response(status)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
+
+
+def incident(iid: str, event: str, at: str, **extra: str) -> dict[str, str]:
+    return {"incident_id": iid, "event_id": f"{iid}-{event}", "type": event, "at": at, **extra}
+
+
+def send_scenario(deployment: Deployment) -> None:
+    """Breached, near, met and missed items at 2027-03-04 10:30 (the test's tick)."""
+    beats = {"web": [("03-01T00:00", "up"), ("03-02T00:00", "up"), ("03-03T00:00", "up"),
+                     ("03-04T00:00", "up")],
+             # 6 h down on 03-02: that day is missed; 8 min on 03-04, past half its budget
+             "db": [("03-01T00:00", "up"), ("03-02T06:00", "down"), ("03-02T12:00", "up"),
+                    ("03-03T00:00", "up"), ("03-04T00:00", "up"), ("03-04T10:00", "down"),
+                    ("03-04T10:08", "up")]}
+    for service, statuses in beats.items():
+        for at, status in statuses:
+            deployment.send("heartbeats", service, {"service": service, "status": status,
+                                                    "at": f"2027-{at}:00Z"})
+    opened = {"severity": "P1", "customer": "acme", "service": "checkout"}
+    for event in (
+            incident("INC-MISSED", "opened", "2027-03-04T09:00:00Z", severity="P2",
+                     customer="globex", service="search"),
+            incident("INC-BREACHED", "opened", "2027-03-04T10:00:00Z", **opened),
+            incident("INC-MET", "opened", "2027-03-04T10:00:00Z", **{**opened,
+                                                                     "customer": "initech"}),
+            incident("INC-MET", "acknowledged", "2027-03-04T10:05:00Z"),
+            incident("INC-NEAR", "opened", "2027-03-04T10:20:00Z", **{**opened,
+                                                                      "customer": "umbrella"}),
+            incident("INC-MISSED", "acknowledged", "2027-03-04T10:20:00Z"),
+            incident("INC-CALM", "opened", "2027-03-04T10:25:00Z", severity="P2",
+                     customer="acme", service="auth")):
+        deployment.send("incidents", event["incident_id"], event)
+    deployment.send("incidents", "INC-BROKEN", b"{not json")
+    deployment.producer.flush()
+
+
+def test_the_status_page_shows_what_operators_look_for_in_a_real_browser(
         broker: EmbeddedBroker, tmp_path: Path) -> None:
+    chromium()  # skipped (or failed under CI=true) before anything starts
     policies = tmp_path / "policies.yaml"
     policies.write_text(POLICY)
     deployment = Deployment(broker, policies, partitions=2)
     port = free_port()
     with Worker(deployment, tmp_path, web_port=port) as worker:
-        deployment.send("incidents", "INC-PAGE-1", {
-            "incident_id": "INC-PAGE-1", "event_id": "e1", "type": "opened",
-            "at": "2027-03-01T10:00:00Z", "severity": "P1", "service": "checkout",
-            "customer": "acme"})
-        for minute, status in enumerate(("up", "up", "down")):
-            deployment.send("heartbeats", "payments-api", {
-                "service": "payments-api", "at": f"2027-03-01T10:0{minute}:00Z",
-                "status": status})
-        deployment.send("incidents", "INC-PAGE-2", b"{not json")
-        deployment.send("incidents", "INC-PAGE-1", {
-            "incident_id": "INC-PAGE-1", "event_id": "e2", "type": "updated",
-            "at": "2027-03-01T10:10:00Z"})  # moves the clock: 10 of 15 minutes used
-        deployment.producer.flush()
-
-        incidents = wait_for(
-            lambda: (got := get_json(port, "/api/incidents")) and got["count"] and got,
-            60, what=f"the incident on /api/incidents ({worker.log_path})")
-        (incident,) = incidents["incidents"]
-        assert incident["incident_id"] == "INC-PAGE-1" and incident["customer"] == "acme"
-        response = next(c for c in incident["clocks"] if c["metric"] == "response")
-        assert response["state"] == "running"
-        # the clock is the watermark of the inputs less 1 ms (events of 10:10 may still come)
-        assert response["left_seconds"] == 5 * 60 + 0.001
-        assert response["deadline"] == "2027-03-01T10:15:00.000Z"
-        services = wait_for(
-            lambda: (got := get_json(port, "/api/services")) and got["count"] and got,
-            30, what="the service on /api/services")
-        (service,) = services["services"]
-        assert service["service"] == "payments-api" and service["up"] is False
-        (period,) = service["periods"]
-        assert period["policy_id"] == "gold" and period["target"] == 99.9
-
-        deployment.tick("2027-03-01T10:16:00Z")  # the response target passes in silence
+        send_scenario(deployment)
+        wait_for(lambda: (got := get_json(port, "/api/incidents")) and got["count"] == 5,
+                 60, what=f"the five incidents on /api/incidents ({worker.log_path})")
+        deployment.tick("2027-03-04T10:30:00Z")
         alerts = wait_for(
-            lambda: (got := get_json(port, "/api/alerts")) and got["alerts"] and got,
-            30, what="the breach on /api/alerts")
-        assert [(a["kind"], a["incident_id"]) for a in alerts["alerts"]] == [
-            ("breach", "INC-PAGE-1")]
+            lambda: (got := get_json(port, "/api/alerts")) and len(
+                [a for a in got["alerts"] if a["kind"] == "outcome"
+                 and a["metric"] == "availability"]) == 6 and got,
+            30, what="three days of outcomes for each service on /api/alerts")
+        outcomes = {(a.get("incident_id") or a["service"], a.get("period_start", "")[:10]):
+                    a["met"] for a in alerts["alerts"] if a["kind"] == "outcome"}
+        assert outcomes[("INC-MISSED", "")] is False and outcomes[("INC-MET", "")] is True
+        assert outcomes[("db", "2027-03-02")] is False and outcomes[("web", "2027-03-02")]
+
+        dom = browse(f"http://127.0.0.1:{port}/", tmp_path, "--dump-dom").stdout
+        page = Elements(dom)
+        assert 'data-loaded="yes"' in dom, dom[-3000:]
+        order = [a["data-incident"] for a in page.having("data-incident")]
+        assert order == ["INC-BREACHED", "INC-MISSED", "INC-NEAR", "INC-CALM", "INC-MET"]
+        assert [a["data-breached"] for a in page.having("data-incident")] == [
+            "yes", "yes", "no", "no", "no"]
+        assert "globex · search" in inside(dom, "data-incident", "INC-MISSED")
+        near = inside(dom, "data-incident", "INC-NEAR")
+        assert 'data-metric="response" data-state="near"' in near
+        assert "10m of 15m working time" in near and "warns at 50%, 5m left" in near
+        assert inside(dom, "data-incident", "INC-BREACHED").count('class="mark"') == 4
+        # the missed outcome is marked missed and red, the met one met and green
+        missed = [a for a in page.having("data-outcome", "missed") if "data-alert" in a]
+        assert len(missed) == 2  # INC-MISSED's response, db's 03-02
+        for _, attrs, text in page.found:
+            if text in (["MISSED"], ["MET"]) and attrs.get("class", "").startswith("badge"):
+                assert attrs["class"] == ("badge bad" if text == ["MISSED"] else "badge good")
+        assert sum(text == ["MISSED"] for _, _, text in page.found) == 2
+        db = inside(dom, "data-service", "db")
+        assert db.count('data-outcome="missed"') == 1 and db.count('data-outcome="met"') == 2
+        assert "DOWN" not in db and ">56%<" in db  # 480 s of an 864 s budget
+        web = inside(dom, "data-service", "web")
+        assert web.count('data-outcome="met"') == 3 and 'data-outcome="missed"' not in web
 
         ARTIFACTS.mkdir(exist_ok=True)
-        shot = ARTIFACTS / "status-page.png"
-        shot.unlink(missing_ok=True)
-        dom = browse(f"http://127.0.0.1:{port}/", tmp_path, "--dump-dom")
-        assert 'data-loaded="yes"' in dom.stdout, dom.stderr[-2000:]
-        assert 'data-incident="INC-PAGE-1"' in dom.stdout
-        assert 'data-service="payments-api"' in dom.stdout
-        assert "acme" in dom.stdout and "checkout" in dom.stdout
-        assert "3h 44m" in dom.stdout  # the resolution clock's working time left at 10:16
-        assert dom.stdout.count(">breached<") == 1  # the response clock, on the incident row
-        assert dom.stdout.count(">breach<") == 1  # the alert, in the latest alerts
-        browse(f"http://127.0.0.1:{port}/", tmp_path, f"--screenshot={shot}",
-               "--window-size=1280,900")
-        assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 10_000
+        for name, (width, height) in SHOTS.items():
+            shot = ARTIFACTS / f"status-{name}.png"
+            shot.unlink(missing_ok=True)
+            browse(f"http://127.0.0.1:{port}/", tmp_path, f"--screenshot={shot}",
+                   f"--window-size={width},{height}")
+            assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+            assert shot.stat().st_size > 20_000
+
+        with failing_proxy(port, "/api/services") as proxy:
+            dom = browse(f"http://127.0.0.1:{proxy}/", tmp_path, "--dump-dom").stdout
+            shot = ARTIFACTS / "status-one-endpoint-failing.png"
+            browse(f"http://127.0.0.1:{proxy}/", tmp_path, f"--screenshot={shot}",
+                   "--window-size={},{}".format(*SHOTS["desktop"]))
+            assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        page = Elements(dom)
+        assert "could not load api/services: HTTP 500" in page.text_of("services-error")
+        assert re.search(r'id="services-error" class="error shown"|class="error shown" '
+                         r'id="services-error"', dom), "the error is shown in its panel"
+        for other in ("incidents", "alerts", "health"):
+            assert page.text_of(f"{other}-error") == "", other
+        assert len(page.having("data-incident")) == 5, "the other panels are not blanked"
+        assert page.having("data-alert") and not page.having("data-service")
 
         status, text = get(port, "/metrics")
         assert status == 200
         families = {f.name: f for f in text_string_to_metric_families(text.decode())}
         events_in = {s.labels["topic"]: s.value for s in families["slawatch_events_in"].samples}
-        assert events_in[deployment.topic("incidents")] == 3
+        assert events_in[deployment.topic("incidents")] == 8
         assert events_in[deployment.topic("ticks")] >= 1
-        assert events_in[deployment.topic("heartbeats")] == 3
+        assert events_in[deployment.topic("heartbeats")] == 11
         dead = {s.labels["reason"]: s.value
                 for s in families["slawatch_dead_letters"].samples}
         assert dead == {"malformed_json": 1}

@@ -8,7 +8,7 @@ import pytest
 from streams.cli import main
 
 COMMANDS = (["replay"], ["report"], ["worker"], ["demo"], ["topics", "create"],
-            ["policy", "validate"], ["policy", "explain"])
+            ["policy", "validate"], ["policy", "explain"], ["broker"], ["send"], ["tail"])
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=" ".join)

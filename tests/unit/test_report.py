@@ -469,6 +469,48 @@ def test_no_input_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
         "slawatch report: error: no input: give --input FILE (- for stdin) or --from-topics"]
 
 
+EXAMPLES = Path(cli.__file__).parent / "examples"
+
+
+@pytest.mark.parametrize(("name", "content", "says"), [
+    ("incidents.jsonl", (EXAMPLES / "incidents.jsonl").read_bytes(),
+     "incidents.jsonl holds incident events, not alert records: run slawatch replay first"),
+    ("heartbeats.jsonl", (EXAMPLES / "heartbeats.jsonl").read_bytes(),
+     "heartbeats.jsonl holds heartbeats, not alert records: run slawatch replay first"),
+    ("a.bin", bytes(range(256)) * 64,
+     "a.bin holds binary data, not alert records: expected the JSON Lines of slawatch replay"),
+    ("notes.txt", b"hello\nworld\n" * 200,
+     "notes.txt holds text that is not JSON, not alert records: expected the JSON Lines"),
+], ids=["incidents", "heartbeats", "binary", "text"])
+def test_input_with_no_alert_record_is_refused_naming_what_it_holds(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        name: str, content: bytes, says: str) -> None:
+    (tmp_path / name).write_bytes(content)
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["report", "--input", name]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.count("\n") == 1, captured.err  # no line per skipped line
+    assert captured.err.startswith(f"slawatch report: error: {says}"), captured.err
+    assert captured.out == ""
+
+
+def test_records_after_some_bad_lines_are_read_and_the_bad_lines_reported() -> None:
+    bad = [orjson.dumps({"incident_id": "I", "type": "opened"}), b"\xff\xfe"]
+    log, err = Changelog(), io.StringIO()
+    read_jsonl([*bad, *fixture_lines()], "mixed.jsonl", log, err)
+    first, second = err.getvalue().splitlines()[:2]
+    assert first.startswith("mixed.jsonl:1: skipped: ")
+    assert second.startswith("mixed.jsonl:2: skipped: ")
+    assert log.standing().records
+
+
+def test_an_empty_input_is_an_empty_report(tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "none.jsonl").write_bytes(b"")
+    assert cli.main(["report", "--input", str(tmp_path / "none.jsonl")]) == 0
+    assert capsys.readouterr().out == "no standing alerts or outcomes\n"
+
+
 def test_report_command_writes_csv_and_charts(tmp_path: Path,
                                               capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "kpis.csv"

@@ -100,7 +100,8 @@ def test_incidents_are_listed_breached_first_then_by_the_nearest_deadline() -> N
     keys = []
     for row in rows:
         live = [c for c in row["clocks"] if c["state"] != "stopped"]
-        breached = any(c["breached"] for c in live)
+        breached = any(c["breached"] for c in row["clocks"])  # a stopped one too
+        assert row["breached"] is breached
         deadlines = [c["deadline"] for c in live if c["deadline"]]
         keys.append((not breached, min(deadlines) if deadlines else "~"))
     assert keys == sorted(keys)
@@ -197,3 +198,99 @@ def test_the_latest_alerts_are_kept_newest_first_without_dead_letters() -> None:
     assert [r["alert_id"] for r in latest[:3]] == ["149", "148", "147"]
     assert len(latest) == 100 and all(r["kind"] == "breach" for r in latest)
     assert [r["alert_id"] for r in status.alerts(2)] == ["149", "148"]
+
+
+PAGE_POLICY = """\
+policies:
+  - id: gold
+    match: {}
+    near_breach: [0.5, "5m"]
+    incidents:
+      P1: {response: 15m, resolution: 4h}
+    availability:
+      target: 99
+      period: day
+      heartbeat_timeout: 1d
+      near_breach: [0.5, 0.75]
+"""
+
+
+def opened(iid: str, at: str, **extra: Any) -> dict[str, Any]:
+    return {"incident_id": iid, "event_id": f"{iid}-{extra.get('type', 'opened')}",
+            "type": "opened", "at": at, "severity": "P1", "customer": "acme", "service": "api",
+            **extra}
+
+
+def test_an_incident_whose_stopped_clock_breached_is_listed_as_breached_first() -> None:
+    """Answered late, its response clock stopped breached while its resolution runs: it missed
+    its SLA, so it comes before an incident that has not, whatever their deadlines."""
+    from streams.core.policy import load_policies
+
+    det = Detector(load_policies(PAGE_POLICY))
+    for obj in (opened("LATE", "2027-03-01T10:00:00Z"),
+                opened("SOON", "2027-03-01T10:20:00Z"),
+                {**opened("LATE", "2027-03-01T10:30:00Z"), "type": "acknowledged",
+                 "event_id": "LATE-ack"}):
+        ev = incident_event(obj)
+        det.before(ev.at)
+        det.on_incident_event(ev)
+    det.advance(parse_instant("2027-03-01T10:31:00Z"))
+    rows = incidents_view({0: det})["incidents"]
+    assert [(r["incident_id"], r["breached"]) for r in rows] == [("LATE", True),
+                                                                  ("SOON", False)]
+    late_response = rows[0]["clocks"][0]
+    assert (late_response["metric"], late_response["state"]) == ("response", "stopped")
+    # the near-breach thresholds of a 15 m target: half of it, and 5 m before it
+    assert late_response["marks"] == [{"label": "0.5", "elapsed_seconds": 450.0},
+                                      {"label": "5m", "elapsed_seconds": 600.0}]
+
+
+def outcome(day: int, met: bool, aid: str | None = None) -> dict[str, Any]:
+    return {"alert_id": aid or f"o{day}", "kind": "outcome", "metric": "availability",
+            "service": "db", "policy_id": "gold", "met": met, "availability": 99.5,
+            "period_start": f"2027-01-{day:02d}T00:00:00.000Z",
+            "period_end": f"2027-01-{day + 1:02d}T00:00:00.000Z", "credit_percent": 0}
+
+
+def test_the_page_keeps_the_last_periods_of_each_service_and_drops_retracted_ones() -> None:
+    from streams.status import HISTORY_PERIODS
+
+    status = Status()
+    status.saw("t", [outcome(d, d % 2 == 0) for d in range(1, HISTORY_PERIODS + 2)])
+    status.saw("t", [{"alert_id": "o5", "kind": "retraction", "retracts": "outcome",
+                      "metric": "availability", "service": "db", "policy_id": "gold"}])
+    kept = status.history[("db", "gold")]
+    starts = sorted(str(p["period_start"])[8:10] for p in kept.values())
+    assert len(kept) == HISTORY_PERIODS - 1  # the oldest went, and the retracted one
+    assert "01" not in starts and "05" not in starts and "31" in starts
+    assert kept["o2"]["met"] is True and kept["o3"]["met"] is False
+
+
+def test_services_view_gives_the_budget_marks_and_the_ended_periods_oldest_first() -> None:
+    from streams.core.policy import load_policies
+
+    det = Detector(load_policies(PAGE_POLICY))
+    for at in ("2027-01-01T00:00:00Z", "2027-01-02T00:00:00Z"):
+        hb = heartbeat({"service": "db", "status": "up", "at": at})
+        det.before(hb.at)
+        det.on_heartbeat(hb)
+    status = Status()
+    status.saw("t", [outcome(3, True), outcome(1, False)])
+    (row,) = services_view({0: det}, status.history)["services"]
+    (period,) = row["periods"]
+    assert period["marks"] == [0.5, 0.75]
+    assert [(p["period_start"][:10], p["met"]) for p in period["history"]] == [
+        ("2027-01-01", False), ("2027-01-03", True)]
+
+
+def test_the_status_page_loads_nothing_from_elsewhere() -> None:
+    """It must work offline: no script, style sheet, font or image from another place, and it
+    fetches only its own worker's endpoints (relative paths)."""
+    import re
+    from importlib.resources import files
+
+    page = files("streams.worker").joinpath("status.html").read_text(encoding="utf-8")
+    for pattern in (r"\bsrc\s*=", r"<link\b", r"@import", r"url\(", r"https?://"):
+        assert not re.search(pattern, page, re.I), pattern
+    fetched = set(re.findall(r'panel\("[a-z]+", "([^"]+)"', page))
+    assert fetched == {"health", "api/incidents", "api/services", "api/alerts"}
