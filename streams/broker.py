@@ -442,8 +442,9 @@ def create_topics(bootstrap: str, topics: Iterable[TopicSpec], *, timeout_s: flo
                               f"({result['error_message']})")
         if failed:
             raise TopicError(f"cannot create topics on {bootstrap}: {'; '.join(failed)}")
-        if created:
-            admin.wait_for_topics(created, timeout_ms=timeout_ms)
+        # in the broker's metadata before this returns: also those that another client created
+        # a moment ago (a consumer group's leader assigns only the partitions it sees there)
+        admin.wait_for_topics(created + existing, timeout_ms=timeout_ms)
         if existing:
             _check_partitions(admin.describe_topics(existing),
                               {spec.name: spec.partitions for spec in specs}, bootstrap)

@@ -15,7 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, NamedTuple, NoReturn
 
-from .broker import TopicSpec, check_reachable, create_topics
+from .broker import TopicError, TopicSpec, check_reachable, create_topics
 from .core.errors import InvalidInstant, PolicyError, SlawatchError
 from .core.policy import NEVER, IncidentExplanation, PolicySet, load_policy_file
 from .core.timefmt import format_instant, parse_instant
@@ -478,13 +478,28 @@ def _worker(args: argparse.Namespace) -> int:
         # Faust's own failure to connect is a traceback after its retries
         check_reachable(settings.bootstrap, timeout_s=timeout_s,
                         client_options=settings.kafka_client_options())
-        from .worker import create_app, run_worker  # Faust loads only for the worker
+        from .worker import create_app, own_topics, run_worker  # Faust loads only for the worker
 
+        _create_own_topics(settings, own_topics(settings), timeout_s)
         app = create_app(settings, policies, embedded=settings.broker_kind == "TANSU",
                          web=not args.no_web)
     except (SlawatchError, OSError) as exc:
         return _fail(f"slawatch worker: error: {exc}")
     return run_worker(app, loglevel=args.loglevel)
+
+
+def _create_own_topics(settings: Settings, specs: list[TopicSpec], timeout_s: float) -> None:
+    """The worker's own topics (``worker.own_topics``), there before Faust starts; where the
+    broker's ACLs do not let this worker create topics, Faust is left to find them (README,
+    Production notes)."""
+    try:
+        create_topics(settings.bootstrap, specs, timeout_s=timeout_s,
+                      client_options=settings.kafka_client_options())
+    except TopicError as exc:
+        if "Authorization" not in str(exc):
+            raise
+        print(f"slawatch worker: warning: its own topics were not created ({exc}); Faust "
+              "will look for them", file=sys.stderr)
 
 
 def check_port_free(host: str, port: int) -> None:

@@ -1,5 +1,5 @@
 """The Faust worker: the only package that imports Faust (see ``app``)."""
 
-from .app import create_app, run_worker
+from .app import create_app, own_topics, run_worker
 
-__all__ = ["create_app", "run_worker"]
+__all__ = ["create_app", "own_topics", "run_worker"]

@@ -113,3 +113,27 @@ def test_version_names_the_installed_release(capsys: pytest.CaptureFixture[str])
         main(["--version"])
     assert exit_.value.code == 0
     assert capsys.readouterr().out == f"slawatch {version('slawatch')}\n"
+
+
+def test_a_worker_denied_topic_creation_leaves_its_topics_to_faust(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """Its ACLs may let it use topics created beforehand but not create any (README)."""
+    from streams import cli
+    from streams.broker import TopicError
+    from streams.settings import Settings
+
+    def denied(*args: object, **kwargs: object) -> None:
+        raise TopicError("cannot create topics on b:9092: app-incidents-changelog: "
+                         "TopicAuthorizationFailedError (denied)")
+
+    monkeypatch.setattr(cli, "create_topics", denied)
+    settings = Settings.from_env({"SLAWATCH_BROKER": "b:9092"})
+    cli._create_own_topics(settings, [], 1.0)
+    assert "its own topics were not created" in capsys.readouterr().err
+
+    def clash(*args: object, **kwargs: object) -> None:
+        raise TopicError("topic app-incidents-changelog has 4 partitions, not 6")
+
+    monkeypatch.setattr(cli, "create_topics", clash)
+    with pytest.raises(TopicError, match="partitions"):
+        cli._create_own_topics(settings, [], 1.0)

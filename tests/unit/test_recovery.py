@@ -17,7 +17,7 @@ from faust.types import TP
 
 from streams.core.policy import load_policies
 from streams.settings import Settings
-from streams.worker.app import create_app, seek_to_committed
+from streams.worker.app import create_app, own_topics, seek_to_committed
 from streams.worker.recovery import StreamsAfterSeek
 
 POLICY = """
@@ -188,3 +188,18 @@ def test_a_partition_with_committed_offsets_is_not_rewound() -> None:
             raise AssertionError(f"rewound {partitions}")
 
     asyncio.run(seek_to_committed(Aiokafka(), set()))
+
+
+def test_the_topics_created_before_faust_starts_are_the_ones_faust_uses() -> None:
+    """Created first so that a group leader's metadata always shows them (``own_topics``): a
+    name that drifted from Faust's would leave the race as it was."""
+    settings = Settings.from_env({"SLAWATCH_BROKER": "127.0.0.1:1", "SLAWATCH_APP_ID": "sw-x",
+                                  "SLAWATCH_PARTITIONS": "6"})
+    app = create_app(settings, load_policies(POLICY, "p.yaml"), web=False)
+    tables: Any = app.tables
+    faust_made = {(t.changelog_topic.get_topic_name(), t.partitions or app.conf.topic_partitions)
+                  for t in tables.values()}
+    faust_made.add((app._leader_assignor._leader_topic_name, 1))  # type: ignore[attr-defined]
+    ours = {(spec.name, spec.partitions) for spec in own_topics(settings)}
+    assert ours == faust_made
+    assert all(spec.compact for spec in own_topics(settings) if spec.name.endswith("changelog"))

@@ -366,6 +366,7 @@ def test_the_worker_flags_feed_the_settings(monkeypatch: pytest.MonkeyPatch, pol
     monkeypatch.setattr(streams.worker, "run_worker", lambda app, loglevel: 0)
     # no broker here: the start-up probe (tests/unit/test_cli_errors.py) is not what this holds
     monkeypatch.setattr("streams.cli.check_reachable", lambda *args, **kwargs: None)
+    monkeypatch.setattr("streams.cli.create_topics", lambda *args, **kwargs: [])
     base = ["worker", "--broker", "127.0.0.1:9092", "--policies", policy, "--no-web"]
     assert main([*base, "--retention", "90d", "--max-future", "10m"]) == 0
     monkeypatch.setenv("SLAWATCH_RETENTION", "1d")

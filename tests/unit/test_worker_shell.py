@@ -152,3 +152,20 @@ def test_dead_letters_are_never_held() -> None:
     s = taken_over(TWO_HOURS_ON, {}, {"sla.incidents": 100, "sla.heartbeats": 0}, {})
     records, _ = s.handle("sla.incidents", 0, 0, b"x", b"not json")
     assert [r["kind"] for r in records] == ["invalid"] and s.parts[0].holding is not None
+
+
+def test_a_tick_moves_the_clock_past_the_events_only_on_high_watermarks_fetched_after_it() -> None:
+    """A partition left out of the fetches a while keeps its old high watermark: read to it,
+    the worker is not caught up with what was produced before the tick."""
+    polled = {"sla.incidents": 1_000, "sla.heartbeats": 5_000}
+    s = taken_over(None, {}, {"sla.incidents": 1, "sla.heartbeats": 0}, {})
+    aiokafka = SimpleNamespace(last_poll_timestamp=lambda tp: polled[tp.topic])
+    s.app.consumer._thread = SimpleNamespace(_ensure_consumer=lambda: aiokafka)  # type: ignore[attr-defined]
+    s.handle("sla.incidents", 0, 0, b"i", orjson.dumps(OPENED))
+    tick = orjson.dumps({"now": "2026-04-02T00:00:00Z"})
+    s.handle("sla.ticks", 0, 0, None, tick, 3_000)
+    assert s.parts[0].det.now < parse_instant(OPENED["at"]), "the incidents' end is from 1 s"
+    polled["sla.incidents"] = 3_000
+    records, _ = s.handle("sla.ticks", 0, 1, None, tick, 3_000)
+    assert s.parts[0].det.now == parse_instant("2026-04-02T00:00:00Z")
+    assert any(r["kind"] == "breach" for r in records), "the response deadline passed"
