@@ -13,8 +13,8 @@ from typing import Any, NamedTuple, NoReturn
 
 from .broker import TopicSpec, create_topics
 from .core.errors import InvalidInstant, PolicyError, SlawatchError
-from .core.policy import NEVER, IncidentExplanation, PolicySet, load_policy_file
-from .core.timefmt import format_instant, parse_instant
+from .core.policy import IncidentExplanation, PolicySet, load_policy_file
+from .core.timefmt import NEVER_MS, format_instant, parse_instant
 from .settings import VARIABLES, Settings, SettingsError, parse_setting
 
 
@@ -385,7 +385,7 @@ def _match_text(match: tuple[str | None, str | None]) -> str:
 
 
 def _since(from_ms: int) -> str:
-    return "always" if from_ms == NEVER else f"from {format_instant(from_ms)}"
+    return "always" if from_ms == NEVER_MS else f"from {format_instant(from_ms)}"
 
 
 _RULE = "customer+service > customer > service > {}"
@@ -434,7 +434,7 @@ def format_explanation(e: IncidentExplanation) -> str:
 def explanation_json(e: IncidentExplanation) -> dict[str, Any]:
     """The JSON object of ``policy explain --json``: the same facts as ``format_explanation``."""
     def since(from_ms: int) -> str | None:
-        return None if from_ms == NEVER else format_instant(from_ms)
+        return None if from_ms == NEVER_MS else format_instant(from_ms)
 
     candidates = [{
         "policy_id": c.policy_id,

@@ -49,7 +49,7 @@ from .core.events import (
     incident_event,
 )
 from .core.policy import PolicySet
-from .core.timefmt import format_instant
+from .core.timefmt import NEVER_MS, format_instant
 from .settings import ALL_TOPICS, Settings
 from .topicread import TopicReader, kafka_client, kafka_config
 
@@ -282,8 +282,8 @@ def _run(policies: PolicySet, sources: Sequence[Source], until: int | None, writ
             rec = dead_letter(exc, raw, source.where(position))
             err.write(f"{source.label(position)}: {rec['error']}\n")  # as bounded as the record
             write([rec])
-    if until is not None or det.now > -(2**62):
-        writer.write(det.advance(until if until is not None else det.now))
+    if until is not None or det.now_ms > NEVER_MS:
+        writer.write(det.advance(until if until is not None else det.now_ms))
 
 
 # ----------------------------------------------------------------------------- the inputs

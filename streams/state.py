@@ -29,7 +29,7 @@ from .core.detector import DEFAULT_RETENTION_MS, Detector, Record
 from .core.errors import InvalidEvent
 from .core.events import Heartbeat, IncidentEvent, incident_event
 from .core.policy import PolicySet
-from .core.timefmt import END_INSTANT_MS
+from .core.timefmt import END_INSTANT_MS, NEVER_MS
 
 Value = dict[str, Any]
 
@@ -83,7 +83,7 @@ def rebuild(policies: PolicySet, clock_ms: int | None, incidents: Iterable[tuple
     ``max_future``), as the saved clock is."""
     det = Detector(policies, retention_ms, follow_events=follow_events)
     loaded, forgotten = [], []
-    latest = -(2**62) if clock_ms is None else clock_ms
+    latest = NEVER_MS if clock_ms is None else clock_ms
     for incident_id, value in incidents:
         if "forgotten" in value:
             forgotten.append((value["forgotten"], incident_id))
@@ -102,7 +102,7 @@ def rebuild(policies: PolicySet, clock_ms: int | None, incidents: Iterable[tuple
     limit = END_INSTANT_MS if clock_limit_ms is None else clock_limit_ms
     reached = [fold.get("projected_to") for _, snap in snaps for fold in snap["folds"]]
     latest = max([latest, *(t for t in reached if t is not None and t <= limit)])
-    det.now = latest
+    det.now_ms = latest
     out: list[Record] = []
     for incident_id, events, sent in loaded:
         out += det.restore_incident(incident_id, events, sent)
@@ -192,7 +192,7 @@ class Partition:
             out += apply()
         except InvalidEvent as exc:
             return Step(out, self._evictions(offset), exc)
-        if at > self.applied.get(table, -(2**62)):
+        if at > self.applied.get(table, NEVER_MS):
             self.applied[table] = at
         writes = self._evictions(offset)
         writes.append((table, key, value(previous)))
@@ -244,13 +244,13 @@ class Partition:
         for iid in det.evicted:
             previous = self.lookup("incidents", iid)
             writes.append(("incidents", iid, forgotten_value(
-                self.number, previous["o"] if previous else offset, det.now)))
+                self.number, previous["o"] if previous else offset, det.now_ms)))
         det.evicted.clear()
         for iid in det.dropped:
             previous = self.lookup("incidents", iid)
             writes.append(("incidents", iid, {
                 "p": self.number, "o": previous["o"] if previous else offset,
-                "dropped": det.now}))
+                "dropped": det.now_ms}))
         det.dropped.clear()
         return writes
 

@@ -22,8 +22,7 @@ from typing import Any
 
 from .core.detector import Detector, Record
 from .core.errors import InvalidInstant
-from .core.incidents import FAR
-from .core.timefmt import END_INSTANT_MS, MIN_INSTANT_MS, format_instant
+from .core.timefmt import END_INSTANT_MS, FAR_MS, MIN_INSTANT_MS, format_instant
 
 LATEST_ALERTS = 100
 #: Upper bounds of the tick-duration histogram, in seconds.
@@ -150,7 +149,7 @@ def incidents_view(detectors: Mapping[int, Detector], limit: int = 200) -> dict[
     clock: breached ones first, then by the nearest deadline; paused clocks last."""
     rows = []
     for partition, det in detectors.items():
-        now = det.now
+        now = det.now_ms
         for inc in det.incidents.values():
             if inc.clocks is None or inc.finished():
                 continue
@@ -160,7 +159,7 @@ def incidents_view(detectors: Mapping[int, Detector], limit: int = 200) -> dict[
                      if v["target_ms"] is not None]
             live = [v for v in views if v["state"] != "stopped"]
             urgent = min((v["deadline"] for v in live if _instant(v["deadline"]) is not None),
-                         default=FAR)
+                         default=FAR_MS)
             breached = any(v["breached"] for v in live)
             clocks = [{"metric": v["metric"], "state": v["state"],
                        "elapsed_seconds": _seconds(v["elapsed_ms"]),
@@ -184,7 +183,7 @@ def services_view(detectors: Mapping[int, Detector]) -> dict[str, Any]:
     it, at its partition's clock."""
     rows = []
     for partition, det in detectors.items():
-        now = det.now
+        now = det.now_ms
         for name, svc in det.services.services.items():
             periods = []
             for fold in svc.folds:

@@ -29,12 +29,10 @@ from .errors import InvalidEvent
 from .events import DEGRADED, UP, Heartbeat
 from .ids import alert_id
 from .policy import PolicySet, PolicyVersion
-from .timefmt import MINUTE_MS, format_instant
+from .timefmt import FAR_MS, MINUTE_MS, NEVER_MS, format_instant
 
 Record = dict[str, Any]
 
-NEVER = -(2**62)
-FAR = 2**62
 #: Periods and burn levels kept for every fold of a book; past this the cache starts again.
 SHARED_MAX = 4096
 
@@ -124,11 +122,11 @@ class Fired:
 class FoldState:
     """Everything the fold knows at instant ``t``; cloned to project past the last heartbeat."""
 
-    t: int = NEVER  # accounted up to here
-    up_until: int = NEVER  # an ``up`` instance keeps the service up until here
-    degraded_until: int = NEVER  # the same for ``degraded`` instances
+    t: int = NEVER_MS  # accounted up to here
+    up_until: int = NEVER_MS  # an ``up`` instance keeps the service up until here
+    degraded_until: int = NEVER_MS  # the same for ``degraded`` instances
     period: Period | None = None
-    next_start: int = FAR  # where the next judged period may start, while none is open
+    next_start: int = FAR_MS  # where the next judged period may start, while none is open
     down_ms: int = 0  # counted downtime in the period so far
     degraded_ms: int = 0
     fired: set[float] = field(default_factory=set)  # labels of the period's fired levels
@@ -138,10 +136,10 @@ class FoldState:
     cum: list[int] = field(default_factory=list)  # downtime before interval i (all time)
     total_down: int = 0
     episodes: dict[int, int] = field(default_factory=dict)  # rule index -> episode start minute
-    last_minute: int = NEVER  # the last whole minute at which burn rates were evaluated
+    last_minute: int = NEVER_MS  # the last whole minute at which burn rates were evaluated
     burn_active: bool = False  # some short window held downtime at the last evaluation
     crossing: int | None = None  # cached next level crossing of the projection (None: unknown)
-    down_start: int = FAR  # when the current (or projected) down stretch began
+    down_start: int = FAR_MS  # when the current (or projected) down stretch began
 
     def clone(self) -> FoldState:
         return FoldState(
@@ -201,7 +199,7 @@ class ServiceFold:
                 rolled = True
             self.base = None
         st = self.state
-        if st.t == NEVER:
+        if st.t == NEVER_MS:
             self._begin(st, at)
         else:
             self._run(st, at, False, out)
@@ -242,7 +240,7 @@ class ServiceFold:
 
     def project(self, now: int, out: list[Fired]) -> None:
         """Run the fold past the last heartbeat up to the detector clock ``now`` (inclusive)."""
-        if self.state.t == NEVER or now < self.state.t or self._next_event(self.state) > now:
+        if self.state.t == NEVER_MS or now < self.state.t or self._next_event(self.state) > now:
             return  # nothing happens by then: no need to move (or copy) the state
         if self.base is None:
             self.base = self.state.clone()
@@ -254,7 +252,7 @@ class ServiceFold:
         availability if no more downtime comes (as alerts report it), and whether the service
         is up. None while no period is judged."""
         st = self.state
-        if st.t == NEVER:
+        if st.t == NEVER_MS:
             return None
         if now > st.t:
             st = st.clone()
@@ -277,10 +275,10 @@ class ServiceFold:
 
     def next_due(self) -> int | None:
         st = self.state
-        if st.t == NEVER:
+        if st.t == NEVER_MS:
             return None
         due = self._next_event(st)
-        return None if due >= FAR else due
+        return None if due >= FAR_MS else due
 
     # -- periods
 
@@ -312,7 +310,7 @@ class ServiceFold:
                 if len(self._shared) >= SHARED_MAX:  # a silent service walks many periods
                     self._shared.clear()
                 period = self._shared[key] = make_period(start, end, version)
-            st.period, st.next_start = period, FAR
+            st.period, st.next_start = period, FAR_MS
 
     # -- the loop
 
@@ -335,18 +333,18 @@ class ServiceFold:
 
     def _counts_from(self, st: FoldState) -> int:
         """The first instant from ``st.t`` on at which the projection counts downtime: the
-        service down, a period judged, outside maintenance. ``FAR`` when that is not before the
+        service down, a period judged, outside maintenance. ``FAR_MS`` when that is not before the
         next period begins or ends (an event of its own, after which this is asked again)."""
         period = st.period
         if period is None:
-            return FAR
+            return FAR_MS
         maint = period.version.availability.maintenance  # type: ignore[union-attr]
         x = maint.next_outside(st.down_from)
-        return FAR if x >= period.end else x
+        return FAR_MS if x >= period.end else x
 
     def _settled_until(self, st: FoldState) -> int:
         """The first minute at which a burn-rate evaluation could change anything, when none
-        can before it; else ``NEVER``.
+        can before it; else ``NEVER_MS``.
 
         While the service is down outside maintenance (since the last evaluation), every
         window's downtime only grows (a minute of downtime comes in on the right for each that
@@ -357,24 +355,24 @@ class ServiceFold:
         not one per minute of silence."""
         period = st.period
         if period is None or st.down_start > st.last_minute or st.t < st.down_from:
-            return NEVER  # up since the last evaluation, or now, or not counting downtime
+            return NEVER_MS  # up since the last evaluation, or now, or not counting downtime
         version = self.in_force(st.t)
         av = version.availability if version is not None else None
         if version is None or av is None:
-            return NEVER
+            return NEVER_MS
         for i, rule in enumerate(av.burn_rules):
             if i not in st.episodes:
                 need_long, need_short = self._rule_levels(version, i)
                 if need_long <= rule.long_ms and need_short <= rule.short_ms:
-                    return NEVER  # it may still become hot
+                    return NEVER_MS  # it may still become hot
         maint = period.version.availability.maintenance  # type: ignore[union-attr]
         if maint.next_inside(st.last_minute, st.t + 1) <= st.t:
-            return NEVER  # in maintenance since the last evaluation: windows may have shrunk
+            return NEVER_MS  # in maintenance since the last evaluation: windows may have shrunk
         # a version judges from its first instant on; a maintenance window removes downtime
         # only from the minutes after its start
         i = bisect_right(self._starts, st.t)
         version_at = -(-self._starts[i] // MINUTE_MS) * MINUTE_MS if i < len(self._starts) \
-            else FAR
+            else FAR_MS
         pause = maint.next_inside(st.t, period.end)  # the period's end is an event anyway
         return min(version_at, (pause // MINUTE_MS + 1) * MINUTE_MS)
 
@@ -406,7 +404,7 @@ class ServiceFold:
             if version is not None:
                 self._open(st, *period_bounds(at, version))
             else:
-                st.next_start = FAR
+                st.next_start = FAR_MS
 
     def _account(self, st: FoldState, b: int) -> None:
         """Count downtime and degraded time in ``[st.t, b)``; move ``st.t`` to ``b``."""
@@ -417,7 +415,7 @@ class ServiceFold:
             # minutes the skipped evaluations would have left as they were count as evaluated
             # (a later evaluation must not reach back past the intervals kept for the windows)
             settled = self._settled_until(st)
-            if settled != NEVER:
+            if settled != NEVER_MS:
                 st.last_minute = max(st.last_minute,
                                      min(b, settled - MINUTE_MS) // MINUTE_MS * MINUTE_MS)
         st.t = b
@@ -443,7 +441,7 @@ class ServiceFold:
             version = next((v for v in self.chain if v.availability is not None), None)
         assert version is not None and version.availability is not None
         timeout = version.availability.heartbeat_timeout_ms
-        up = degraded = NEVER
+        up = degraded = NEVER_MS
         for status, beat in instances.values():
             if status == UP:
                 up = max(up, beat + timeout)
@@ -463,14 +461,14 @@ class ServiceFold:
         if st.crossing is not None:
             return st.crossing
         level = next((lv for lv in period.levels if lv.label not in st.fired), None)
-        x = FAR
+        x = FAR_MS
         if level is not None:
             maint = period.version.availability.maintenance  # type: ignore[union-attr]
             start = st.down_from
             need = level.ms - st.down_ms
             x = maint.next_outside(maint.reach_outside(start, need) if need > 0 else start)
             if x >= period.end:
-                x = FAR
+                x = FAR_MS
         st.crossing = x
         return x
 
@@ -603,7 +601,7 @@ class Service:
 
     def __init__(self, name: str, folds: list[ServiceFold]) -> None:
         self.name = name
-        self.last_at = NEVER
+        self.last_at = NEVER_MS
         self.instances: dict[str, tuple[int, int]] = {}  # instance -> (status, last heartbeat)
         self.folds = folds
 

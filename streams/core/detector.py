@@ -26,9 +26,9 @@ from .availability import ServiceBook
 from .errors import InvalidEvent
 from .events import UPDATED, Heartbeat, IncidentEvent
 from .ids import _blake2b
-from .incidents import FAR, MAX_INCIDENT_BYTES, METRIC_NAMES, Incident, stored_size
+from .incidents import MAX_INCIDENT_BYTES, METRIC_NAMES, Incident, stored_size
 from .policy import PolicySet, PolicyVersion
-from .timefmt import DAY_MS, format_instant
+from .timefmt import DAY_MS, NEVER_MS, format_instant
 
 Record = dict[str, Any]
 DEFAULT_RETENTION_MS = 30 * DAY_MS
@@ -45,7 +45,7 @@ class Detector:
         #: moves it, to the watermark of the partition's inputs or the wall clock (SPEC 6), so
         #: an input read ahead of another cannot make a service look silent.
         self.follow_events = follow_events
-        self.now = -FAR
+        self.now_ms = NEVER_MS
         self.incidents: dict[str, Incident] = {}
         self.heap: list[tuple[int, str]] = []
         self.forgotten: dict[str, int] = {}  # evicted incident -> instant it was evicted
@@ -59,11 +59,11 @@ class Detector:
 
     # -- input
 
-    def before(self, at: int) -> list[Record]:
-        """Fire what falls due before instant ``at``, as every runner does ahead of an event at
-        ``at`` (so a crossing at an instant waits for that instant's events)."""
-        due = self.next_due()
-        return self.advance(at - 1) if due is not None and due < at else []
+    def before(self, at_ms: int) -> list[Record]:
+        """Fire what falls due before instant ``at_ms``, as every runner does ahead of an event
+        at ``at_ms`` (so a crossing at an instant waits for that instant's events)."""
+        due_ms = self.next_due()
+        return self.advance(at_ms - 1) if due_ms is not None and due_ms < at_ms else []
 
     def refusal(self, ev: IncidentEvent | Heartbeat) -> InvalidEvent | None:
         """The error that applying ``ev`` would raise (``duplicate``, ``late``), found without
@@ -106,8 +106,8 @@ class Detector:
         if inc is None:
             inc = self.incidents[ev.incident_id] = Incident(ev.incident_id)
         self.stats["events"] += 1
-        if ev.at > self.now and self.follow_events:
-            self.now = ev.at
+        if ev.at > self.now_ms and self.follow_events:
+            self.now_ms = ev.at
         if ev.type == UPDATED:
             inc.note(ev)  # changes no clock: nothing to fold or publish
             if inc.held():
@@ -119,7 +119,7 @@ class Detector:
             inc.apply(ev, changes)
             out = self._publish(inc, changes) if changes else []
         else:
-            inc.refold(self.policies, self.now, changes)
+            inc.refold(self.policies, self.now_ms, changes)
             out = self._replace(inc, changes)
         if inc.held():
             self._touch(inc)
@@ -127,42 +127,42 @@ class Detector:
             self._schedule(inc)
         return out
 
-    def advance(self, now: int) -> list[Record]:
-        """Move the detector clock to ``now`` (never back) and fire every threshold due by then."""
-        if now > self.now:
-            self.now = now
-        now = self.now
+    def advance(self, now_ms: int) -> list[Record]:
+        """Move the detector clock to ``now_ms`` (never back); fire every threshold due by then."""
+        if now_ms > self.now_ms:
+            self.now_ms = now_ms
+        now_ms = self.now_ms
         heap, out = self.heap, []
         incidents = self.incidents
-        while heap and heap[0][0] <= now:
-            due, incident_id = heapq.heappop(heap)
+        while heap and heap[0][0] <= now_ms:
+            due_ms, incident_id = heapq.heappop(heap)
             inc = incidents.get(incident_id)
-            if inc is None or inc.scheduled != due:
+            if inc is None or inc.scheduled != due_ms:
                 continue  # stale entry: the incident moved on since
             inc.scheduled = None
             if inc.held():
-                if inc.touched_at == -FAR:  # touched before the clock was set: from now on
-                    inc.touched_at = now
-                if inc.touched_at + self.retention_ms <= now:
+                if inc.touched_at_ms == NEVER_MS:  # touched before the clock was set: from now on
+                    inc.touched_at_ms = now_ms
+                if inc.touched_at_ms + self.retention_ms <= now_ms:
                     self._drop(inc)
                 else:
                     self._schedule(inc)
                 continue
             changes: list[tuple[Any, ...]] = []
-            inc.fire_until(now, changes)
+            inc.fire_until(now_ms, changes)
             if changes:
                 out.extend(self._publish(inc, changes))
-            elif inc.finished() and inc.seen_at + self.retention_ms <= now:
-                self._forget(inc, now)
+            elif inc.finished() and inc.seen_at_ms + self.retention_ms <= now_ms:
+                self._forget(inc, now_ms)
                 continue
             self._schedule(inc)
         queue = self._forget_queue
-        while queue and queue[0][0] <= now:
+        while queue and queue[0][0] <= now_ms:
             _, incident_id = queue.popleft()
             self.forgotten.pop(incident_id, None)
         services = self.services
-        if services.heap and services.heap[0][0] <= now:
-            out.extend(services.advance(now))
+        if services.heap and services.heap[0][0] <= now_ms:
+            out.extend(services.advance(now_ms))
         return out
 
     def next_due(self) -> int | None:
@@ -178,9 +178,9 @@ class Detector:
 
         Raises ``InvalidEvent`` (reason ``late``) for a heartbeat before its service's latest.
         """
-        if hb.at > self.now and self.follow_events:
-            self.now = hb.at
-        return self.services.on_heartbeat(hb, self.now)
+        if hb.at > self.now_ms and self.follow_events:
+            self.now_ms = hb.at
+        return self.services.on_heartbeat(hb, self.now_ms)
 
     # -- the deadline heap
 
@@ -189,19 +189,19 @@ class Detector:
             # a held incident is measured on the detector clock from when it was last touched,
             # never from its events' ``at`` (a stray early event must not shorten anything)
             # (touched before the clock was set: due at the first instant the clock holds)
-            due: int | None = (-FAR + 1 if inc.touched_at == -FAR
-                               else inc.touched_at + self.retention_ms)
+            due: int | None = (NEVER_MS + 1 if inc.touched_at_ms == NEVER_MS
+                               else inc.touched_at_ms + self.retention_ms)
         else:
             due = inc.next_due()
         if due is None:
-            due = inc.seen_at + self.retention_ms if inc.finished() else None
+            due = inc.seen_at_ms + self.retention_ms if inc.finished() else None
         if due is not None and (inc.scheduled is None or due < inc.scheduled):
             inc.scheduled = due  # a later due keeps the earlier entry: it pops and reschedules
             heapq.heappush(self.heap, (due, inc.id))
 
     def _touch(self, inc: Incident) -> None:
         """An event came for a held incident: its retention starts again at the clock."""
-        inc.touched_at = self.now
+        inc.touched_at_ms = self.now_ms
         self._schedule(inc)
 
     def _drop(self, inc: Incident) -> None:
@@ -211,9 +211,9 @@ class Detector:
         self.dropped.append(inc.id)
         self.stats["dropped"] += 1
 
-    def _forget(self, inc: Incident, now: int) -> None:
+    def _forget(self, inc: Incident, now_ms: int) -> None:
         del self.incidents[inc.id]
-        self.remember_forgotten(inc.id, now)
+        self.remember_forgotten(inc.id, now_ms)
         self.evicted.append(inc.id)
         self.stats["evicted"] += 1
 
@@ -232,7 +232,7 @@ class Detector:
             else:
                 inc.add(ev)
         standing: list[tuple[Any, ...]] = []
-        inc.refold(self.policies, self.now, standing)
+        inc.refold(self.policies, self.now_ms, standing)
         self._replace(inc, standing)  # against nothing: computes every standing entry
         sent = set(sent)
         fresh = {aid: entry for aid, entry in inc.published.items() if aid not in sent}
@@ -249,11 +249,11 @@ class Detector:
             return []
         return [_record(incident_id, aid, entry) for aid, entry in inc.published.items()]
 
-    def remember_forgotten(self, incident_id: str, at: int) -> None:
-        """Note that ``incident_id`` was forgotten at ``at``: its later events are late (a shell
-        restoring state from a changelog calls this for the incidents it kept as forgotten)."""
-        self.forgotten[incident_id] = at
-        self._forget_queue.append((at + self.retention_ms, incident_id))
+    def remember_forgotten(self, incident_id: str, at_ms: int) -> None:
+        """Note that ``incident_id`` was forgotten at ``at_ms``: its later events are late (a
+        shell restoring state from a changelog calls this for the incidents it kept forgotten)."""
+        self.forgotten[incident_id] = at_ms
+        self._forget_queue.append((at_ms + self.retention_ms, incident_id))
 
     # -- the changelog
 

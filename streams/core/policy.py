@@ -23,7 +23,7 @@ import json
 import math
 import re
 from bisect import bisect_right
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from fractions import Fraction
@@ -34,12 +34,11 @@ import yaml
 
 from .calendar import Calendar, Span, WeeklySchedule
 from .errors import InvalidDuration, InvalidInstant, PolicyError, PolicyProblem
-from .timefmt import DAY_MS, parse_duration, parse_instant
+from .timefmt import DAY_MS, NEVER_MS, parse_duration, parse_instant
 
 METRICS = ("response", "resolution")
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 MATCH_KEYS = ("customer", "service")
-NEVER = -(2**62)  # effective_from of a version that applies always
 
 #: Bounds of a policy file: none is near what a policy needs, and each keeps a hostile file from
 #: costing more than a fraction of a second and a few MB (the loader never builds what it refuses).
@@ -181,7 +180,7 @@ class Candidate:
     match: tuple[str | None, str | None]
     level: str  # one of LEVELS
     version: PolicyVersion | None  # the version in force at the incident's opening, if any
-    first_from_ms: int  # effective_from of its first version (NEVER: always)
+    first_from_ms: int  # effective_from of its first version (NEVER_MS: always)
     outcome: str  # "chosen" | "outranked" | "no incidents block" | "not in force"
 
 
@@ -827,7 +826,7 @@ class _Validator:
                 or not 1 <= version <= MAX_VERSION):
             self.bad(f"{path}.version", f"{_show(version)} is not a version: expected an integer "
                      f">= 1 (and at most {MAX_VERSION:,})")
-        eff: int | None = NEVER
+        eff: int | None = NEVER_MS
         if "effective_from" in spec:
             eff = self.instant(spec["effective_from"], f"{path}.effective_from")
         match = self.match(spec.get("match", {}), f"{path}.match")
@@ -1133,6 +1132,3 @@ def _small(value: Any, budget: int = 16) -> bool:
                 return False
             stack += item
     return True
-
-
-Resolver = Callable[[str, str, int], PolicyVersion | None]

@@ -25,6 +25,11 @@ _fromiso = datetime.fromisoformat
 #: computation downstream ever leaves what ``datetime`` can represent (year 9999).
 MIN_INSTANT_MS = 0
 END_INSTANT_MS = 221845392000000  # 9000-01-01T00:00:00Z, excluded
+#: Before every instant: "not yet" (a clock never set, a heartbeat never seen, a policy version in
+#: force always). After every instant: "not before the end of time" (nothing due, nothing cached).
+#: Both lie far outside the instant range, so no instant read ever equals either.
+NEVER_MS = -(2**62)
+FAR_MS = 2**62
 _RANGE = "expected an instant from 1970-01-01T00:00:00Z to before 9000-01-01T00:00:00Z"
 _MIN_MS = -62135596800000  # 0001-01-01T00:00:00Z: what format_instant can still write
 _MAX_MS = 253402300799999  # 9999-12-31T23:59:59.999Z
@@ -159,7 +164,3 @@ def parse_duration(value: Any) -> int:
         "or an integer of seconds"
     )
 
-
-def seconds(ms: int) -> float:
-    """Milliseconds as float seconds for output (exact to the millisecond)."""
-    return ms / 1000

@@ -38,7 +38,7 @@ from streams.core.detector import Detector, Record
 from streams.core.errors import InvalidEvent, SlawatchError
 from streams.core.events import check_future
 from streams.core.policy import PolicySet
-from streams.core.timefmt import format_instant, parse_instant
+from streams.core.timefmt import NEVER_MS, format_instant, parse_instant
 from streams.settings import Settings
 from streams.state import Partition, Step, Write, partition_clock, rebuild, written_first
 from streams.status import Status, incidents_view, services_view
@@ -226,10 +226,10 @@ class Shell:
             self.settings.retention_ms, follow_events=False, clock_limit_ms=limit)
         part = self.parts[number] = Partition(det, number, self._lookup)
         self.fence.took(number)
-        self.saved_clock[number] = det.now
+        self.saved_clock[number] = det.now_ms
         log.info("partition %d: rebuilt %d incidents and %d services at %s; %d records to "
                  "publish", number, len(det.incidents), len(det.services.services),
-                 format_instant(det.now) if det.now > -(2**62) else "no clock", len(records))
+                 format_instant(det.now_ms) if det.now_ms > NEVER_MS else "no clock", len(records))
         return part, records
 
     def _lookup(self, table: str, key: str) -> Any:
@@ -318,14 +318,14 @@ class Shell:
             wall: int | None = self.manual_now.get(number)
         else:
             wall = wall_ms
-        target = partition_clock(det.now, wall, caught_up, part.applied,
+        target = partition_clock(det.now_ms, wall, caught_up, part.applied,
                                  self._remaining(number))
-        if target <= det.now:
+        if target <= det.now_ms:
             return Step([], [], None)
         step = part.advance(target)
-        if det.now >= self.saved_clock.get(number, -(2**62)) + CLOCK_SAVE_MS:
-            self.saved_clock[number] = det.now
-            step.writes.append(("clocks", str(number), {"p": number, "now": det.now}))
+        if det.now_ms >= self.saved_clock.get(number, NEVER_MS) + CLOCK_SAVE_MS:
+            self.saved_clock[number] = det.now_ms
+            step.writes.append(("clocks", str(number), {"p": number, "now": det.now_ms}))
         return step
 
     def _remaining(self, partition: int) -> list[str]:
@@ -358,7 +358,7 @@ class Shell:
     def metrics(self) -> str:
         wall = _wall_ms()
         dets = self.detectors()
-        return self.status.prometheus({n: (d.now, wall) for n, d in dets.items()},
+        return self.status.prometheus({n: (d.now_ms, wall) for n, d in dets.items()},
                                       {n: len(d.incidents) for n, d in dets.items()})
 
     def health(self) -> tuple[int, dict[str, Any]]:
@@ -374,8 +374,8 @@ class Shell:
                 "recovered": recovered, "rebalancing": bool(app.rebalancing),
                 "partitions": self.owned() if running else [],
                 "caught_up": {str(n): self.caught_up(n) for n in self.parts},
-                "clocks": {str(n): format_instant(p.det.now) for n, p in self.parts.items()
-                           if p.det.now > -(2**62)}}
+                "clocks": {str(n): format_instant(p.det.now_ms) for n, p in self.parts.items()
+                           if p.det.now_ms > NEVER_MS}}
         return (200 if running else 503), body
 
     def owned(self) -> list[int]:

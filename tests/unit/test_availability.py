@@ -27,6 +27,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from streams.core.policy import load_policies
+from streams.core.timefmt import NEVER_MS
 from streams.replay import replay
 from tests.golden.compare import compact
 from tests.support.availability_oracle import AvPolicy, Beat, standing
@@ -1024,7 +1025,7 @@ def test_a_long_silence_costs_an_evaluation_per_change_not_per_minute(
     records = run(policy, beats, t0 + 30 * 24 * HOUR + HOUR)[0]
     fast = len(evaluations)
     monkeypatch.setattr(availability.ServiceFold, "_settled_until",
-                        lambda self, st: availability.NEVER)  # evaluate every minute
+                        lambda self, st: NEVER_MS)  # evaluate every minute
     evaluations.clear()
     slow_records = run(policy, beats, t0 + 30 * 24 * HOUR + HOUR)[0]
     assert burns(records) == burns(slow_records)

@@ -70,7 +70,7 @@ class Runner:
         with ``older_clock``, at the latest instant the values hold rather than at the clock
         (a worker's saved clock lags the one that fired: it is written every few seconds)."""
         tables = orjson.loads(orjson.dumps(self.tables))
-        clock = None if older_clock else self.part.det.now
+        clock = None if older_clock else self.part.det.now_ms
         det, records = rebuild(policies, clock, tables["incidents"].items(),
                                tables["services"].items())
         fresh = Runner(det, tables)
@@ -352,7 +352,7 @@ def test_a_rebuild_takes_the_clock_of_a_projection_only_up_to_its_limit() -> Non
     assert value["snap"]["folds"][0]["projected_to"] == start + 3 * 3600_000
     taken, _ = rebuild(policies, start, [], [("s", value)], follow_events=False,
                        clock_limit_ms=start + 4 * 3600_000)
-    assert taken.now == start + 3 * 3600_000
+    assert taken.now_ms == start + 3 * 3600_000
     refused, _ = rebuild(policies, start, [], [("s", value)], follow_events=False,
                          clock_limit_ms=start + 3600_000)
-    assert refused.now == start
+    assert refused.now_ms == start

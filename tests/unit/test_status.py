@@ -48,7 +48,7 @@ def test_looking_at_a_detector_changes_nothing_it_publishes(folder: Path) -> Non
                     else looked.on_heartbeat(ev))  # type: ignore[arg-type]
         incidents_view({0: looked})
         services_view({0: looked})
-        later = looked.now + 6 * 3_600_000  # a look ahead of the clock moves nothing either
+        later = looked.now_ms + 6 * 3_600_000  # a look ahead of the clock moves nothing either
         for inc in looked.incidents.values():
             for clock in inc.clocks or ():
                 clock.view(later)
@@ -137,7 +137,7 @@ def test_services_view_shows_the_period_at_the_detector_clock() -> None:
     (row,) = services_view({3: det})["services"]
     assert row["partition"] == 3 and row["clock"] and row["periods"]
     period = row["periods"][0]
-    assert parse_instant(period["period_start"]) <= det.now < parse_instant(period["period_end"])
+    assert parse_instant(period["period_start"]) <= det.now_ms < parse_instant(period["period_end"])
     assert 0 <= period["availability"] <= 100
 
 
