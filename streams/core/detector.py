@@ -20,17 +20,38 @@ from __future__ import annotations
 import heapq
 from collections import deque
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 from .availability import ServiceBook
 from .errors import InvalidEvent
 from .events import UPDATED, Heartbeat, IncidentEvent
 from .ids import _blake2b
-from .incidents import MAX_INCIDENT_BYTES, METRIC_NAMES, Incident, stored_size
+from .incidents import (
+    MAX_INCIDENT_BYTES,
+    METRIC_NAMES,
+    Change,
+    Crossing,
+    Incident,
+    Stop,
+    stored_size,
+)
 from .policy import PolicySet, PolicyVersion
 from .timefmt import DAY_MS, NEVER_MS, format_instant
 
 Record = dict[str, Any]
+
+
+class Published(NamedTuple):
+    """What stands for an alert id of an incident: the fold's change and what it was judged by
+    (the policy version and the ``opened`` event that names the customer and service)."""
+
+    kind: str  # alert | outcome
+    metric: int
+    value: Crossing | Stop
+    policy: PolicyVersion
+    opened: IncidentEvent
+
+
 DEFAULT_RETENTION_MS = 30 * DAY_MS
 
 
@@ -114,7 +135,7 @@ class Detector:
                 self._touch(inc)  # held: dropped after retention if no opened comes
             return []
         inc.add(ev)
-        changes: list[tuple[Any, ...]] = []
+        changes: list[Change] = []
         if inc.can_extend(ev):
             inc.apply(ev, changes)
             out = self._publish(inc, changes) if changes else []
@@ -148,7 +169,7 @@ class Detector:
                 else:
                     self._schedule(inc)
                 continue
-            changes: list[tuple[Any, ...]] = []
+            changes: list[Change] = []
             inc.fire_until(now_ms, changes)
             if changes:
                 out.extend(self._publish(inc, changes))
@@ -231,7 +252,7 @@ class Detector:
                 inc.note(ev)
             else:
                 inc.add(ev)
-        standing: list[tuple[Any, ...]] = []
+        standing: list[Change] = []
         inc.refold(self.policies, self.now_ms, standing)
         self._replace(inc, standing)  # against nothing: computes every standing entry
         sent = set(sent)
@@ -257,29 +278,31 @@ class Detector:
 
     # -- the changelog
 
-    def _publish(self, inc: Incident, changes: list[tuple[Any, ...]]) -> list[Record]:
+    def _publish(self, inc: Incident, changes: list[Change]) -> list[Record]:
         """Publish fold changes that differ from what stands (the in-order path)."""
         published, policy, opened = inc.published, inc.policy, inc.opened
         out: list[Record] = []
         if policy is None:
             return out
-        for kind, metric, _index, value in changes:
+        assert opened is not None  # a policy was resolved from it
+        for kind, metric, value in changes:
             aid = _alert_id(inc.id, policy, kind, metric, value)
-            entry = (kind, metric, value, policy, opened)
+            entry = Published(kind, metric, value, policy, opened)
             if published.get(aid) != entry:
                 published[aid] = entry
                 out.append(_record(inc.id, aid, entry))
         return out
 
-    def _replace(self, inc: Incident, standing: list[tuple[Any, ...]]) -> list[Record]:
+    def _replace(self, inc: Incident, standing: list[Change]) -> list[Record]:
         """Publish the difference between what stood and ``standing`` (the whole new set)."""
         old, policy, opened = inc.published, inc.policy, inc.opened
-        new: dict[str, tuple[Any, ...]] = {}
+        new: dict[str, Published] = {}
         out = []
         if policy is not None:
-            for kind, metric, _index, value in standing:
+            assert opened is not None  # a policy was resolved from it
+            for kind, metric, value in standing:
                 aid = _alert_id(inc.id, policy, kind, metric, value)
-                entry = new[aid] = (kind, metric, value, policy, opened)
+                entry = new[aid] = Published(kind, metric, value, policy, opened)
                 if old.get(aid) != entry:
                     out.append(_record(inc.id, aid, entry))
         for aid, entry in old.items():
@@ -289,52 +312,54 @@ class Detector:
         return out
 
 
-def _alert_kind(policy: PolicyVersion, kind: str, value: tuple[Any, ...]) -> str:
-    if kind == "outcome":
-        return "outcome"
-    return "breach" if value[5].index == len(policy.near_breach) - 1 else "near_breach"
+def _alert_kind(policy: PolicyVersion, crossing: Crossing) -> str:
+    return "breach" if crossing.threshold.index == policy.breach_index else "near_breach"
 
 
 def _alert_id(incident_id: str, policy: PolicyVersion, kind: str, metric: int,
-              value: tuple[Any, ...]) -> str:
-    if kind == "outcome":
+              value: Crossing | Stop) -> str:
+    if type(value) is Stop:
         text = f"incident\x1f{incident_id}\x1f{METRIC_NAMES[metric]}\x1foutcome"
     else:
+        assert type(value) is Crossing
         text = (f"incident\x1f{incident_id}\x1f{policy.id}\x1f{METRIC_NAMES[metric]}\x1f"
-                f"{_alert_kind(policy, kind, value)}\x1f{value[5].label}")
+                f"{_alert_kind(policy, value)}\x1f{value.threshold.label}")
     return _blake2b(text.encode(), digest_size=12).hexdigest()
 
 
-def _record(incident_id: str, aid: str, entry: tuple[Any, ...]) -> Record:
-    kind, metric, value, policy, opened = entry
+def _record(incident_id: str, aid: str, entry: Published) -> Record:
+    value, policy, opened = entry.value, entry.policy, entry.opened
     keys = policy.match_keys
-    if kind == "alert":
-        at, elapsed, target, severity, deadline, th = value
+    metric = METRIC_NAMES[entry.metric]
+    if type(value) is Crossing:
+        deadline_ms = value.deadline_ms
         rec: Record = {
-            "alert_id": aid, "kind": "breach" if th.index == len(policy.near_breach) - 1
-            else "near_breach", "metric": METRIC_NAMES[metric], "at": format_instant(at),
-            "threshold": th.label, "policy_id": policy.id, "policy_version": policy.version,
+            "alert_id": aid, "kind": _alert_kind(policy, value), "metric": metric,
+            "at": format_instant(value.at_ms), "threshold": value.threshold.label,
+            "policy_id": policy.id, "policy_version": policy.version,
             "policy_match": list(keys), "incident_id": incident_id, "service": opened.service,
-            "customer": opened.customer, "severity": severity, "target_seconds": target / 1000,
-            "elapsed_seconds": elapsed / 1000,
+            "customer": opened.customer, "severity": value.severity,
+            "target_seconds": value.target_ms / 1000, "elapsed_seconds": value.elapsed_ms / 1000,
             # None: the breach would fall only past the end of the instant range (never)
-            "deadline": None if deadline is None else format_instant(deadline),
+            "deadline": None if deadline_ms is None else format_instant(deadline_ms),
         }
     else:
-        at, elapsed, target, severity, met = value
+        assert type(value) is Stop
         rec = {
-            "alert_id": aid, "kind": "outcome", "metric": METRIC_NAMES[metric],
-            "at": format_instant(at), "policy_id": policy.id, "policy_version": policy.version,
-            "policy_match": list(keys), "incident_id": incident_id, "service": opened.service,
-            "customer": opened.customer, "severity": severity, "target_seconds": target / 1000,
-            "elapsed_seconds": elapsed / 1000, "met": met, "opened_at": format_instant(opened.at),
+            "alert_id": aid, "kind": "outcome", "metric": metric,
+            "at": format_instant(value.at_ms), "policy_id": policy.id,
+            "policy_version": policy.version, "policy_match": list(keys),
+            "incident_id": incident_id, "service": opened.service, "customer": opened.customer,
+            "severity": value.severity, "target_seconds": value.target_ms / 1000,
+            "elapsed_seconds": value.elapsed_ms / 1000, "met": value.met,
+            "opened_at": format_instant(opened.at),
         }
     if opened.attributes:
         rec["attributes"] = opened.attributes
     return rec
 
 
-def _retraction(incident_id: str, aid: str, entry: tuple[Any, ...]) -> Record:
+def _retraction(incident_id: str, aid: str, entry: Published) -> Record:
     """A record that withdraws ``entry``: same ``alert_id``, kind retraction, what it retracts."""
     old = _record(incident_id, aid, entry)
     rec: Record = {"alert_id": aid, "kind": "retraction", "retracts": old["kind"]}

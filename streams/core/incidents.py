@@ -11,7 +11,7 @@ itself waits for the events of that instant (an acknowledgement exactly at the d
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from .calendar import Calendar, utc_always
 from .events import (
@@ -35,12 +35,37 @@ STATE_NAMES = ("idle", "running", "paused", "stopped")
 _UNKNOWN = FAR_MS  # a cached instant not computed yet (None: there is none)
 UNMEASURED = utc_always()  # the clocks of an incident no policy matches: tracked, never judged
 
-# A fired threshold: (at, elapsed_ms, target_ms, severity, deadline, threshold); the deadline is
-# None when the breach falls only at or after the end of the instant range (never)
-Fired = tuple[int, int, int, str, int | None, Threshold]
-# A stop: (at, elapsed_ms, target_ms, severity, met)
-Stop = tuple[int, int, int, str, bool]
+class Crossing(NamedTuple):
+    """A threshold crossed: when, the working time then, the target and severity it was judged
+    against, the instant the breach falls (None: only past the end of the instant range, never)
+    and which threshold."""
 
+    at_ms: int
+    elapsed_ms: int
+    target_ms: int
+    severity: str
+    deadline_ms: int | None
+    threshold: Threshold
+
+
+class Stop(NamedTuple):
+    """A clock stopped: when, its working time, the target and severity, and whether it met the
+    target (its breach never fired)."""
+
+    at_ms: int
+    elapsed_ms: int
+    target_ms: int
+    severity: str
+    met: bool
+
+
+class Change(NamedTuple):
+    """What a step of the fold changed for one clock: a crossing (``alert``) or a stop
+    (``outcome``), as the detector's changelog publishes it."""
+
+    kind: str  # alert | outcome
+    metric: int  # RESPONSE | RESOLUTION
+    value: Crossing | Stop
 
 class MetricClock:
     """One metric's clock of working time; ``fired`` maps threshold index to its crossing."""
@@ -59,7 +84,7 @@ class MetricClock:
         self.target_ms: int | None = None
         self.levels: tuple[tuple[int, Threshold], ...] = ()
         self.pos = 0
-        self.fired: dict[int, Fired] = {}
+        self.fired: dict[int, Crossing] = {}
         self.stop: Stop | None = None
         self._next: int | None = _UNKNOWN  # cached next crossing (None: never)
         # cached breach instant of the current running state (None: never)
@@ -106,9 +131,9 @@ class MetricClock:
         self._next = found
         return found
 
-    def fire_before(self, bound_ms: int) -> list[Fired]:
+    def fire_before(self, bound_ms: int) -> list[Crossing]:
         """Fire every crossing strictly before ``bound_ms``, in order."""
-        out: list[Fired] = []
+        out: list[Crossing] = []
         while True:
             x = self.next_crossing()
             if x is None or x >= bound_ms:
@@ -124,7 +149,7 @@ class MetricClock:
                 else:  # None: never (past the end of the instant range)
                     deadline = self.calendar.reach(self.since_ms, target - self.elapsed_ms)
                 self._deadline = deadline
-            rec = (x, elapsed, target, self.severity, deadline, th)
+            rec = Crossing(x, elapsed, target, self.severity, deadline, th)
             self.fired[th.index] = rec
             out.append(rec)
             self.pos += 1
@@ -139,8 +164,9 @@ class MetricClock:
         if target is None:
             self.stop = None
             return None
-        breach_index = len(self.policy.near_breach) - 1 if self.policy is not None else -1
-        self.stop = (at_ms, self.elapsed_ms, target, self.severity, breach_index not in self.fired)
+        breach_index = self.policy.breach_index if self.policy is not None else -1
+        self.stop = Stop(at_ms, self.elapsed_ms, target, self.severity,
+                         breach_index not in self.fired)
         return self.stop
 
     def view(self, now_ms: int) -> dict[str, Any]:
@@ -150,17 +176,18 @@ class MetricClock:
         if self.status == RUNNING and now_ms > self.since_ms:
             elapsed += self.calendar.working_ms(self.since_ms, now_ms)
         target = self.target_ms
-        breach = self.fired.get(len(self.policy.near_breach) - 1) if self.policy else None
+        breach = self.fired.get(self.policy.breach_index) if self.policy else None
         deadline: int | None = None
         if breach is not None:
-            deadline = breach[4]
+            deadline = breach.deadline_ms
         elif target is not None and self.status == RUNNING:
             deadline = self.calendar.reach(max(now_ms, self.since_ms), target - elapsed)
         return {"metric": METRIC_NAMES[self.metric], "state": STATE_NAMES[self.status],
                 "severity": self.severity, "elapsed_ms": elapsed, "target_ms": target,
                 "left_ms": None if target is None else target - elapsed,
                 "deadline": deadline, "breached": breach is not None,
-                "fired": [rec[5].label for rec in sorted(self.fired.values(), key=lambda r: r[0])]}
+                "fired": [rec.threshold.label
+                          for rec in sorted(self.fired.values(), key=lambda r: r.at_ms)]}
 
     def run(self, at_ms: int) -> None:
         self.status = RUNNING
@@ -208,7 +235,7 @@ class Incident:
         #: yet): a held incident's retention runs from here, never from its events' ``at``
         self.touched_at_ms = NEVER_MS
         self.high_ms = NEVER_MS  # the latest instant of any fired threshold
-        self.published: dict[str, tuple[Any, ...]] = {}  # alert_id -> what stands
+        self.published: dict[str, Any] = {}  # alert_id -> what stands
         self.scheduled: int | None = None  # the instant this incident sits in the deadline heap
         self._seq = 0
         self.size = 0  # what its events weigh in a state value (``stored_size``), bounded
@@ -235,7 +262,7 @@ class Incident:
         if ev.at > self.seen_at_ms:
             self.seen_at_ms = ev.at
 
-    def apply(self, ev: IncidentEvent, out: list[tuple[Any, ...]]) -> None:
+    def apply(self, ev: IncidentEvent, out: list[Change]) -> None:
         """Extend the fold by one event at or after everything applied (see ``can_extend``)."""
         clocks = self.clocks
         assert clocks is not None
@@ -245,27 +272,27 @@ class Incident:
             if due is None or (due != _UNKNOWN and due >= at_ms):
                 continue  # nothing crosses before at_ms (the cached common case)
             for rec in clock.fire_before(at_ms):
-                out.append(("alert", clock.metric, rec[5].index, rec))
-                if rec[0] > self.high_ms:
-                    self.high_ms = rec[0]
+                out.append(Change("alert", clock.metric, rec))
+                if rec.at_ms > self.high_ms:
+                    self.high_ms = rec.at_ms
         self._step(ev, clocks, out)
         self.last_at_ms = at_ms
 
     def _step(self, ev: IncidentEvent, clocks: tuple[MetricClock, MetricClock],
-              out: list[tuple[Any, ...]]) -> None:
+              out: list[Change]) -> None:
         kind, at_ms = ev.type, ev.at
         response, resolution = clocks
         if kind == ACKNOWLEDGED:
             if response.status == RUNNING:
                 stop = response.halt(at_ms)
                 if stop is not None:
-                    out.append(("outcome", RESPONSE, None, stop))
+                    out.append(Change("outcome", RESPONSE, stop))
         elif kind == RESOLVED or kind == CLOSED:
             for clock in clocks:
                 if clock.status == RUNNING or clock.status == PAUSED_:
                     stop = clock.halt(at_ms)
                     if stop is not None:
-                        out.append(("outcome", clock.metric, None, stop))
+                        out.append(Change("outcome", clock.metric, stop))
         elif kind == PAUSED:
             if resolution.status == RUNNING:
                 resolution.sync(at_ms)
@@ -287,7 +314,7 @@ class Incident:
                     clock.sync(at_ms)
                     clock.set_severity(ev.severity)
 
-    def refold(self, policies: PolicySet, now_ms: int, out: list[tuple[Any, ...]]) -> None:
+    def refold(self, policies: PolicySet, now_ms: int, out: list[Change]) -> None:
         """Rebuild the fold from every event in order of ``at`` (the opened first at its instant),
         then fire what the clock ``now_ms`` has reached; ``out`` gets every record that stands."""
         opened = None
@@ -313,25 +340,25 @@ class Incident:
         self.last_at_ms = opened.at
         ordered = sorted((ev for ev in self.events if ev.at >= opened.at and ev is not opened),
                          key=lambda ev: (ev.at, ev.seq))
-        scratch: list[tuple[Any, ...]] = []
+        scratch: list[Change] = []
         for ev in ordered:
             self.apply(ev, scratch)
         self.fire_until(now_ms, scratch)
         for clock in clocks:
             for rec in clock.fired.values():
-                out.append(("alert", clock.metric, rec[5].index, rec))
+                out.append(Change("alert", clock.metric, rec))
             if clock.stop is not None:
-                out.append(("outcome", clock.metric, None, clock.stop))
+                out.append(Change("outcome", clock.metric, clock.stop))
 
-    def fire_until(self, now_ms: int, out: list[tuple[Any, ...]]) -> None:
+    def fire_until(self, now_ms: int, out: list[Change]) -> None:
         """Fire every crossing at or before the detector clock ``now_ms``."""
         if self.clocks is None:
             return
         for clock in self.clocks:
             for rec in clock.fire_before(now_ms + 1):
-                out.append(("alert", clock.metric, rec[5].index, rec))
-                if rec[0] > self.high_ms:
-                    self.high_ms = rec[0]
+                out.append(Change("alert", clock.metric, rec))
+                if rec.at_ms > self.high_ms:
+                    self.high_ms = rec.at_ms
 
     def next_due(self) -> int | None:
         """The next instant at which a threshold of this incident would fire."""

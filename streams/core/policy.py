@@ -122,10 +122,13 @@ class PolicyVersion:
         default_factory=dict, repr=False
     )
     match_keys: tuple[str, ...] = field(init=False, default=())  # the keys of ``match``
+    #: the index of the breach among the thresholds (``near_breach`` holds it last)
+    breach_index: int = field(init=False, default=-1)
 
     def __post_init__(self) -> None:
         self.match_keys = tuple(k for k, v in zip(MATCH_KEYS, self.match, strict=True)
                                 if v is not None)
+        self.breach_index = len(self.near_breach) - 1
 
     def target_ms(self, severity: str, metric: int) -> int | None:
         """Target of ``metric`` (0 response, 1 resolution) for ``severity``; None: not measured."""
