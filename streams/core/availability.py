@@ -25,6 +25,7 @@ from datetime import datetime, timedelta
 from fractions import Fraction
 from typing import Any
 
+from . import changelog
 from .errors import InvalidEvent
 from .events import DEGRADED, UP, Heartbeat
 from .ids import alert_id
@@ -693,7 +694,7 @@ class ServiceBook:
             exact = fold.base if fold.base is not None else fold.state
             out += [_record(fold, f) for f in fold.published.values()
                     if f.at >= exact.t - KEPT_MS]
-            out += [_retraction(_record(fold, f)) for f in fold.withdrawn.values()
+            out += [changelog.retraction(_record(fold, f)) for f in fold.withdrawn.values()
                     if f.at >= exact.t - KEPT_MS]
         return out
 
@@ -745,16 +746,14 @@ class ServiceBook:
 
 
 def _publish(fold: ServiceFold, fired: list[Fired], speculative: bool) -> list[Record]:
-    out = []
-    for f in fired:
-        key = (f.metric, *f.key)
-        if fold.published.get(key) != f:
-            fold.published[key] = f
-            fold.withdrawn.pop(key, None)
-            out.append(_record(fold, f))
-        if speculative:
-            fold.projected.add(key)
-    return out
+    """Publish what differs from what stands; ``speculative``: fired by a projection."""
+    entries = [((f.metric, *f.key), f) for f in fired]
+    changed = changelog.upsert(fold.published, entries)
+    for key, _ in changed:
+        fold.withdrawn.pop(key, None)
+    if speculative:
+        fold.projected.update(key for key, _ in entries)
+    return [_record(fold, f) for _, f in changed]
 
 
 def _replace(fold: ServiceFold, exact: list[Fired], projected: list[Fired],
@@ -768,11 +767,9 @@ def _replace(fold: ServiceFold, exact: list[Fired], projected: list[Fired],
     if confirmed_to is not None:
         kept |= {key for key in stale
                  if key in fold.published and fold.published[key].at <= confirmed_to}
-    for key in stale - kept:
-        gone = fold.published.pop(key, None)
-        if gone is not None:
-            fold.withdrawn[key] = gone
-            out.append(_retraction(_record(fold, gone)))
+    for key, gone in changelog.withdraw(fold.published, stale - kept):
+        fold.withdrawn[key] = gone
+        out.append(changelog.retraction(_record(fold, gone)))
     return out
 
 
@@ -796,15 +793,6 @@ def _record(fold: ServiceFold, f: Fired) -> Record:
         if name == "threshold":
             continue
         rec[name] = format_instant(value) if name in ("period_start", "period_end") else value
-    return rec
-
-
-def _retraction(old: Record) -> Record:
-    rec: Record = {"alert_id": old["alert_id"], "kind": "retraction", "retracts": old["kind"]}
-    for name in ("metric", "at", "threshold", "policy_id", "policy_version", "policy_match",
-                 "service", "period_start", "period_end"):
-        if name in old:
-            rec[name] = old[name]
     return rec
 
 

@@ -22,6 +22,7 @@ from collections import deque
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
+from . import changelog
 from .availability import ServiceBook
 from .errors import InvalidEvent
 from .events import UPDATED, Heartbeat, IncidentEvent
@@ -278,38 +279,29 @@ class Detector:
 
     # -- the changelog
 
+    def _entries(self, inc: Incident, changes: list[Change]) -> list[tuple[str, Published]]:
+        """The fold's changes as changelog entries, by alert id (none while no policy judges)."""
+        policy, opened = inc.policy, inc.opened
+        if policy is None:
+            return []
+        assert opened is not None  # a policy was resolved from it
+        return [(_alert_id(inc.id, policy, kind, metric, value),
+                 Published(kind, metric, value, policy, opened))
+                for kind, metric, value in changes]
+
     def _publish(self, inc: Incident, changes: list[Change]) -> list[Record]:
         """Publish fold changes that differ from what stands (the in-order path)."""
-        published, policy, opened = inc.published, inc.policy, inc.opened
-        out: list[Record] = []
-        if policy is None:
-            return out
-        assert opened is not None  # a policy was resolved from it
-        for kind, metric, value in changes:
-            aid = _alert_id(inc.id, policy, kind, metric, value)
-            entry = Published(kind, metric, value, policy, opened)
-            if published.get(aid) != entry:
-                published[aid] = entry
-                out.append(_record(inc.id, aid, entry))
-        return out
+        changed = changelog.upsert(inc.published, self._entries(inc, changes))
+        return [_record(inc.id, aid, entry) for aid, entry in changed]
 
     def _replace(self, inc: Incident, standing: list[Change]) -> list[Record]:
         """Publish the difference between what stood and ``standing`` (the whole new set)."""
-        old, policy, opened = inc.published, inc.policy, inc.opened
-        new: dict[str, Published] = {}
-        out = []
-        if policy is not None:
-            assert opened is not None  # a policy was resolved from it
-            for kind, metric, value in standing:
-                aid = _alert_id(inc.id, policy, kind, metric, value)
-                entry = new[aid] = Published(kind, metric, value, policy, opened)
-                if old.get(aid) != entry:
-                    out.append(_record(inc.id, aid, entry))
-        for aid, entry in old.items():
-            if aid not in new:
-                out.append(_retraction(inc.id, aid, entry))
+        new = dict(self._entries(inc, standing))
+        records, retractions = changelog.diff(inc.published, new)
         inc.published = new
-        return out
+        return ([_record(inc.id, aid, entry) for aid, entry in records]
+                + [changelog.retraction(_record(inc.id, aid, entry))
+                   for aid, entry in retractions])
 
 
 def _alert_kind(policy: PolicyVersion, crossing: Crossing) -> str:
@@ -358,13 +350,3 @@ def _record(incident_id: str, aid: str, entry: Published) -> Record:
         rec["attributes"] = opened.attributes
     return rec
 
-
-def _retraction(incident_id: str, aid: str, entry: Published) -> Record:
-    """A record that withdraws ``entry``: same ``alert_id``, kind retraction, what it retracts."""
-    old = _record(incident_id, aid, entry)
-    rec: Record = {"alert_id": aid, "kind": "retraction", "retracts": old["kind"]}
-    for name in ("metric", "at", "threshold", "policy_id", "policy_version", "policy_match",
-                 "incident_id", "service", "customer", "severity"):
-        if name in old:
-            rec[name] = old[name]
-    return rec
