@@ -13,7 +13,8 @@ from typing import Any, NamedTuple, NoReturn
 
 from .broker import TopicSpec, create_topics
 from .core.errors import InvalidInstant, PolicyError, SlawatchError
-from .core.policy import IncidentExplanation, PolicySet, load_policy_file
+from .core.policy import IncidentExplanation, PolicySet
+from .core.policyfile import load_policy_file
 from .core.timefmt import NEVER_MS, format_instant, parse_instant
 from .settings import VARIABLES, Settings, SettingsError, parse_setting
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from streams.core.policy import load_policy_file
+from streams.core.policyfile import load_policy_file
 from streams.core.timefmt import parse_instant
 from streams.replay import replay
 

@@ -28,7 +28,7 @@ import orjson
 import pytest
 from kafka import KafkaProducer
 
-from streams.core.policy import load_policy_file
+from streams.core.policyfile import load_policy_file
 from streams.core.timefmt import format_instant, parse_instant
 from streams.replay import replay
 from tests.integration.harness import (

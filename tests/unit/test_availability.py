@@ -26,7 +26,7 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streams.core.policy import load_policies
+from streams.core.policyfile import load_policies
 from streams.core.timefmt import NEVER_MS
 from streams.replay import replay
 from tests.golden.compare import compact

@@ -23,7 +23,7 @@ from streams.core import availability
 from streams.core.calendar import Calendar, WeeklySchedule
 from streams.core.detector import Detector
 from streams.core.events import heartbeat, incident_event
-from streams.core.policy import load_policies
+from streams.core.policyfile import load_policies
 from streams.core.timefmt import END_INSTANT_MS, MINUTE_MS, parse_instant
 from streams.replay import replay
 from streams.status import incidents_view, services_view

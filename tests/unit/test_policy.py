@@ -15,7 +15,8 @@ from textwrap import dedent
 import pytest
 
 from streams.core.errors import PolicyError, PolicyProblem
-from streams.core.policy import PolicySet, PolicyVersion, load_policies, load_policy_file
+from streams.core.policy import PolicySet, PolicyVersion
+from streams.core.policyfile import load_policies, load_policy_file
 
 SLAWATCH = Path(sys.executable).parent / "slawatch"
 RESPONSE, RESOLUTION = 0, 1

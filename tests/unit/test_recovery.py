@@ -15,7 +15,7 @@ from typing import Any
 from faust.tables.recovery import Recovery
 from faust.types import TP
 
-from streams.core.policy import load_policies
+from streams.core.policyfile import load_policies
 from streams.settings import Settings
 from streams.worker.app import create_app, seek_to_committed
 from streams.worker.recovery import StreamsAfterSeek

@@ -20,7 +20,7 @@ import pytest
 from streams import replay as replay_module
 from streams.cli import main
 from streams.codec import DEAD_LETTER_RAW_BYTES, MAX_RECORD_BYTES
-from streams.core.policy import load_policies
+from streams.core.policyfile import load_policies
 from streams.core.timefmt import parse_instant
 from streams.replay import (
     INCIDENTS,

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from streams.core.errors import InvalidEvent
 from streams.core.events import heartbeat
-from streams.core.policy import load_policies
+from streams.core.policyfile import load_policies
 from streams.replay import (
     HEARTBEATS,
     INCIDENTS,

@@ -18,7 +18,8 @@ from jsonschema import Draft202012Validator
 from streams.codec import dead_letter
 from streams.core.errors import InvalidEvent, PolicyError
 from streams.core.events import incident_event
-from streams.core.policy import _Loader, load_policies, load_policy_file
+from streams.core.policyfile import load_policies, load_policy_file
+from streams.core.policyfile.loader import _Loader
 from streams.core.timefmt import parse_instant
 from streams.replay import replay
 

@@ -23,7 +23,8 @@ from streams.codec import dead_letter
 from streams.core.detector import Detector
 from streams.core.errors import InvalidEvent
 from streams.core.events import heartbeat, incident_event
-from streams.core.policy import PolicySet, load_policies, load_policy_file
+from streams.core.policy import PolicySet
+from streams.core.policyfile import load_policies, load_policy_file
 from streams.core.timefmt import parse_instant
 from streams.state import Partition, Step, rebuild, written_first
 from tests.golden.compare import compact

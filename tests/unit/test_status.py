@@ -12,7 +12,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from streams.core.detector import Detector
 from streams.core.events import heartbeat, incident_event
-from streams.core.policy import PolicySet, load_policy_file
+from streams.core.policy import PolicySet
+from streams.core.policyfile import load_policy_file
 from streams.core.timefmt import parse_instant
 from streams.status import TICK_BUCKETS, Status, incidents_view, services_view
 from tests.unit.test_state import SCENARIOS, Input, scenario_inputs

@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from streams.core.policy import load_policies
+from streams.core.policyfile import load_policies
 from streams.settings import Settings
 from streams.worker.app import Shell
 
