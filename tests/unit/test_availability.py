@@ -820,9 +820,12 @@ def av_policies(draw: st.DrawFn, zone: str, base_s: int) -> AvPolicy:
         weekly.append((draw(st.integers(0, 6)), start,
                        min(1440, start + 15 * draw(st.integers(1, 12)))))
     credits = []
-    for below in draw(st.lists(st.sampled_from([Fraction(0), Fraction(1, 10), Fraction(1, 2),
-                                                Fraction(2)]), unique=True, max_size=2)):
-        credits.append((target - below, float(draw(st.sampled_from([5, 10, 25])))))
+    offsets = sorted(draw(st.lists(st.sampled_from([Fraction(0), Fraction(1, 10), Fraction(1, 2),
+                                                    Fraction(2)]), unique=True, max_size=2)))
+    percents = sorted(draw(st.lists(st.sampled_from([5, 10, 25]), min_size=len(offsets),
+                                    max_size=len(offsets))))
+    for below, percent in zip(offsets, percents, strict=True):  # a lower below, more credit
+        credits.append((target - below, float(percent)))
     return AvPolicy(
         target=target, period=draw(st.sampled_from(["day", "week", "month"])), zone=zone,
         timeout_s=draw(st.sampled_from([5, 20, 30, 60])),

@@ -287,6 +287,32 @@ def test_credit_tier_below_equal_to_the_target_is_allowed() -> None:
     assert [t.percent for t in availability.credits] == [10, 100]
 
 
+def test_credit_tiers_whose_below_does_not_fall_as_their_percent_rises_are_refused() -> None:
+    # issue 16: written out of order, a deeper miss would earn less credit than a shallow one
+    text = AVAILABILITY.replace(
+        "{EXTRA}", "credits: [{below: 95, percent: 10}, {below: 99.0, percent: 25}]")
+    found = the_problem(text, "policies[0].availability.credits[0].percent", "10%", "below 95",
+                        "25%", "credits[1]", "below values fall as their percents rise")
+    assert found.file == "p.yaml"  # the file, then the field path
+    assert len(problems(text)) == 1
+    three = AVAILABILITY.replace("{EXTRA}", "credits: [{below: 99.5, percent: 10}, "
+                                 "{below: 99.0, percent: 50}, {below: 98, percent: 25}]")
+    the_problem(three, "policies[0].availability.credits[2].percent", "25%", "50%", "credits[1]")
+
+
+@pytest.mark.parametrize("credits", [
+    "[{below: 99.5, percent: 10}, {below: 99.0, percent: 25}, {below: 95, percent: 100}]",
+    "[{below: 95, percent: 100}, {below: 99.5, percent: 10}]",  # any order, as long as it falls
+    "[{below: 99.5, percent: 10}, {below: 99.0, percent: 10}]",  # equal credits do not fall
+])
+def test_credit_tiers_whose_below_falls_as_their_percent_rises_load(credits: str) -> None:
+    availability = load(AVAILABILITY.replace("{EXTRA}", f"credits: {credits}")
+                        ).versions[0].availability
+    assert availability is not None
+    percents = [t.percent for t in availability.credits]
+    assert percents == sorted(percents)
+
+
 @pytest.mark.parametrize(("entries", "index"), [
     ("[0.5, 1.5]", 1), ("[0, 0.5]", 0), ("[0.5, 1]", 1), ("[1.0]", 0), ("[-0.1]", 0), ("[true]", 0),
 ])

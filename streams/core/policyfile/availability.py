@@ -59,7 +59,11 @@ def read_availability(chk: Checker, value: Any, path: str, zone: ZoneInfo) -> Av
 
 
 def credits(chk: Checker, value: Any, path: str, target: Fraction) -> tuple[CreditTier, ...]:
+    """The credit tiers, highest ``below`` first: each ``below`` at most the target, and the
+    credit never less for a tier whose ``below`` is lower (the worse the month, the more
+    credit: ``below`` values fall as their percents rise)."""
     out = []
+    written: dict[CreditTier, int] = {}  # tier -> its index as written
     if not isinstance(value, list):
         chk.bad(path, "expected a list of {below, percent}")
         return ()
@@ -81,10 +85,21 @@ def credits(chk: Checker, value: Any, path: str, target: Fraction) -> tuple[Cred
             good = False
         if good:
             assert is_number(below) and is_number(percent)  # good: both were checked above
-            out.append(CreditTier(exact(below), float(percent)))
+            tier = CreditTier(exact(below), float(percent))
+            written.setdefault(tier, i)
+            out.append(tier)
     if len({t.below for t in out}) != len(out):
         chk.bad(path, "two tiers have the same below")
-    return tuple(sorted(out, key=lambda t: t.below, reverse=True))
+        return tuple(sorted(out, key=lambda t: t.below, reverse=True))
+    tiers = tuple(sorted(out, key=lambda t: t.below, reverse=True))
+    for higher, lower in zip(tiers, tiers[1:], strict=False):
+        if lower.percent < higher.percent:
+            chk.bad(f"{path}[{written[lower]}].percent",
+                    f"{lower.percent:g}% for below {float(lower.below):g} is less than the "
+                    f"{higher.percent:g}% of {path}[{written[higher]}] (below "
+                    f"{float(higher.below):g}): a tier with a lower below gives at least as "
+                    "much credit (below values fall as their percents rise)")
+    return tiers
 
 
 def burn_rules(chk: Checker, value: Any, path: str) -> tuple[BurnRule, ...]:
