@@ -24,18 +24,11 @@ from typing import Any, NamedTuple
 
 from . import changelog
 from .availability import ServiceBook
+from .clocks import METRIC_NAMES, Crossing, Stop
 from .errors import InvalidEvent
 from .events import UPDATED, Heartbeat, IncidentEvent
 from .ids import _blake2b
-from .incidents import (
-    MAX_INCIDENT_BYTES,
-    METRIC_NAMES,
-    Change,
-    Crossing,
-    Incident,
-    Stop,
-    stored_size,
-)
+from .incidents import MAX_INCIDENT_BYTES, Change, Incident, stored_size
 from .policy import PolicySet, PolicyVersion
 from .timefmt import DAY_MS, NEVER_MS, format_instant
 
