@@ -266,17 +266,12 @@ def _replay(policies: PolicySet, sources: Sequence[Source], until: int | None, s
 def _run(policies: PolicySet, sources: Sequence[Source], until: int | None, writer: _Writer,
          err: Text, retention_ms: int, summary: Summary) -> None:
     det = Detector(policies, retention_ms)
-    write, before, refusal = writer.write, det.before, det.refusal
-    on_incident, on_heartbeat = det.on_incident_event, det.on_heartbeat
+    write, on_event = writer.write, det.on_event
     for source, position, raw, ev in _merge(sources):
         try:
             if isinstance(ev, InvalidEvent):
                 raise ev
-            refused = refusal(ev)  # a duplicate or a late one moves nothing, the clock neither
-            if refused is not None:
-                raise refused
-            write(before(ev.at))
-            write(on_incident(ev) if type(ev) is IncidentEvent else on_heartbeat(ev))  # type: ignore[arg-type]
+            write(on_event(ev))  # a duplicate or a late one moves nothing, the clock neither
         except InvalidEvent as exc:
             summary.skipped += 1
             rec = dead_letter(exc, raw, source.where(position))

@@ -157,16 +157,13 @@ class Partition:
     def incident(self, offset: int, raw: Any, ev: IncidentEvent) -> Step:
         """Apply one decoded incident event (``raw``: its JSON object) read at ``offset``."""
         det, iid = self.det, ev.incident_id
-        return self._apply("incidents", iid, offset, ev, lambda: det.on_incident_event(ev),
-                           lambda previous: incident_value(self.number, offset, previous, raw,
-                                                           det.incidents[iid].published))
+        return self._apply("incidents", iid, offset, ev, lambda previous: incident_value(
+            self.number, offset, previous, raw, det.incidents[iid].published))
 
     def heartbeat(self, offset: int, hb: Heartbeat) -> Step:
         """Apply one decoded heartbeat read at ``offset``."""
-        det = self.det
-        return self._apply("services", hb.service, offset, hb, lambda: det.on_heartbeat(hb),
-                           lambda previous: service_value(self.number, offset,
-                                                          self._snapshot(hb.service)))
+        return self._apply("services", hb.service, offset, hb, lambda previous: service_value(
+            self.number, offset, self._snapshot(hb.service)))
 
     def _snapshot(self, name: str) -> dict[str, Any]:
         snap = self.det.services.snapshot(name)
@@ -174,24 +171,18 @@ class Partition:
         return snap
 
     def _apply(self, table: str, key: str, offset: int, event: IncidentEvent | Heartbeat,
-               apply: Callable[[], list[Record]],
                value: Callable[[Value | None], Value]) -> Step:
         """One input for ``key``: skipped if its value was written by this input or a later one
         (delivered again), else fire what falls due before ``at``, apply it, write its value."""
         previous = self.lookup(table, key)
         if previous is not None and previous["o"] >= offset:
             return self._again(table, key)
-        # replay's rule, fire what is due before the event; live, the clock is the shell's;
-        # an input that will be refused (a duplicate, a late one) moves nothing, the clock neither
-        refused = self.det.refusal(event)
-        if refused is not None:
-            return Step([], self._evictions(offset), refused)
-        at = event.at
-        out = self.det.before(at) if self.det.follow_events else []
+        # an input that is refused (a duplicate, a late one) moves nothing, the clock neither
         try:
-            out += apply()
+            out = self.det.on_event(event)
         except InvalidEvent as exc:
-            return Step(out, self._evictions(offset), exc)
+            return Step([], self._evictions(offset), exc)
+        at = event.at
         if at > self.applied.get(table, NEVER_MS):
             self.applied[table] = at
         writes = self._evictions(offset)

@@ -1,8 +1,8 @@
 """The detector: one fold over incident events, heartbeats and the detector clock (SPEC 4-7).
 
     det = Detector(policies)
-    records = det.on_incident_event(event)   # decoded and checked by ``events.incident_event``
-    records = det.on_heartbeat(heartbeat)    # decoded and checked by ``events.heartbeat``
+    records = det.on_event(event)            # an incident event or a heartbeat, decoded and
+                                             # checked by ``events``: what is due before it, then it
     records = det.advance(now_ms)            # the detector clock moved: fire what is due
 
 Both return new output records (dicts without ``detected_at``, which the shell stamps). The state
@@ -105,6 +105,22 @@ class Detector:
                 f"{MAX_INCIDENT_BYTES:,} bytes (what a Kafka record can carry): this event "
                 "is refused", "too_large")
         return None
+
+    def on_event(self, ev: IncidentEvent | Heartbeat) -> list[Record]:
+        """What every runner does with one valid input: refuse it (raise ``InvalidEvent``:
+        ``duplicate``, ``late``, ``too_large``) changing nothing, the clock neither; else fire
+        what falls due before ``ev.at`` when events drive the clock (``follow_events``; live,
+        the clock is the shell's), then apply it. Returns the records both change."""
+        refused = self.refusal(ev)
+        if refused is not None:
+            raise refused
+        out = self.before(ev.at) if self.follow_events else []
+        if type(ev) is IncidentEvent:
+            out += self.on_incident_event(ev)
+        else:
+            assert type(ev) is Heartbeat
+            out += self.on_heartbeat(ev)
+        return out
 
     def on_incident_event(self, ev: IncidentEvent) -> list[Record]:
         """Apply one valid incident event; return the records it changes.
