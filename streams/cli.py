@@ -11,12 +11,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NamedTuple, NoReturn
 
-from .broker import TopicSpec, create_topics
+from .admin import create_topics
 from .core.errors import InvalidInstant, PolicyError, SlawatchError
 from .core.policy import IncidentExplanation, PolicySet
 from .core.policyfile import load_policy_file
 from .core.timefmt import NEVER_MS, format_instant, parse_instant
 from .settings import VARIABLES, Settings, SettingsError, parse_setting
+from .topics import TopicSpec
 
 
 def _instant(text: str) -> int:

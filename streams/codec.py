@@ -27,6 +27,7 @@ import orjson
 from .core.errors import InvalidEvent
 from .core.events import Heartbeat, IncidentEvent, heartbeat, incident_event
 from .core.ids import alert_id
+from .topics import TOPIC_OF_KIND
 
 Record = dict[str, Any]
 dumps = orjson.dumps
@@ -55,14 +56,6 @@ class TooLarge(InvalidEvent):
                          f"{MAX_RECORD_BYTES:,} bytes ({MAX_RECORD_BYTES // 1024} KiB)",
                          "too_large")
         self.size = size
-
-
-#: The output topic (before the prefix) of each kind of record; a retraction goes where the
-#: record it retracts went.
-TOPIC_OF_KIND: dict[str, str] = {
-    "breach": "breaches", "near_breach": "near-breaches", "outcome": "outcomes",
-    "invalid": "deadletter", "late": "deadletter",
-}
 
 
 def topic_of(record: Record) -> str:

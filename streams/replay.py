@@ -37,7 +37,7 @@ from typing import IO, Any, Final, Protocol
 
 import orjson
 
-from .broker import BrokerError, TopicSpec, create_topics
+from .admin import create_topics
 from .codec import MAX_RECORD_BYTES, TooLarge, dead_letter, loads
 from .core.detector import DEFAULT_RETENTION_MS, Detector
 from .core.errors import InvalidEvent, SlawatchError
@@ -50,8 +50,9 @@ from .core.events import (
 )
 from .core.policy import PolicySet
 from .core.timefmt import NEVER_MS, format_instant
-from .settings import ALL_TOPICS, Settings
+from .settings import Settings
 from .topicread import TopicReader, kafka_client, kafka_config
+from .topics import ALL_TOPICS, HEARTBEATS_TOPIC, INCIDENTS_TOPIC, BrokerError, TopicSpec
 
 
 class TopicWriteError(BrokerError):
@@ -285,8 +286,8 @@ def _run(policies: PolicySet, sources: Sequence[Source], until: int | None, writ
 
 
 Decoded = IncidentEvent | Heartbeat | InvalidEvent
-INCIDENTS: Final = "incidents"
-HEARTBEATS: Final = "heartbeats"
+INCIDENTS: Final = INCIDENTS_TOPIC  # a source's kind is the topic it would be read from
+HEARTBEATS: Final = HEARTBEATS_TOPIC
 _PARSE: Final[dict[str, Callable[[Any], IncidentEvent | Heartbeat]]] = {
     INCIDENTS: incident_event, HEARTBEATS: heartbeat}
 

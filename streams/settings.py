@@ -45,17 +45,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Final
 
-from .broker import TopicSpec
 from .core.errors import SlawatchError
-
-#: Topic names before the prefix: the inputs, the alert changelogs (keyed by ``alert_id``,
-#: compacted: the latest record per key is the truth) and the dead letters.
-INPUT_TOPICS: Final = ("incidents", "heartbeats")
-#: Internal: ticks that move each partition's detector clock, co-partitioned with the inputs.
-TICKS_TOPIC: Final = "ticks"
-CHANGELOG_TOPICS: Final = ("breaches", "near-breaches", "outcomes")
-DEADLETTER_TOPIC: Final = "deadletter"
-ALL_TOPICS: Final = (*INPUT_TOPICS, *CHANGELOG_TOPICS, DEADLETTER_TOPIC, TICKS_TOPIC)
+from .topics import ALL_TOPICS, CHANGELOG_TOPICS, TopicSpec
 
 CLOCKS: Final = ("WALL", "MANUAL")
 BROKER_KINDS: Final = ("KAFKA", "TANSU")

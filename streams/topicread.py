@@ -38,8 +38,8 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Final, NamedTuple, Self
 
-from .broker import BrokerError
 from .settings import Settings
+from .topics import BrokerError
 
 #: Records buffered per partition before it leaves the fetches (it rejoins below half).
 BUFFER_RECORDS: Final = 5000

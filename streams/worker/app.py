@@ -42,6 +42,7 @@ from streams.core.timefmt import NEVER_MS, format_instant, parse_instant
 from streams.settings import Settings
 from streams.state import Partition, Step, Write, partition_clock, rebuild, written_first
 from streams.status import Status, incidents_view, services_view
+from streams.topics import HEARTBEATS_TOPIC, INCIDENTS_TOPIC, OUTPUT_TOPICS, TICKS_TOPIC
 from streams.worker.fence import Fence
 from streams.worker.recovery import LatestTable, SafeTableManager
 
@@ -57,7 +58,6 @@ CLOCK_SAVE_MS = 5_000
 #: would set the alert latency. 20 ms there; 500 ms on Kafka (idle polling only).
 FETCH_MAX_WAIT_MS = {True: 20, False: 500}
 TABLES = ("incidents", "services", "clocks")
-OUTPUT_TOPICS = ("breaches", "near-breaches", "outcomes", "deadletter")
 #: Kafka's default limit of a record batch (``message.max.bytes``, ``max.request.size``): no
 #: record slawatch writes comes near it, and one that would is never sent.
 MAX_RECORD_BYTES = 1_000_000
@@ -180,9 +180,9 @@ class Shell:
         self.app = app
         self.settings = settings
         self.policies = policies
-        self.incidents_topic = settings.topic("incidents")
-        self.heartbeats_topic = settings.topic("heartbeats")
-        self.ticks_topic = settings.topic("ticks")
+        self.incidents_topic = settings.topic(INCIDENTS_TOPIC)
+        self.heartbeats_topic = settings.topic(HEARTBEATS_TOPIC)
+        self.ticks_topic = settings.topic(TICKS_TOPIC)
         self.manual = settings.clock == "MANUAL"
         self.parts: dict[int, Partition] = {}
         self.tables: dict[str, Any] = {}
@@ -455,11 +455,11 @@ def create_app(settings: Settings, policies: PolicySet, *, embedded: bool = Fals
                          key_serializer="raw", value_serializer="raw",
                          partitions=settings.partitions)
 
-    source = app.topic(settings.topic("incidents"), settings.topic("heartbeats"),
-                       settings.topic("ticks"), key_type=bytes, value_type=bytes,
+    source = app.topic(settings.topic(INCIDENTS_TOPIC), settings.topic(HEARTBEATS_TOPIC),
+                       settings.topic(TICKS_TOPIC), key_type=bytes, value_type=bytes,
                        key_serializer="raw", value_serializer="raw")
     outputs = {name: settings.topic(name) for name in OUTPUT_TOPICS}
-    ticks = raw("ticks")
+    ticks = raw(TICKS_TOPIC)
 
     @app.agent(source, name="slawatch.detect", concurrency=1)
     async def detect(stream: faust.StreamT[bytes]) -> None:

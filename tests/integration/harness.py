@@ -24,7 +24,8 @@ from typing import Any, ClassVar, Protocol, Self
 import orjson
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from streams.broker import EMBEDDED_KAFKA_PYTHON_PRODUCER_SETTINGS, EmbeddedBroker, create_topics
+from streams.admin import create_topics
+from streams.broker import EMBEDDED_KAFKA_PYTHON_PRODUCER_SETTINGS, EmbeddedBroker
 from streams.settings import Settings
 
 SLAWATCH = Path(sys.executable).parent / "slawatch"

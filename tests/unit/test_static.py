@@ -194,3 +194,14 @@ def test_only_the_worker_package_imports_faust() -> None:
                and {"faust", "mode", "aiokafka"} & _imported_packages(p.read_text())]
     assert outside == []
     assert "faust" in _imported_packages((worker / "app.py").read_text())
+
+
+def test_settings_stand_below_the_broker_and_kafka() -> None:
+    """The topic vocabulary (``streams.topics``) is below settings: reading the settings loads
+    neither the embedded broker nor kafka-python."""
+    code = ("import sys, streams.settings, streams.topics\n"
+            "print(sorted(m for m in sys.modules if m in ('streams.broker', 'streams.admin',"
+            " 'kafka', 'faust')))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                          text=True, check=True)
+    assert done.stdout.strip() == "[]"
