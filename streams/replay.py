@@ -18,10 +18,7 @@ time (``streams.codec.MAX_RECORD_BYTES``): the rest of a longer line is skipped 
 memory, and the line is one ``too_large`` dead letter. A UTF-8 byte order mark before the first
 line is dropped; the file ``-`` is standard input.
 
-    SlawatchError
-    ├── InputError              an input file that cannot be read (named, with the line)
-    └── BrokerError (streams.broker)
-        └── TopicWriteError     records that the broker did not take
+Its errors are drawn in the one error tree, the docstring of ``streams``.
 """
 
 from __future__ import annotations

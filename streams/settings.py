@@ -2,12 +2,10 @@
 
 ``Settings.from_env(os.environ, **overrides)`` is called by the shells (the CLI passes
 ``os.environ``; nothing reads it at import). Each variable is parsed and checked where it is read,
-and a bad one is a ``SettingsError`` naming the variable, the value and what was expected.
-Overrides (command-line flags, tests) win over the environment; ``parse_setting`` turns a flag's
-text into a value with the same rules, naming the flag.
-
-    SlawatchError
-    └── SettingsError    a setting that is malformed, out of range or inconsistent with another
+and a bad one is a ``SettingsError`` naming the variable, the value and what was expected. Overrides
+(command-line flags, tests) win over the environment; ``parse_setting`` turns a flag's text into a
+value with the same rules, naming the flag. Its error is drawn in the one error tree, the docstring
+of ``streams``.
 
 Variable (field): default
     SLAWATCH_BROKER (broker): none; host:port or kafka://host:port, several separated by commas

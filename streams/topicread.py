@@ -21,12 +21,9 @@ or the broker's ``LogAppendTime``):
 ``read_topics`` yields every record of the topics; ``TopicReader.records(topic, partition)``
 yields one partition's, fetching as needed (a partition read far ahead of the consumer of its
 records is left out of the fetches until they are taken, so memory stays bounded); the k-way
-merge of ``streams.replay`` uses the latter.
-
-    SlawatchError
-    └── BrokerError (streams.broker)
-        └── TopicReadError     a topic that cannot be read: no such topic, a broker that cannot be
-                               reached, or a partition that stops answering below its end
+merge of ``streams.replay`` uses the latter. ``TopicReadError``: a topic that cannot be read (no
+such topic, a broker that cannot be reached, or a partition that stops answering below its end);
+the whole error tree is drawn once, in the docstring of ``streams``.
 """
 
 from __future__ import annotations

@@ -8,14 +8,9 @@ Names are before the prefix (``Settings.topic("breaches")`` is ``sla.breaches`` 
       outcomes                      the latest record per key is the truth
     deadletter                      inputs refused, with the reason
 
-This module imports nothing of Kafka: settings, replay, the worker and the demo share it.
-
-    SlawatchError
-    └── BrokerError              a broker that cannot be found, started, reached or used
-        ├── BrokerNotInstalled   (streams.broker) no Tansu binary
-        ├── TopicError           a topic that cannot be created as asked
-        ├── TopicReadError       (streams.topicread) a topic that cannot be read to its end
-        └── TopicWriteError      (streams.replay) records that cannot be written to a topic
+This module imports nothing of Kafka: settings, replay, the worker and the demo share it. It
+defines ``BrokerError``, the base of every error of talking to a broker, and ``TopicError`` (the
+whole tree is drawn once, in the docstring of ``streams``).
 """
 
 from __future__ import annotations

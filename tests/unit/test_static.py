@@ -205,3 +205,37 @@ def test_settings_stand_below_the_broker_and_kafka() -> None:
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                           text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_the_one_error_tree_is_the_code() -> None:
+    """The docstring of ``streams`` draws every error once, each under its base class."""
+    import importlib
+    import pkgutil
+    import re
+
+    import streams
+    from streams.core.errors import SlawatchError
+
+    for info in pkgutil.walk_packages(streams.__path__, "streams."):
+        if info.name != "streams.__main__":
+            importlib.import_module(info.name)
+    found: dict[str, type] = {}
+    todo: list[type] = [SlawatchError]
+    while todo:
+        cls = todo.pop()
+        if not cls.__name__.startswith("_"):
+            found[cls.__name__] = cls
+        todo += cls.__subclasses__()
+    drawn: dict[str, str | None] = {}
+    parents: list[str] = []
+    for line in (streams.__doc__ or "").splitlines():
+        m = re.match(r"    ((?:[│ ]   )*)(?:[├└]── )?([A-Z]\w+)\s", line)
+        if m is None or not (m.group(2) == "SlawatchError" or "── " in line):
+            continue
+        depth = len(m.group(1)) // 4 + (1 if "── " in line else 0)
+        parents[depth:] = [m.group(2)]
+        drawn[m.group(2)] = parents[depth - 1] if depth else None
+    assert set(drawn) == set(found), "the tree in streams/__init__.py and the code differ"
+    for name, parent in drawn.items():
+        if parent is not None:
+            assert found[parent] in found[name].__bases__, f"{name} is not drawn under its base"
