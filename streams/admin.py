@@ -28,7 +28,8 @@ def create_topics(bootstrap: str, topics: Iterable[TopicSpec], *, timeout_s: flo
     specs = list(topics)
     names = [spec.name for spec in specs]
     if len(set(names)) != len(names):
-        raise TopicError(f"a topic is listed twice: {names}")
+        msg = f"a topic is listed twice: {names}"
+        raise TopicError(msg)
     if not specs:
         return []
     from kafka import KafkaAdminClient
@@ -37,15 +38,19 @@ def create_topics(bootstrap: str, topics: Iterable[TopicSpec], *, timeout_s: flo
     options = dict(client_options or {})
     cafile = options.get("ssl_cafile")
     if cafile is not None and not os.path.isfile(str(cafile)):
-        raise BrokerError(f"the CA file {cafile} (for TLS to {bootstrap}) does not exist")
+        msg = f"the CA file {cafile} (for TLS to {bootstrap}) does not exist"
+        raise BrokerError(msg)
     timeout_ms = int(timeout_s * 1000)
     try:
         admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="slawatch-topics",
                                  bootstrap_timeout_ms=timeout_ms, request_timeout_ms=timeout_ms,
                                  **options)
     except KafkaError as exc:
-        raise BrokerError(f"cannot reach a Kafka broker at {bootstrap} within {timeout_s:g} s: "
-                          f"{exc}") from exc
+        msg = (
+            f"cannot reach a Kafka broker at {bootstrap} within {timeout_s:g} s: "
+                          f"{exc}"
+        )
+        raise BrokerError(msg) from exc
     try:
         response = admin.create_topics(
             {spec.name: {"num_partitions": spec.partitions,
@@ -63,14 +68,16 @@ def create_topics(bootstrap: str, topics: Iterable[TopicSpec], *, timeout_s: flo
                 failed.append(f"{result['name']}: {for_code(code).__name__} "
                               f"({result['error_message']})")
         if failed:
-            raise TopicError(f"cannot create topics on {bootstrap}: {'; '.join(failed)}")
+            msg = f"cannot create topics on {bootstrap}: {'; '.join(failed)}"
+            raise TopicError(msg)
         if created:
             admin.wait_for_topics(created, timeout_ms=timeout_ms)
         if existing:
             _check_partitions(admin.describe_topics(existing),
                               {spec.name: spec.partitions for spec in specs}, bootstrap)
     except KafkaError as exc:
-        raise BrokerError(f"creating topics {names} on {bootstrap}: {exc}") from exc
+        msg = f"creating topics {names} on {bootstrap}: {exc}"
+        raise BrokerError(msg) from exc
     finally:
         admin.close()
     log.info("topics on %s: created %s, already there %s", bootstrap, created, existing)
@@ -86,8 +93,11 @@ def _check_partitions(described: list[dict[str, object]], wanted: Mapping[str, i
         if count != wanted[name]:
             wrong.append(f"{name} has {count} partitions, not {wanted[name]}")
     if wrong:
-        raise TopicError(f"existing topics on {bootstrap} differ from what was asked: "
-                         f"{'; '.join(wrong)}")
+        msg = (
+            f"existing topics on {bootstrap} differ from what was asked: "
+                         f"{'; '.join(wrong)}"
+        )
+        raise TopicError(msg)
 
 
 def metadata_brokers(bootstrap: str, timeout_s: float) -> set[tuple[str, int]]:

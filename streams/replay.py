@@ -120,8 +120,11 @@ class TopicSink:
             self.producer = kafka_client(KafkaProducer, **kafka_config(settings, timeout_s),
                                          acks="all", linger_ms=5, client_id="slawatch-backfill")
         except KafkaError as exc:
-            raise TopicWriteError(f"cannot reach a Kafka broker at {settings.bootstrap} to "
-                                  f"write {topic!r}: {exc}") from exc
+            msg = (
+                f"cannot reach a Kafka broker at {settings.bootstrap} to "
+                                  f"write {topic!r}: {exc}"
+            )
+            raise TopicWriteError(msg) from exc
 
     def put(self, keys: list[str], lines: list[bytes]) -> None:
         send, topic, failed = self.producer.send, self.topic, self._failed
@@ -136,8 +139,11 @@ class TopicSink:
     def flush(self) -> None:
         self.producer.flush(timeout=self.timeout_s)
         if self.failed:
-            raise TopicWriteError(f"{self.failed} records not written to {self.topic!r}: "
-                                  f"{self.first_failure}")
+            msg = (
+                f"{self.failed} records not written to {self.topic!r}: "
+                                  f"{self.first_failure}"
+            )
+            raise TopicWriteError(msg)
 
     def close(self) -> None:
         self.producer.close(timeout=self.timeout_s)
@@ -449,7 +455,8 @@ def _lines(path: str, name: str) -> Iterator[tuple[int, bytes, int]]:
                     yield number, line, size or len(line)
     except OSError as exc:
         where = f" (line {number})" if number else ""
-        raise InputError(f"{name}: {exc.strerror or exc}{where}") from exc
+        msg = f"{name}: {exc.strerror or exc}{where}"
+        raise InputError(msg) from exc
 
 
 # ----------------------------------------------------------------------------- progress

@@ -208,7 +208,8 @@ def parse_setting(name: str, text: str, source: str) -> Any:
     """The value of field ``name`` written as ``text`` (a flag's argument, say); errors name
     ``source``. Cross-field rules are checked when the ``Settings`` is built."""
     if name not in _VARS:
-        raise KeyError(f"no setting {name!r}; the settings are {', '.join(_VARS)}")
+        msg = f"no setting {name!r}; the settings are {', '.join(_VARS)}"
+        raise KeyError(msg)
     return _VARS[name].check(text, source)
 
 
@@ -254,20 +255,26 @@ class Settings:
         if protocol.startswith("SASL_"):
             missing = [var[name] for name, value in sasl.items() if value is None]
             if missing:
-                raise SettingsError(
+                msg = (
                     f"{var['security_protocol']}={protocol} needs {var['sasl_mechanism']} "
                     f"(one of {', '.join(SASL_MECHANISMS)}), {var['sasl_username']} and "
-                    f"{var['sasl_password']}; missing: {', '.join(missing)}", missing[0])
+                    f"{var['sasl_password']}; missing: {', '.join(missing)}"
+                )
+                raise SettingsError(msg, missing[0])
         else:
             given = [var[name] for name, value in sasl.items() if value is not None]
             if given:
-                raise SettingsError(
+                msg = (
                     f"{', '.join(given)} set, but {var['security_protocol']}={protocol}: "
-                    "expected SASL_PLAINTEXT or SASL_SSL to use SASL", given[0])
+                    "expected SASL_PLAINTEXT or SASL_SSL to use SASL"
+                )
+                raise SettingsError(msg, given[0])
         if self.ssl_cafile is not None and not protocol.endswith("SSL"):
-            raise SettingsError(
+            msg = (
                 f"{var['ssl_cafile']} set, but {var['security_protocol']}={protocol}: "
-                "expected SSL or SASL_SSL to use TLS", var["ssl_cafile"])
+                "expected SSL or SASL_SSL to use TLS"
+            )
+            raise SettingsError(msg, var["ssl_cafile"])
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], **overrides: Any) -> Settings:
@@ -275,8 +282,11 @@ class Settings:
         name; ``None`` means not given, so optional flags can be passed as they are)."""
         unknown = set(overrides) - set(_VARS)
         if unknown:
-            raise TypeError(f"unknown settings {sorted(unknown)}; the settings are "
-                            f"{', '.join(_VARS)}")
+            msg = (
+                f"unknown settings {sorted(unknown)}; the settings are "
+                            f"{', '.join(_VARS)}"
+            )
+            raise TypeError(msg)
         values: dict[str, Any] = {}
         for name, var in _VARS.items():
             text = environ.get(var.variable)
@@ -301,8 +311,11 @@ class Settings:
     def bootstrap(self) -> str:
         """``host:port,host:port`` for kafka-python's ``bootstrap_servers``."""
         if self.broker is None:
-            raise SettingsError(f"no broker: set {VARIABLES['broker']} or pass --broker; "
-                                f"expected {_BROKER_EXPECTED}", VARIABLES["broker"])
+            msg = (
+                f"no broker: set {VARIABLES['broker']} or pass --broker; "
+                                f"expected {_BROKER_EXPECTED}"
+            )
+            raise SettingsError(msg, VARIABLES["broker"])
         return ",".join(bootstrap_servers(self.broker))
 
     def kafka_client_options(self) -> dict[str, object]:

@@ -63,10 +63,12 @@ def incident_value(partition: int, offset: int, previous: Value | None, raw_even
 
 
 def forgotten_value(partition: int, offset: int, at_ms: int) -> Value:
+    """The value of an incident forgotten at ``at_ms`` (its later events are late)."""
     return {"p": partition, "o": offset, "forgotten": at_ms}
 
 
 def service_value(partition: int, offset: int, snapshot: dict[str, Any]) -> Value:
+    """The value of a service: its snapshot, with the input offset that wrote it."""
     return {"p": partition, "o": offset, "snap": snapshot}
 
 

@@ -62,13 +62,20 @@ class TopicSpec:
 
     def __post_init__(self) -> None:
         if not _TOPIC_NAME.fullmatch(self.name) or self.name in (".", ".."):
-            raise TopicError(f"topic name {self.name!r}: expected 1-249 characters of "
-                             "A-Z a-z 0-9 . _ -")
+            msg = (
+                f"topic name {self.name!r}: expected 1-249 characters of "
+                             "A-Z a-z 0-9 . _ -"
+            )
+            raise TopicError(msg)
         if self.partitions < 1:
-            raise TopicError(f"topic {self.name!r}: partitions {self.partitions}: expected >= 1")
+            msg = f"topic {self.name!r}: partitions {self.partitions}: expected >= 1"
+            raise TopicError(msg)
         if self.replication_factor < 1:
-            raise TopicError(f"topic {self.name!r}: replication factor "
-                             f"{self.replication_factor}: expected >= 1")
+            msg = (
+                f"topic {self.name!r}: replication factor "
+                             f"{self.replication_factor}: expected >= 1"
+            )
+            raise TopicError(msg)
 
     @property
     def configs(self) -> dict[str, str]:

@@ -153,7 +153,8 @@ async def _fetch_highwaters(consumer: Any, reported: Mapping[TP, int],
         deadline = time.monotonic() + timeout_s
         while any(probe.highwater(tp) is None for tp in tps):
             if time.monotonic() > deadline:
-                raise RuntimeError(f"no high watermark for {tps} in {timeout_s} s")
+                msg = f"no high watermark for {tps} in {timeout_s} s"
+                raise RuntimeError(msg)
             await probe.getmany(timeout_ms=100)
         return {TP(tp.topic, tp.partition): max(probe.highwater(tp), reported[TP(tp.topic,
                 tp.partition)]) for tp in tps}
@@ -287,8 +288,11 @@ class Shell:
         which only its key guarantees (SPEC section 2)."""
         if self.settings.partitions > 1 and key != value.encode():
             shown = "no key" if key is None else f"key {key.decode(errors='replace')!r}"
-            raise InvalidEvent(f"{shown}, but {field} is {value!r}: the record key must be the "
-                               f"{field}, so that all its records reach the same partition",
+            msg = (
+                f"{shown}, but {field} is {value!r}: the record key must be the "
+                               f"{field}, so that all its records reach the same partition"
+            )
+            raise InvalidEvent(msg,
                                "wrong_key")
 
     # -- the clock
@@ -387,6 +391,7 @@ class Shell:
 
 
 def faust_settings(settings: Settings, embedded: bool) -> dict[str, Any]:
+    """The Faust app settings for ``settings`` (those of the embedded broker when ``embedded``)."""
     conf: dict[str, Any] = {
         "broker": f"kafka://{settings.bootstrap}",
         "store": "memory://",
@@ -432,8 +437,9 @@ def _credentials(settings: Settings) -> Any:
     return faust.SSLCredentials(context)
 
 
-def create_app(settings: Settings, policies: PolicySet, *, embedded: bool = False,
-               web: bool = True, overrides: Mapping[str, Any] | None = None) -> faust.App:
+def create_app(  # noqa: C901 - the factory wires each agent, timer and page as a small closure
+        settings: Settings, policies: PolicySet, *, embedded: bool = False, web: bool = True,
+        overrides: Mapping[str, Any] | None = None) -> faust.App:
     """A Faust app that runs the detector on ``settings``' topics with ``policies``."""
     conf = faust_settings(settings, embedded)
     conf["web_enabled"] = web

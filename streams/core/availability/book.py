@@ -240,6 +240,7 @@ def _fired_data(f: Fired) -> list[Any]:
 
 
 def fold_snapshot(fold: ServiceFold) -> dict[str, Any]:
+    """The fold as plain data: its exact state at the last heartbeat and what it published."""
     exact = fold.base if fold.base is not None else fold.state
     return {
         "policy": fold.chain[0].id,

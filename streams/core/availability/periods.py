@@ -65,6 +65,7 @@ class Period:
 
 
 def make_period(start: int, end: int, version: PolicyVersion) -> Period:
+    """The period ``[start, end)`` under ``version``: counted time, budget, levels lowest first."""
     av = version.availability
     assert av is not None
     counted = (end - start) - av.maintenance.between(start, end)

@@ -20,6 +20,7 @@ DEFAULT_BURN_RATE = (
 
 
 def read_availability(chk: Checker, value: Any, path: str, zone: ZoneInfo) -> Availability | None:
+    """The availability block at ``path`` (None with problems noted when it is broken)."""
     allowed = ("target", "period", "heartbeat_timeout", "near_breach", "maintenance", "credits",
                "burn_rate")
     spec = chk.mapping(value, path, allowed)
@@ -103,6 +104,7 @@ def credits(chk: Checker, value: Any, path: str, target: Fraction) -> tuple[Cred
 
 
 def burn_rules(chk: Checker, value: Any, path: str) -> tuple[BurnRule, ...]:
+    """The burn-rate rules: ``default`` (the SRE workbook's three) or a list of them."""
     if value is None:
         return ()
     if value == "default":

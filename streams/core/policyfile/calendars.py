@@ -42,6 +42,7 @@ def parse_weekly_span(text: Any) -> tuple[int, Span] | None:
 
 
 def read_calendar(chk: Checker, name: str, spec: Any, path: str) -> Calendar | None:
+    """The calendar ``name`` at ``path`` (None with problems noted when it is broken)."""
     spec = chk.mapping(spec, path, ("timezone", "hours", "holidays"))
     ok = len(chk.problems)
     tz = spec.get("timezone")
@@ -68,6 +69,7 @@ def read_calendar(chk: Checker, name: str, spec: Any, path: str) -> Calendar | N
 
 
 def holidays(chk: Checker, value: Any, path: str) -> list[date]:
+    """The holidays of a calendar, dates written YYYY-MM-DD."""
     if not isinstance(value, list):
         chk.bad(path, f"expected a list of dates (YYYY-MM-DD), got {kind(value)}")
         return []
@@ -83,6 +85,7 @@ def holidays(chk: Checker, value: Any, path: str) -> list[date]:
 
 
 def weekly_hours(chk: Checker, value: Any, path: str) -> tuple[tuple[Span, ...], ...] | None:
+    """Working hours per weekday (Monday first), from a mapping of days or day ranges to spans."""
     if not isinstance(value, dict):
         chk.bad(path, 'expected "24x7" or a mapping of days (mon..sun, mon-fri) to spans, '
                  f"got {show(value)}")
@@ -104,6 +107,7 @@ def weekly_hours(chk: Checker, value: Any, path: str) -> tuple[tuple[Span, ...],
 
 
 def day_range(chk: Checker, key: str, path: str) -> range | None:
+    """The weekday numbers of ``mon`` or a forward range such as ``mon-fri``."""
     parts = key.split("-")
     if len(parts) in (1, 2) and all(p in DAYS for p in parts):
         lo, hi = DAYS.index(parts[0]), DAYS.index(parts[-1])
@@ -114,6 +118,7 @@ def day_range(chk: Checker, key: str, path: str) -> range | None:
 
 
 def read_spans(chk: Checker, value: Any, path: str) -> list[Span]:
+    """One day's spans (a span or a list of them), sorted, none overlapping another."""
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list):
@@ -136,6 +141,7 @@ def read_spans(chk: Checker, value: Any, path: str) -> list[Span]:
 
 
 def maintenance(chk: Checker, value: Any, path: str, zone: ZoneInfo) -> WeeklySchedule:
+    """Maintenance windows: weekly ones in ``zone`` and explicit ``{start, end}`` ones."""
     intervals: list[tuple[int, int]] = []
     weekly: list[list[Span]] = [[] for _ in range(7)]
     if not isinstance(value, list):

@@ -26,6 +26,7 @@ def is_number(v: Any) -> TypeGuard[int | float]:
 
 
 def exact(v: int | float) -> Fraction:
+    """A number as written, exactly: ``99.9`` is 999/10, not the float nearest it."""
     return Fraction(v) if isinstance(v, int) else Fraction(repr(v))
 
 

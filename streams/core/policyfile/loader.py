@@ -138,7 +138,8 @@ def _deep_json(file: str, text: str, offset: int) -> PolicyProblem:
 def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     out = dict(pairs)
     if len(out) != len(pairs):
-        raise ValueError("duplicate key")
+        msg = "duplicate key"
+        raise ValueError(msg)
     return out
 
 
@@ -172,21 +173,30 @@ class _Loader(yaml.SafeLoader):
             if event.anchor in self.anchors:  # an undefined one: the composer says so
                 size = self._sizes.get(str(event.anchor))
                 if size is None:
-                    raise _Refused(f"the YAML alias *{event.anchor} is inside the node it names "
-                                   "(a recursive structure): a policy file has no use for that",
+                    msg = (
+                        f"the YAML alias *{event.anchor} is inside the node it names "
+                                   "(a recursive structure): a policy file has no use for that"
+                    )
+                    raise _Refused(msg,
                                    event.start_mark)
                 self._aliases += 1
                 if self._aliases > MAX_ALIASES:
-                    raise _Refused(f"more than {MAX_ALIASES:,} YAML alias uses: a policy file has "
-                                   "no use for that", event.start_mark)
+                    msg = (
+                        f"more than {MAX_ALIASES:,} YAML alias uses: a policy file has "
+                                   "no use for that"
+                    )
+                    raise _Refused(msg, event.start_mark)
                 self._count(size, event.start_mark)
             return super().compose_node(parent, index)
         nested = isinstance(event, yaml.CollectionStartEvent)
         if nested:
             self._depth += 1
             if self._depth > MAX_DEPTH:
-                raise _Refused(f"nested more than {MAX_DEPTH} levels deep: a policy file has no "
-                               "use for that", event.start_mark)
+                msg = (
+                    f"nested more than {MAX_DEPTH} levels deep: a policy file has no "
+                               "use for that"
+                )
+                raise _Refused(msg, event.start_mark)
         before = self._nodes
         self._count(1, event.start_mark)
         node = super().compose_node(parent, index)
@@ -200,7 +210,8 @@ class _Loader(yaml.SafeLoader):
         self._nodes += nodes
         if self._nodes > MAX_NODES:
             what = "YAML aliases expand past" if self._aliases else "more than"
-            raise _Refused(f"{what} {MAX_NODES:,} nodes: a policy file has no use for that", mark)
+            msg = f"{what} {MAX_NODES:,} nodes: a policy file has no use for that"
+            raise _Refused(msg, mark)
 
 
 _Loader.yaml_implicit_resolvers = {
@@ -233,8 +244,11 @@ def _construct_int(loader: _Loader, node: yaml.ScalarNode) -> int:
     try:
         return yaml.SafeLoader.construct_yaml_int(loader, node)
     except ValueError:  # past the 4,300 digits Python converts
-        raise _Refused(f"an integer of {len(node.value):,} characters: a policy file has no use "
-                       "for that", node.start_mark) from None
+        msg = (
+            f"an integer of {len(node.value):,} characters: a policy file has no use "
+                       "for that"
+        )
+        raise _Refused(msg, node.start_mark) from None
 
 
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)

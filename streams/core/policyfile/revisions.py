@@ -42,23 +42,10 @@ def merge_revisions(base: Any, base_file: str, revisions: Sequence[tuple[str, An
     for i, spec in enumerate(policies):
         where.setdefault(_identity_key(spec), (i, 0))
     for number, (file, doc) in enumerate(revisions, 1):
-        if not isinstance(doc, dict):
-            problems.append(PolicyProblem(file, "", f"expected a mapping with calendars and/or "
-                                                    f"policies, got {kind(doc)}"))
+        parts = _revision_parts(file, doc, problems)
+        if parts is None:
             continue
-        for key in doc:
-            if key not in ("calendars", "policies"):
-                problems.append(PolicyProblem(file, join("", str(key)),
-                                              "unknown key; expected one of calendars, policies"))
-        new_calendars, new_policies = doc.get("calendars") or {}, doc.get("policies") or []
-        if not isinstance(new_calendars, dict):
-            problems.append(PolicyProblem(file, "calendars",
-                                          f"expected a mapping, got {kind(new_calendars)}"))
-            new_calendars = {}
-        if not isinstance(new_policies, list):
-            problems.append(PolicyProblem(
-                file, "policies", f"expected a list of policies, got {kind(new_policies)}"))
-            new_policies = []
+        new_calendars, new_policies = parts
         for name, spec in new_calendars.items():
             calendars[name] = spec
             cal_origin[str(name)] = file
@@ -83,6 +70,30 @@ def merge_revisions(base: Any, base_file: str, revisions: Sequence[tuple[str, An
     origins.update((join("calendars", name), (file, join("calendars", name)))
                    for name, file in cal_origin.items() if file != base_file)
     return MergedPolicies(merged, origins)
+
+
+def _revision_parts(file: str, doc: Any, problems: list[PolicyProblem]
+                    ) -> tuple[dict[Any, Any], list[Any]] | None:
+    """The calendars and policies of one revision document; what is wrong with its shape goes
+    to ``problems`` (None: not a mapping at all)."""
+    if not isinstance(doc, dict):
+        problems.append(PolicyProblem(file, "", f"expected a mapping with calendars and/or "
+                                                f"policies, got {kind(doc)}"))
+        return None
+    for key in doc:
+        if key not in ("calendars", "policies"):
+            problems.append(PolicyProblem(file, join("", str(key)),
+                                          "unknown key; expected one of calendars, policies"))
+    new_calendars, new_policies = doc.get("calendars") or {}, doc.get("policies") or []
+    if not isinstance(new_calendars, dict):
+        problems.append(PolicyProblem(file, "calendars",
+                                      f"expected a mapping, got {kind(new_calendars)}"))
+        new_calendars = {}
+    if not isinstance(new_policies, list):
+        problems.append(PolicyProblem(
+            file, "policies", f"expected a list of policies, got {kind(new_policies)}"))
+        new_policies = []
+    return new_calendars, new_policies
 
 
 def _identity_key(spec: Any) -> tuple[Any, Any]:

@@ -11,18 +11,21 @@ SHOW = 60  # characters of a value shown in a message
 
 
 def match_text(match: tuple[str | None, str | None]) -> str:
+    """A policy's ``match`` as a message writes it: ``{customer: acme}``."""
     parts = [f"{k}: {v if len(v) <= SHOW else show(v)}"
              for k, v in zip(MATCH_KEYS, match, strict=True) if v is not None]
     return "{" + ", ".join(parts) + "}"
 
 
 def join(path: str, key: str) -> str:
+    """The field path of ``key`` under ``path``: ``a.b``, or ``a['odd key']``."""
     if len(key) <= SHOW and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_-]*", key):
         return f"{path}.{key}" if path else key
     return f"{path}[{show(key)}]"
 
 
 def kind(value: Any) -> str:
+    """What ``value`` is, for a message: ``a mapping``, ``the string 'x'``, ``int 3``."""
     if value is None:
         return "nothing"
     if isinstance(value, str):
