@@ -41,7 +41,7 @@ from streams.core.policyfile import load_policies
 from streams.core.timefmt import format_instant, parse_instant
 from streams.replay import replay
 from streams.state import Partition
-from tests.golden.compare import compact
+from tests.support.compare import compact
 from tests.support.hostile import (
     BAD,
     BASE,

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from streams.core.policyfile import load_policies
 from streams.core.timefmt import format_instant, parse_instant
 from streams.replay import replay
-from tests.golden.compare import compact
+from tests.support.compare import compact
 from tests.support.oracle import MIN, Cal, Pol, standing
 
 BASE = parse_instant("2027-03-01T00:00:00Z")  # a Monday

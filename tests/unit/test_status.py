@@ -16,7 +16,7 @@ from streams.core.policy import PolicySet
 from streams.core.policyfile import load_policy_file
 from streams.core.timefmt import parse_instant
 from streams.status import TICK_BUCKETS, Status, incidents_view, services_view
-from tests.unit.test_state import SCENARIOS, Input, scenario_inputs
+from tests.support.scenarios import SCENARIOS, Input, scenario_inputs
 
 
 def feed(policies: PolicySet, inputs: list[Input], upto: int) -> tuple[Detector, list[Any]]:
