@@ -37,6 +37,7 @@ from tests.support.availability_cases import (
 )
 from tests.support.availability_oracle import AvPolicy, Beat, standing
 from tests.support.compare import compact
+from tests.support.fold import fold
 
 S = 1000
 MIN = 60 * S
@@ -70,7 +71,9 @@ def ups(a_ms: int, b_ms: int, every_ms: int = 30 * S, status: str = "up", servic
 
 def run(policy: str, lines: Sequence[dict[str, Any] | bytes], until: int | None
         ) -> tuple[list[dict[str, Any]], str, str]:
-    """Replay heartbeats (dicts, or raw bytes for a bad line); return records, stderr, path."""
+    """Replay a heartbeat file (dicts, or raw bytes for a bad line) through ``slawatch replay``;
+    return records, stderr, path: for what the file runner adds (messages, dead letters naming
+    the file). The fold alone runs in memory (``tests.support.fold``)."""
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "heartbeats.jsonl"
         path.write_bytes(b"".join((x if isinstance(x, bytes) else orjson.dumps(x)) + b"\n"
@@ -82,7 +85,7 @@ def run(policy: str, lines: Sequence[dict[str, Any] | bytes], until: int | None
 
 def standing_records(policy: str, lines: Sequence[dict[str, Any] | bytes], until: int | None
                      ) -> list[dict[str, Any]]:
-    return compact(run(policy, lines, until)[0])
+    return compact(fold(policy, heartbeats=lines, until=until))  # in memory, no file
 
 
 def pick(records: list[dict[str, Any]], **want: Any) -> list[dict[str, Any]]:
@@ -802,7 +805,7 @@ def replay_beats(policy: str, beats: list[Beat], until_s: int) -> list[dict[str,
         if inst is not None:
             beat["instance"] = inst
         lines.append(beat)
-    return run(policy, lines, until_s * 1000)[0]
+    return fold(policy, heartbeats=lines, until=until_s * 1000)
 
 
 def in_time_order(beats: list[Beat]) -> list[Beat]:
