@@ -70,7 +70,7 @@ CLUSTER_ID: Final = "slawatch-embedded"
 EMBEDDED_FAUST_SETTINGS: Final[Mapping[str, object]] = MappingProxyType({
     # Defect 1 (end offsets under-reported) is not worked around here: one record per batch
     # would make them right but cost a produce request per record. The worker's transport reads
-    # the high watermark from Fetch instead (``streams.worker.app._fetch_highwaters``).
+    # the high watermark from Fetch instead (``streams.worker.transport._fetch_highwaters``).
     # Defects 2 and 3: the first join waits session/2, and a restarted first worker waits a whole
     # session: 4 s sessions start a worker in ~3.7 s instead of ~30 s.
     "broker_session_timeout": 4.0,

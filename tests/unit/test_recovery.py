@@ -17,8 +17,9 @@ from faust.types import TP
 
 from streams.core.policyfile import load_policies
 from streams.settings import Settings
-from streams.worker.app import create_app, seek_to_committed
+from streams.worker.app import create_app
 from streams.worker.recovery import StreamsAfterSeek
+from streams.worker.transport import seek_to_committed
 
 POLICY = """
 policies:

@@ -10,7 +10,7 @@ import pytest
 
 from streams.core.policyfile import load_policies
 from streams.settings import Settings
-from streams.worker.app import Shell
+from streams.worker.shell import Shell
 
 
 class _Event:

@@ -13,7 +13,7 @@ import orjson
 
 from streams.core.policyfile import load_policies
 from streams.settings import Settings
-from streams.worker.app import Shell
+from streams.worker.shell import Shell
 
 POLICY = load_policies("policies:\n  - id: p\n    match: {}\n    incidents:\n"
                        "      '*': {response: 1h, resolution: 1d}\n")
