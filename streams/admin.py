@@ -48,7 +48,7 @@ def create_topics(bootstrap: str, topics: Iterable[TopicSpec], *, timeout_s: flo
     except KafkaError as exc:
         msg = (
             f"cannot reach a Kafka broker at {bootstrap} within {timeout_s:g} s: "
-                          f"{exc}"
+            f"{exc}"
         )
         raise BrokerError(msg) from exc
     try:
@@ -95,7 +95,7 @@ def _check_partitions(described: list[dict[str, object]], wanted: Mapping[str, i
     if wrong:
         msg = (
             f"existing topics on {bootstrap} differ from what was asked: "
-                         f"{'; '.join(wrong)}"
+            f"{'; '.join(wrong)}"
         )
         raise TopicError(msg)
 

@@ -248,7 +248,7 @@ class EmbeddedBroker:
             return self
         msg = (
             f"Tansu found each of {_PORT_ATTEMPTS} free ports of {HOST} taken "
-                          "by the time it bound them"
+            "by the time it bound them"
         )
         raise BrokerError(msg)
 
@@ -289,7 +289,7 @@ def _wait_until_ready(process: subprocess.Popen[bytes], port: int, log_path: Pat
         if time.monotonic() >= deadline:
             msg = (
                 f"Tansu (pid {process.pid}) did not accept connections on "
-                              f"{HOST}:{port} within {timeout_s:g} s{_tail_of(log_path)}"
+                f"{HOST}:{port} within {timeout_s:g} s{_tail_of(log_path)}"
             )
             raise BrokerError(msg)
         time.sleep(0.02)
@@ -299,13 +299,13 @@ def _wait_until_ready(process: subprocess.Popen[bytes], port: int, log_path: Pat
         _check_alive(process, port, log_path)
         msg = (
             f"Tansu (pid {process.pid}) on {HOST}:{port} did not answer a Kafka "
-                          f"metadata request: {exc}{_tail_of(log_path)}"
+            f"metadata request: {exc}{_tail_of(log_path)}"
         )
         raise BrokerError(msg) from exc
     if (HOST, port) not in brokers:
         msg = (
             f"Tansu (pid {process.pid}) advertises {sorted(brokers)}, "
-                          f"not {HOST}:{port}{_tail_of(log_path)}"
+            f"not {HOST}:{port}{_tail_of(log_path)}"
         )
         raise BrokerError(msg)
     _check_alive(process, port, log_path)  # the answer was Tansu's, not a squatter's
@@ -320,7 +320,7 @@ def _check_alive(process: subprocess.Popen[bytes], port: int, log_path: Path) ->
         raise _PortTaken()
     msg = (
         f"Tansu (pid {process.pid}) exited with status {status} before answering "
-                      f"on {HOST}:{port}{_tail_of(log_path)}"
+        f"on {HOST}:{port}{_tail_of(log_path)}"
     )
     raise BrokerError(msg)
 

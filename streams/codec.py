@@ -74,7 +74,7 @@ def loads(raw: bytes | None) -> Any:
         if depth > MAX_DEPTH:
             msg = (
                 f"the record nests arrays and objects {depth} levels deep, more "
-                               f"than the limit of {MAX_DEPTH}"
+                f"than the limit of {MAX_DEPTH}"
             )
             raise InvalidEvent(msg, "too_deep")
     try:

@@ -110,7 +110,7 @@ class TopicSink:
         except KafkaError as exc:
             msg = (
                 f"cannot reach a Kafka broker at {settings.bootstrap} to "
-                                  f"write {topic!r}: {exc}"
+                f"write {topic!r}: {exc}"
             )
             raise TopicWriteError(msg) from exc
 
@@ -129,7 +129,7 @@ class TopicSink:
         if self.failed:
             msg = (
                 f"{self.failed} records not written to {self.topic!r}: "
-                                  f"{self.first_failure}"
+                f"{self.first_failure}"
             )
             raise TopicWriteError(msg)
 

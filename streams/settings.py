@@ -284,7 +284,7 @@ class Settings:
         if unknown:
             msg = (
                 f"unknown settings {sorted(unknown)}; the settings are "
-                            f"{', '.join(_VARS)}"
+                f"{', '.join(_VARS)}"
             )
             raise TypeError(msg)
         values: dict[str, Any] = {}
@@ -313,7 +313,7 @@ class Settings:
         if self.broker is None:
             msg = (
                 f"no broker: set {VARIABLES['broker']} or pass --broker; "
-                                f"expected {_BROKER_EXPECTED}"
+                f"expected {_BROKER_EXPECTED}"
             )
             raise SettingsError(msg, VARIABLES["broker"])
         return ",".join(bootstrap_servers(self.broker))

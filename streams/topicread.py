@@ -155,7 +155,7 @@ class TopicReader:
         except KafkaError as exc:
             msg = (
                 f"cannot reach a Kafka broker at {bootstrap} within "
-                                 f"{self.timeout_s:g} s: {exc}"
+                f"{self.timeout_s:g} s: {exc}"
             )
             raise TopicReadError(msg) from exc
         try:
@@ -175,7 +175,7 @@ class TopicReader:
             self.close()
             msg = (
                 f"reading {', '.join(self.topics)} on {bootstrap}: "
-                                 f"{exc}"
+                f"{exc}"
             )
             raise TopicReadError(msg) from exc
         except BaseException:
@@ -343,7 +343,7 @@ class TopicReader:
                      for p in self._parts.values() if not p.done]
             msg = (
                 f"no records for {self.timeout_s:g} s from "
-                                 f"{', '.join(stuck)} on {self.settings.bootstrap}"
+                f"{', '.join(stuck)} on {self.settings.bootstrap}"
             )
             raise TopicReadError(msg)
 

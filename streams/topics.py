@@ -64,7 +64,7 @@ class TopicSpec:
         if not _TOPIC_NAME.fullmatch(self.name) or self.name in (".", ".."):
             msg = (
                 f"topic name {self.name!r}: expected 1-249 characters of "
-                             "A-Z a-z 0-9 . _ -"
+                "A-Z a-z 0-9 . _ -"
             )
             raise TopicError(msg)
         if self.partitions < 1:
@@ -73,7 +73,7 @@ class TopicSpec:
         if self.replication_factor < 1:
             msg = (
                 f"topic {self.name!r}: replication factor "
-                             f"{self.replication_factor}: expected >= 1"
+                f"{self.replication_factor}: expected >= 1"
             )
             raise TopicError(msg)
 

@@ -115,7 +115,7 @@ def incident_event(obj: Any) -> IncidentEvent:
             raise InvalidEvent(msg, "missing_field")
         msg = (
             f"{what}: unknown type {type_name!r}; expected one of "
-                           f"{', '.join(TYPES)}"
+            f"{', '.join(TYPES)}"
         )
         raise InvalidEvent(msg, "unknown_type")
     at = _at(obj, incident_id, event_id)
@@ -131,7 +131,7 @@ def incident_event(obj: Any) -> IncidentEvent:
     if attributes is not None and type(attributes) is not dict:
         msg = (
             f"incident {incident_id!r} event {event_id!r}: field 'attributes' is "
-                           f"{attributes!r}, expected an object"
+            f"{attributes!r}, expected an object"
         )
         raise InvalidEvent(msg, "bad_field")
     return IncidentEvent(incident_id, event_id, type_, at, severity, service, customer, attributes)
@@ -171,7 +171,7 @@ def heartbeat(obj: Any) -> Heartbeat:
                                "missing_field")
         msg = (
             f"service {service!r} heartbeat: unknown status {status_name!r}; "
-                           "expected up, down or degraded"
+            "expected up, down or degraded"
         )
         raise InvalidEvent(msg, "bad_field")
     at = _at(obj, service, None)
@@ -182,7 +182,7 @@ def heartbeat(obj: Any) -> Heartbeat:
         if type(instance) is not int:
             msg = (
                 f"service {service!r} heartbeat: field 'instance' is {instance!r},"
-                               " expected a string"
+                " expected a string"
             )
             raise InvalidEvent(msg, "bad_field")
         instance = str(instance)

@@ -153,7 +153,7 @@ class Shell:
             shown = "no key" if key is None else f"key {key.decode(errors='replace')!r}"
             msg = (
                 f"{shown}, but {field} is {value!r}: the record key must be the "
-                               f"{field}, so that all its records reach the same partition"
+                f"{field}, so that all its records reach the same partition"
             )
             raise InvalidEvent(msg,
                                "wrong_key")

@@ -131,8 +131,7 @@ def _deep_json(file: str, text: str, offset: int) -> PolicyProblem:
     line = text.count("\n", 0, offset) + 1
     column = offset - text.rfind("\n", 0, offset)
     return PolicyProblem(file, f"line {line}, column {column}",
-                         f"nested more than {MAX_DEPTH} levels deep: a policy file has no use "
-                         "for that")
+                         f"nested more than {MAX_DEPTH} levels deep: {_NO_USE}")
 
 
 def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -145,12 +144,16 @@ def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 
-class _Refused(yaml.MarkedYAMLError):
-    """A document the loader will not build (too deep, too many aliases, too big): its
-    ``problem`` is the whole message."""
+#: What a refusal says after what it found.
+_NO_USE = "a policy file has no use for that"
 
-    def __init__(self, problem: str, mark: Any) -> None:
-        super().__init__(problem=problem, problem_mark=mark)
+
+class _Refused(yaml.MarkedYAMLError):
+    """A document the loader will not build (too deep, too many aliases, too big): ``what`` it
+    found, at ``mark``; its ``problem`` is the whole message."""
+
+    def __init__(self, what: str, mark: Any) -> None:
+        super().__init__(problem=f"{what}: {_NO_USE}", problem_mark=mark)
 
 
 class _Loader(yaml.SafeLoader):
@@ -173,18 +176,12 @@ class _Loader(yaml.SafeLoader):
             if event.anchor in self.anchors:  # an undefined one: the composer says so
                 size = self._sizes.get(str(event.anchor))
                 if size is None:
-                    msg = (
-                        f"the YAML alias *{event.anchor} is inside the node it names "
-                                   "(a recursive structure): a policy file has no use for that"
-                    )
-                    raise _Refused(msg,
-                                   event.start_mark)
+                    msg = (f"the YAML alias *{event.anchor} is inside the node it names "
+                           "(a recursive structure)")
+                    raise _Refused(msg, event.start_mark)
                 self._aliases += 1
                 if self._aliases > MAX_ALIASES:
-                    msg = (
-                        f"more than {MAX_ALIASES:,} YAML alias uses: a policy file has "
-                                   "no use for that"
-                    )
+                    msg = f"more than {MAX_ALIASES:,} YAML alias uses"
                     raise _Refused(msg, event.start_mark)
                 self._count(size, event.start_mark)
             return super().compose_node(parent, index)
@@ -192,10 +189,7 @@ class _Loader(yaml.SafeLoader):
         if nested:
             self._depth += 1
             if self._depth > MAX_DEPTH:
-                msg = (
-                    f"nested more than {MAX_DEPTH} levels deep: a policy file has no "
-                               "use for that"
-                )
+                msg = f"nested more than {MAX_DEPTH} levels deep"
                 raise _Refused(msg, event.start_mark)
         before = self._nodes
         self._count(1, event.start_mark)
@@ -210,7 +204,7 @@ class _Loader(yaml.SafeLoader):
         self._nodes += nodes
         if self._nodes > MAX_NODES:
             what = "YAML aliases expand past" if self._aliases else "more than"
-            msg = f"{what} {MAX_NODES:,} nodes: a policy file has no use for that"
+            msg = f"{what} {MAX_NODES:,} nodes"
             raise _Refused(msg, mark)
 
 
@@ -244,10 +238,7 @@ def _construct_int(loader: _Loader, node: yaml.ScalarNode) -> int:
     try:
         return yaml.SafeLoader.construct_yaml_int(loader, node)
     except ValueError:  # past the 4,300 digits Python converts
-        msg = (
-            f"an integer of {len(node.value):,} characters: a policy file has no use "
-                       "for that"
-        )
+        msg = f"an integer of {len(node.value):,} characters"
         raise _Refused(msg, node.start_mark) from None
 
 
