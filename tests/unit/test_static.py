@@ -239,3 +239,53 @@ def test_the_one_error_tree_is_the_code() -> None:
     for name, parent in drawn.items():
         if parent is not None:
             assert found[parent] in found[name].__bases__, f"{name} is not drawn under its base"
+
+
+#: The one circle left: the report and its charts import each other; the coming ``report/``
+#: package ends it (the issue 16 branch restructures both files).
+KNOWN_CIRCLES = [{"streams.charts", "streams.report"}]
+
+
+def _module_graph() -> dict[str, set[str]]:
+    """Module -> the modules of ``streams`` it imports anywhere in it (lazy imports too)."""
+    names = {}
+    for path in (ROOT / "streams").rglob("*.py"):
+        parts = list(path.relative_to(ROOT).with_suffix("").parts)
+        package = parts[:-1] if parts[-1] != "__init__" else parts[:-1]
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        names[".".join(parts)] = (path, package if path.name != "__init__.py" else parts)
+    graph: dict[str, set[str]] = {}
+    for name, (path, package) in names.items():
+        deps = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                base = package[:len(package) - node.level + 1] if node.level else []
+                module = ".".join(base + ([node.module] if node.module else []))
+                candidates = [f"{module}.{a.name}" for a in node.names] or [module]
+                candidates = [c for c in candidates if c in names] or [module]
+            elif isinstance(node, ast.Import):
+                candidates = [a.name for a in node.names]
+            else:
+                continue
+            deps |= {c for c in candidates if c in names and c != name}
+        graph[name] = deps
+    return graph
+
+
+def test_no_import_circle_but_the_known_one() -> None:
+    graph = _module_graph()
+    assert "streams.core.detector" in graph and graph["streams.core.detector"]
+    circles = []
+    for start in sorted(graph):
+        stack, seen = [(start, [start])], set()
+        while stack:
+            node, trail = stack.pop()
+            for nxt in graph[node]:
+                if nxt == start:
+                    circles.append(set(trail))
+                elif nxt not in seen:
+                    seen.add(nxt)
+                    stack.append((nxt, [*trail, nxt]))
+    unknown = [c for c in circles if c not in KNOWN_CIRCLES]
+    assert unknown == [], f"import circles: {unknown}"
