@@ -5,7 +5,7 @@ an entry that is new or changed is published again (an upsert), an entry that no
 withdrawn by a retraction record that names what it retracts. Incidents and availability both
 publish through these functions; each keeps its own keys and turns its entries into records.
 
-    changed = upsert(published, entries)              # the in-order path: no retraction
+    if upsert(published, key, value): ...             # the in-order path: no retraction
     records, retractions = diff(published, standing)  # a rebuild: the whole new set
     gone = withdraw(published, keys)                  # a roll-back: these keys stand no more
 """
@@ -26,15 +26,13 @@ RETRACTED_FIELDS = ("metric", "at", "threshold", "policy_id", "policy_version", 
                     "period_end")
 
 
-def upsert(published: MutableMapping[K, V], entries: Iterable[tuple[K, V]]) -> list[tuple[K, V]]:
-    """Take ``entries`` into ``published``; return those that differ from what stood, in order
-    (to publish)."""
-    changed = []
-    for key, value in entries:
-        if published.get(key) != value:
-            published[key] = value
-            changed.append((key, value))
-    return changed
+def upsert(published: MutableMapping[K, V], key: K, value: V) -> bool:
+    """Take ``value`` for ``key`` into ``published``; True when it differs from what stood (it
+    is to be published). One entry per call: the in-order path calls it per change."""
+    if published.get(key) != value:
+        published[key] = value
+        return True
+    return False
 
 
 def diff(published: Mapping[K, V], standing: Mapping[K, V]

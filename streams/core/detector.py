@@ -47,6 +47,7 @@ class Published(NamedTuple):
 
 
 DEFAULT_RETENTION_MS = 30 * DAY_MS
+_new = tuple.__new__
 
 
 class Detector:
@@ -116,10 +117,10 @@ class Detector:
             raise refused
         out = self.before(ev.at) if self.follow_events else []
         if type(ev) is IncidentEvent:
-            out += self.on_incident_event(ev)
+            out += self._incident(ev)
         else:
             assert type(ev) is Heartbeat
-            out += self.on_heartbeat(ev)
+            out += self._heartbeat(ev)
         return out
 
     def on_incident_event(self, ev: IncidentEvent) -> list[Record]:
@@ -133,6 +134,10 @@ class Detector:
             key = {"duplicate": "duplicates"}.get(refused.reason, refused.reason)
             self.stats[key] = self.stats.get(key, 0) + 1
             raise refused
+        return self._incident(ev)
+
+    def _incident(self, ev: IncidentEvent) -> list[Record]:
+        """Apply an incident event that ``refusal`` let through."""
         inc = self.incidents.get(ev.incident_id)
         if inc is None:
             inc = self.incidents[ev.incident_id] = Incident(ev.incident_id)
@@ -209,9 +214,16 @@ class Detector:
 
         Raises ``InvalidEvent`` (reason ``late``) for a heartbeat before its service's latest.
         """
+        refused = self.services.refusal(hb)
+        if refused is not None:
+            raise refused
+        return self._heartbeat(hb)
+
+    def _heartbeat(self, hb: Heartbeat) -> list[Record]:
+        """Apply a heartbeat that ``refusal`` let through."""
         if hb.at > self.now_ms and self.follow_events:
             self.now_ms = hb.at
-        return self.services.on_heartbeat(hb, self.now_ms)
+        return self.services.take(hb, self.now_ms)
 
     # -- the deadline heap
 
@@ -291,17 +303,30 @@ class Detector:
     def _entries(self, inc: Incident, changes: list[Change]) -> list[tuple[str, Published]]:
         """The fold's changes as changelog entries, by alert id (none while no policy judges)."""
         policy, opened = inc.policy, inc.opened
+        entries: list[tuple[str, Published]] = []
         if policy is None:
-            return []
+            return entries
         assert opened is not None  # a policy was resolved from it
-        return [(_alert_id(inc.id, policy, kind, metric, value),
-                 Published(kind, metric, value, policy, opened))
-                for kind, metric, value in changes]
+        iid = inc.id
+        for kind, metric, value in changes:  # Published built as in core.clocks (hot path)
+            entries.append((_alert_id(iid, policy, kind, metric, value),
+                            _new(Published, (kind, metric, value, policy, opened))))
+        return entries
 
     def _publish(self, inc: Incident, changes: list[Change]) -> list[Record]:
         """Publish fold changes that differ from what stands (the in-order path)."""
-        changed = changelog.upsert(inc.published, self._entries(inc, changes))
-        return [_record(inc.id, aid, entry) for aid, entry in changed]
+        policy, opened = inc.policy, inc.opened
+        out: list[Record] = []
+        if policy is None:
+            return out
+        assert opened is not None  # a policy was resolved from it
+        published, upsert, iid = inc.published, changelog.upsert, inc.id
+        for kind, metric, value in changes:  # one loop: the in-order path is the hot one
+            aid = _alert_id(iid, policy, kind, metric, value)
+            entry = _new(Published, (kind, metric, value, policy, opened))
+            if upsert(published, aid, entry):
+                out.append(_record(iid, aid, entry))
+        return out
 
     def _replace(self, inc: Incident, standing: list[Change]) -> list[Record]:
         """Publish the difference between what stood and ``standing`` (the whole new set)."""
@@ -329,30 +354,31 @@ def _alert_id(incident_id: str, policy: PolicyVersion, kind: str, metric: int,
 
 
 def _record(incident_id: str, aid: str, entry: Published) -> Record:
-    value, policy, opened = entry.value, entry.policy, entry.opened
+    _, metric_index, value, policy, opened = entry  # unpacked by name: the hot path
     keys = policy.match_keys
-    metric = METRIC_NAMES[entry.metric]
+    metric = METRIC_NAMES[metric_index]
     if type(value) is Crossing:
-        deadline_ms = value.deadline_ms
+        at_ms, elapsed_ms, target_ms, severity, deadline_ms, threshold = value
         rec: Record = {
             "alert_id": aid, "kind": _alert_kind(policy, value), "metric": metric,
-            "at": format_instant(value.at_ms), "threshold": value.threshold.label,
+            "at": format_instant(at_ms), "threshold": threshold.label,
             "policy_id": policy.id, "policy_version": policy.version,
             "policy_match": list(keys), "incident_id": incident_id, "service": opened.service,
-            "customer": opened.customer, "severity": value.severity,
-            "target_seconds": value.target_ms / 1000, "elapsed_seconds": value.elapsed_ms / 1000,
+            "customer": opened.customer, "severity": severity,
+            "target_seconds": target_ms / 1000, "elapsed_seconds": elapsed_ms / 1000,
             # None: the breach would fall only past the end of the instant range (never)
             "deadline": None if deadline_ms is None else format_instant(deadline_ms),
         }
     else:
         assert type(value) is Stop
+        at_ms, elapsed_ms, target_ms, severity, met = value
         rec = {
             "alert_id": aid, "kind": "outcome", "metric": metric,
-            "at": format_instant(value.at_ms), "policy_id": policy.id,
+            "at": format_instant(at_ms), "policy_id": policy.id,
             "policy_version": policy.version, "policy_match": list(keys),
             "incident_id": incident_id, "service": opened.service, "customer": opened.customer,
-            "severity": value.severity, "target_seconds": value.target_ms / 1000,
-            "elapsed_seconds": value.elapsed_ms / 1000, "met": value.met,
+            "severity": severity, "target_seconds": target_ms / 1000,
+            "elapsed_seconds": elapsed_ms / 1000, "met": met,
             "opened_at": format_instant(opened.at),
         }
     if opened.attributes:

@@ -20,6 +20,11 @@ from .timefmt import NEVER_MS
 
 UNMEASURED = utc_always()  # the clocks of an incident no policy matches: tracked, never judged
 
+#: NamedTuples of the hot path are built as ``_new(Change, (...))``: the same value, without the
+#: Python-level ``__new__`` of a NamedTuple (``bench/replay_bench.py`` measured the difference).
+_new = tuple.__new__
+
+
 class Change(NamedTuple):
     """What a step of the fold changed for one clock: a crossing (``alert``) or a stop
     (``outcome``), as the detector's changelog publishes it."""
@@ -104,7 +109,7 @@ class Incident:
             if due is None or (due != _UNKNOWN and due >= at_ms):
                 continue  # nothing crosses before at_ms (the cached common case)
             for rec in clock.fire_before(at_ms):
-                out.append(Change("alert", clock.metric, rec))
+                out.append(_new(Change, ("alert", clock.metric, rec)))
                 if rec.at_ms > self.high_ms:
                     self.high_ms = rec.at_ms
         self._step(ev, clocks, out)
@@ -122,7 +127,7 @@ class Incident:
             if action is not None:
                 stop = action(clock, at_ms, self.severity)
                 if stop is not None:
-                    out.append(Change("outcome", clock.metric, stop))
+                    out.append(_new(Change, ("outcome", clock.metric, stop)))
 
     def refold(self, policies: PolicySet, now_ms: int, out: list[Change]) -> None:
         """Rebuild the fold from every event in order of ``at`` (the opened first at its instant),
@@ -156,9 +161,9 @@ class Incident:
         self.fire_until(now_ms, scratch)
         for clock in clocks:
             for rec in clock.fired.values():
-                out.append(Change("alert", clock.metric, rec))
+                out.append(_new(Change, ("alert", clock.metric, rec)))
             if clock.stop is not None:
-                out.append(Change("outcome", clock.metric, clock.stop))
+                out.append(_new(Change, ("outcome", clock.metric, clock.stop)))
 
     def fire_until(self, now_ms: int, out: list[Change]) -> None:
         """Fire every crossing at or before the detector clock ``now_ms``."""
@@ -166,7 +171,7 @@ class Incident:
             return
         for clock in self.clocks:
             for rec in clock.fire_before(now_ms + 1):
-                out.append(Change("alert", clock.metric, rec))
+                out.append(_new(Change, ("alert", clock.metric, rec)))
                 if rec.at_ms > self.high_ms:
                     self.high_ms = rec.at_ms
 

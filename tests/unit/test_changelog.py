@@ -7,7 +7,8 @@ from streams.core.changelog import diff, retraction, upsert, withdraw
 
 def test_upsert_publishes_only_what_differs() -> None:
     published = {"a": 1, "b": 2}
-    assert upsert(published, [("a", 1), ("b", 3), ("c", 4)]) == [("b", 3), ("c", 4)]
+    assert [upsert(published, k, v) for k, v in [("a", 1), ("b", 3), ("c", 4)]] == [
+        False, True, True]
     assert published == {"a": 1, "b": 3, "c": 4}
 
 

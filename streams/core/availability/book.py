@@ -60,6 +60,10 @@ class ServiceBook:
         refused = self.refusal(hb)
         if refused is not None:
             raise refused
+        return self.take(hb, now)
+
+    def take(self, hb: Heartbeat, now: int) -> list[Record]:
+        """Apply a heartbeat that ``refusal`` let through (the detector asked already)."""
         svc = self.services.get(hb.service)
         if svc is None:
             chains = [self.policies.chain(m) for m in self.policies.availability_for(hb.service)]
@@ -169,13 +173,16 @@ class ServiceBook:
 
 def _publish(fold: ServiceFold, fired: list[Fired], speculative: bool) -> list[Record]:
     """Publish what differs from what stands; ``speculative``: fired by a projection."""
-    entries = [((f.metric, *f.key), f) for f in fired]
-    changed = changelog.upsert(fold.published, entries)
-    for key, _ in changed:
-        fold.withdrawn.pop(key, None)
-    if speculative:
-        fold.projected.update(key for key, _ in entries)
-    return [_record(fold, f) for _, f in changed]
+    out = []
+    published, withdrawn, upsert = fold.published, fold.withdrawn, changelog.upsert
+    for f in fired:
+        key = (f.metric, *f.key)
+        if upsert(published, key, f):
+            withdrawn.pop(key, None)
+            out.append(_record(fold, f))
+        if speculative:
+            fold.projected.add(key)
+    return out
 
 
 def _replace(fold: ServiceFold, exact: list[Fired], projected: list[Fired],
