@@ -114,7 +114,10 @@ class Detector:
         the clock is the shell's), then apply it. Returns the records both change."""
         refused = self.refusal(ev)
         if refused is not None:
-            raise refused
+            try:
+                raise refused
+            finally:  # no frame <-> exception cycle: it would keep the detector alive after
+                refused = None  # a run, for a full collection of all its state to find
         out = self.before(ev.at) if self.follow_events else []
         if type(ev) is IncidentEvent:
             out += self._incident(ev)
