@@ -35,7 +35,8 @@ sys.path.insert(0, str(HERE))
 from generate import generate as generate_incidents  # noqa: E402
 from generate_heartbeats import generate as generate_heartbeats  # noqa: E402
 
-from streams.broker import EmbeddedBroker, create_topics  # noqa: E402
+from streams.admin import create_topics  # noqa: E402
+from streams.broker import EmbeddedBroker  # noqa: E402
 from streams.core.errors import SlawatchError  # noqa: E402
 from streams.core.timefmt import parse_instant  # noqa: E402
 from streams.settings import Settings  # noqa: E402

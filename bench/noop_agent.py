@@ -25,7 +25,7 @@ import faust
 import orjson
 
 from streams.broker import EMBEDDED_FAUST_SETTINGS
-from streams.worker.app import FETCH_MAX_WAIT_MS, _App
+from streams.worker.transport import FETCH_MAX_WAIT_MS, _App
 
 env = os.environ
 expected = int(env["BENCH_EXPECTED"])

@@ -47,7 +47,7 @@ print(orjson.dumps({"events": n, "seconds": dt, "peak_rss_mb": peak_rss_mb}).dec
 
 REPLAY = r"""
 import io, resource, sys, time, orjson
-from streams.core.policy import load_policy_file
+from streams.core.policyfile import load_policy_file
 from streams.replay import replay
 policies = load_policy_file(sys.argv[2])
 incidents = sys.argv[1] if sys.argv[4] == "incidents" else None

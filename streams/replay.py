@@ -18,48 +18,34 @@ time (``streams.codec.MAX_RECORD_BYTES``): the rest of a longer line is skipped 
 memory, and the line is one ``too_large`` dead letter. A UTF-8 byte order mark before the first
 line is dropped; the file ``-`` is standard input.
 
-    SlawatchError
-    ├── InputError              an input file that cannot be read (named, with the line)
-    └── BrokerError (streams.broker)
-        └── TopicWriteError     records that the broker did not take
+Its errors are drawn in the one error tree, the docstring of ``streams``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from heapq import heapify, heappop, heapreplace
-from typing import IO, Any, Final, Protocol
+from typing import IO, Any, Protocol
 
 import orjson
 
-from .broker import BrokerError, TopicSpec, create_topics
-from .codec import MAX_RECORD_BYTES, TooLarge, dead_letter, loads
+from .admin import create_topics
+from .codec import dead_letter
 from .core.detector import DEFAULT_RETENTION_MS, Detector
-from .core.errors import InvalidEvent, SlawatchError
-from .core.events import (
-    Heartbeat,
-    IncidentEvent,
-    check_future,
-    heartbeat,
-    incident_event,
-)
+from .core.errors import InvalidEvent
 from .core.policy import PolicySet
-from .core.timefmt import format_instant
-from .settings import ALL_TOPICS, Settings
+from .core.timefmt import NEVER_MS, format_instant
+from .settings import Settings
+from .sources import HEARTBEATS, INCIDENTS, FileSource, PartitionSource, Source, merge
 from .topicread import TopicReader, kafka_client, kafka_config
+from .topics import ALL_TOPICS, BrokerError, TopicSpec
 
 
 class TopicWriteError(BrokerError):
     """Records that the broker did not take (the first failure is named)."""
-
-
-class InputError(SlawatchError):
-    """An input file that cannot be opened or read: its name, the line and the system's word."""
 
 
 @dataclass
@@ -122,8 +108,11 @@ class TopicSink:
             self.producer = kafka_client(KafkaProducer, **kafka_config(settings, timeout_s),
                                          acks="all", linger_ms=5, client_id="slawatch-backfill")
         except KafkaError as exc:
-            raise TopicWriteError(f"cannot reach a Kafka broker at {settings.bootstrap} to "
-                                  f"write {topic!r}: {exc}") from exc
+            msg = (
+                f"cannot reach a Kafka broker at {settings.bootstrap} to "
+                f"write {topic!r}: {exc}"
+            )
+            raise TopicWriteError(msg) from exc
 
     def put(self, keys: list[str], lines: list[bytes]) -> None:
         send, topic, failed = self.producer.send, self.topic, self._failed
@@ -138,8 +127,11 @@ class TopicSink:
     def flush(self) -> None:
         self.producer.flush(timeout=self.timeout_s)
         if self.failed:
-            raise TopicWriteError(f"{self.failed} records not written to {self.topic!r}: "
-                                  f"{self.first_failure}")
+            msg = (
+                f"{self.failed} records not written to {self.topic!r}: "
+                f"{self.first_failure}"
+            )
+            raise TopicWriteError(msg)
 
     def close(self) -> None:
         self.producer.close(timeout=self.timeout_s)
@@ -266,197 +258,19 @@ def _replay(policies: PolicySet, sources: Sequence[Source], until: int | None, s
 def _run(policies: PolicySet, sources: Sequence[Source], until: int | None, writer: _Writer,
          err: Text, retention_ms: int, summary: Summary) -> None:
     det = Detector(policies, retention_ms)
-    write, before, refusal = writer.write, det.before, det.refusal
-    on_incident, on_heartbeat = det.on_incident_event, det.on_heartbeat
-    for source, position, raw, ev in _merge(sources):
+    write, on_event = writer.write, det.on_event
+    for source, position, raw, ev in merge(sources):
         try:
             if isinstance(ev, InvalidEvent):
                 raise ev
-            refused = refusal(ev)  # a duplicate or a late one moves nothing, the clock neither
-            if refused is not None:
-                raise refused
-            write(before(ev.at))
-            write(on_incident(ev) if type(ev) is IncidentEvent else on_heartbeat(ev))  # type: ignore[arg-type]
+            write(on_event(ev))  # a duplicate or a late one moves nothing, the clock neither
         except InvalidEvent as exc:
             summary.skipped += 1
             rec = dead_letter(exc, raw, source.where(position))
             err.write(f"{source.label(position)}: {rec['error']}\n")  # as bounded as the record
             write([rec])
-    if until is not None or det.now > -(2**62):
-        writer.write(det.advance(until if until is not None else det.now))
-
-
-# ----------------------------------------------------------------------------- the inputs
-
-
-Decoded = IncidentEvent | Heartbeat | InvalidEvent
-INCIDENTS: Final = "incidents"
-HEARTBEATS: Final = "heartbeats"
-_PARSE: Final[dict[str, Callable[[Any], IncidentEvent | Heartbeat]]] = {
-    INCIDENTS: incident_event, HEARTBEATS: heartbeat}
-
-
-class Source:
-    """One input in its own order: ``items()`` yields ``(source, position, raw, decoded)``
-    (an ``InvalidEvent`` for a bad record); ``read`` counts what it has yielded."""
-
-    def __init__(self, kind: str) -> None:
-        self.kind, self.parse, self.read = kind, _PARSE[kind], 0
-
-    def items(self) -> Iterator[Item]:
-        raise NotImplementedError
-
-    def where(self, position: int) -> dict[str, Any]:
-        """The dead-letter fields that say where the record at ``position`` was."""
-        raise NotImplementedError
-
-    def label(self, position: int) -> str:
-        """Where the record at ``position`` was, for a message."""
-        raise NotImplementedError
-
-
-Item = tuple[Source, int, bytes, Decoded]
-
-
-#: The name of standard input (the file ``-``) in messages and dead letters.
-STDIN: Final = "<stdin>"
-
-
-class FileSource(Source):
-    """A JSON Lines file (``-``: standard input); the position is the line number (blank lines
-    are skipped). A record later than ``reference_ms`` plus ``max_future_ms`` is ``future``
-    (either None: no bound)."""
-
-    def __init__(self, path: str, kind: str, reference_ms: int | None = None,
-                 max_future_ms: int | None = None) -> None:
-        super().__init__(kind)
-        self.path, self.name = path, STDIN if path == "-" else path
-        self.reference_ms, self.max_future_ms = reference_ms, max_future_ms
-
-    def items(self) -> Iterator[Item]:
-        parse, reference_ms, max_future_ms = self.parse, self.reference_ms, self.max_future_ms
-        for number, raw, size in _lines(self.path, self.name):
-            try:
-                if size > MAX_RECORD_BYTES:  # raw is only its first bytes
-                    raise TooLarge(size)
-                ev = parse(loads(raw))
-                if reference_ms is not None and max_future_ms is not None:
-                    check_future(ev.at, reference_ms, max_future_ms)
-                yield self, number, raw, ev
-            except InvalidEvent as exc:
-                yield self, number, raw, exc
-
-    def where(self, position: int) -> dict[str, Any]:
-        return {"source_file": self.name, "line": position}
-
-    def label(self, position: int) -> str:
-        return f"{self.name}:{position}"
-
-
-class PartitionSource(Source):
-    """One partition of a topic, read by a ``TopicReader``; the position is the offset."""
-
-    def __init__(self, reader: TopicReader, topic: str, partition: int, kind: str,
-                 max_future_ms: int | None = None) -> None:
-        super().__init__(kind)
-        self.reader, self.topic, self.partition = reader, topic, partition
-        self.max_future_ms = max_future_ms
-
-    def items(self) -> Iterator[Item]:
-        """Each record; one later than its Kafka timestamp plus ``max_future_ms`` is ``future``
-        (``max_future_ms`` None, or a record without a timestamp, -1: no bound)."""
-        parse, max_future_ms = self.parse, self.max_future_ms
-        for rec in self.reader.records(self.topic, self.partition):
-            value, timestamp_ms = rec.value, rec.timestamp_ms
-            raw = b"" if value is None else value
-            try:
-                ev = parse(loads(value))
-                if max_future_ms is not None and timestamp_ms >= 0:
-                    check_future(ev.at, timestamp_ms, max_future_ms)
-                yield self, rec.offset, raw, ev
-            except InvalidEvent as exc:
-                yield self, rec.offset, raw, exc
-
-    def where(self, position: int) -> dict[str, Any]:
-        return {"source_topic": self.topic, "partition": self.partition, "offset": position}
-
-    def label(self, position: int) -> str:
-        return f"{self.topic} partition {self.partition} offset {position}"
-
-
-def _merge(sources: Sequence[Source]) -> Iterator[Item]:
-    """Every source's items as one stream merged on ``at``, each source keeping its own order
-    (ties: the earlier source first); a bad record comes out as soon as it is read."""
-    if len(sources) == 1:
-        only = sources[0]
-        for item in only.items():
-            only.read += 1
-            yield item
-        return
-    streams = [source.items() for source in sources]
-    heap: list[tuple[int, int, Item]] = []
-    for index, stream in enumerate(streams):
-        for item in stream:
-            sources[index].read += 1
-            if isinstance(item[3], InvalidEvent):
-                yield item
-                continue
-            heap.append((item[3].at, index, item))
-            break
-    heapify(heap)
-    while heap:
-        _, index, item = heap[0]
-        yield item
-        source = sources[index]
-        for item in streams[index]:
-            source.read += 1
-            ev = item[3]
-            if isinstance(ev, InvalidEvent):
-                yield item
-                continue
-            heapreplace(heap, (ev.at, index, item))
-            break
-        else:
-            heappop(heap)
-
-
-_BOM: Final = b"\xef\xbb\xbf"
-#: The bytes read at a time from the part of a line past ``MAX_RECORD_BYTES``, which is dropped.
-_SKIP_BYTES: Final = 1 << 20
-
-
-def _lines(path: str, name: str) -> Iterator[tuple[int, bytes, int]]:
-    """(line number, bytes, length) of each line that is not blank, without its line end. Of a
-    line longer than ``MAX_RECORD_BYTES`` only the first bytes are held (the rest is read and
-    dropped, so memory stays bounded): its length tells it. ``InputError`` names ``name``."""
-    limit = MAX_RECORD_BYTES + 2  # a line of exactly the limit with its \r\n
-    number = 0
-    try:
-        with (contextlib.nullcontext(sys.stdin.buffer) if path == "-"
-              else open(path, "rb")) as fh:
-            readline = fh.readline
-            while True:
-                number += 1
-                line = readline(limit)
-                if not line:
-                    return
-                if number == 1 and line.startswith(_BOM):
-                    line = line[len(_BOM):]
-                size = 0
-                if len(line) >= limit and not line.endswith(b"\n"):  # longer: skip the rest
-                    size, tail = len(line), line[-1:]
-                    while rest := readline(_SKIP_BYTES):
-                        size += len(rest)
-                        tail = (tail + rest)[-2:]
-                        if tail.endswith(b"\n"):
-                            break
-                    size -= 2 if tail == b"\r\n" else 1 if tail.endswith(b"\n") else 0
-                if size or line.strip():
-                    line = line.rstrip(b"\r\n")
-                    yield number, line, size or len(line)
-    except OSError as exc:
-        where = f" (line {number})" if number else ""
-        raise InputError(f"{name}: {exc.strerror or exc}{where}") from exc
+    if until is not None or det.now_ms > NEVER_MS:
+        writer.write(det.advance(until if until is not None else det.now_ms))
 
 
 # ----------------------------------------------------------------------------- progress

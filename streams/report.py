@@ -54,7 +54,8 @@ import orjson
 
 from .core.errors import InvalidInstant, SlawatchError
 from .core.timefmt import format_instant, parse_instant
-from .settings import CHANGELOG_TOPICS, Settings
+from .settings import Settings
+from .topics import CHANGELOG_TOPICS
 
 DIMENSIONS: Final = ("customer", "service", "severity", "policy", "period")
 PERIODS: Final = ("month", "week", "day")

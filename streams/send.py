@@ -23,11 +23,13 @@ from typing import Any, Final
 
 import orjson
 
-from .broker import EMBEDDED_KAFKA_PYTHON_PRODUCER_SETTINGS, BrokerError, check_reachable
+from .admin import check_reachable
+from .broker import EMBEDDED_KAFKA_PYTHON_PRODUCER_SETTINGS
 from .codec import decode_heartbeat, decode_incident, loads
 from .core.errors import InvalidEvent
 from .core.timefmt import format_instant
 from .settings import Settings
+from .topics import BrokerError
 
 #: The fields that tell request counts (SPEC section 2) from a heartbeat.
 _REQUEST_FIELDS: Final = ("total", "errors", "latency_le", "duration_ms")
@@ -72,10 +74,16 @@ def message(raw: bytes) -> Message:
         beat = decode_heartbeat(raw)
         return Message("heartbeats", beat.service, raw)
     if isinstance(obj, dict) and "service" in obj and any(k in obj for k in _REQUEST_FIELDS):
-        raise InvalidEvent("request counts (SPEC sla.requests) are not read by this version's "
-                           "worker", "unknown_type")
-    raise InvalidEvent("not an incident event (no incident_id) nor a heartbeat (service and "
-                       "status)", "unknown_type")
+        msg = (
+            "request counts (SPEC sla.requests) are not read by this version's "
+                           "worker"
+        )
+        raise InvalidEvent(msg, "unknown_type")
+    msg = (
+        "not an incident event (no incident_id) nor a heartbeat (service and "
+                       "status)"
+    )
+    raise InvalidEvent(msg, "unknown_type")
 
 
 def plan(lines: Iterable[tuple[str, bytes]], now_ms: int | None = None) -> Plan:
@@ -120,7 +128,8 @@ def produce(settings: Settings, messages: list[Message], timeout_s: float) -> di
         for future in futures:
             future.get(timeout=max(deadline - time.monotonic(), 0.1))
     except KafkaError as exc:
-        raise BrokerError(f"sending to {settings.bootstrap}: {exc}") from exc
+        msg = f"sending to {settings.bootstrap}: {exc}"
+        raise BrokerError(msg) from exc
     finally:
         producer.close(timeout=timeout_s)
     return sent
@@ -134,5 +143,8 @@ def _check_topic(producer: Any, topic: str, bootstrap: str, timeout: type[Except
     except timeout:
         known = None
     if not known:
-        raise BrokerError(f"no topic {topic} on {bootstrap}: run slawatch topics create (or "
-                          "slawatch broker, which creates them)")
+        msg = (
+            f"no topic {topic} on {bootstrap}: run slawatch topics create (or "
+                          "slawatch broker, which creates them)"
+        )
+        raise BrokerError(msg)

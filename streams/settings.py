@@ -2,12 +2,10 @@
 
 ``Settings.from_env(os.environ, **overrides)`` is called by the shells (the CLI passes
 ``os.environ``; nothing reads it at import). Each variable is parsed and checked where it is read,
-and a bad one is a ``SettingsError`` naming the variable, the value and what was expected.
-Overrides (command-line flags, tests) win over the environment; ``parse_setting`` turns a flag's
-text into a value with the same rules, naming the flag.
-
-    SlawatchError
-    └── SettingsError    a setting that is malformed, out of range or inconsistent with another
+and a bad one is a ``SettingsError`` naming the variable, the value and what was expected. Overrides
+(command-line flags, tests) win over the environment; ``parse_setting`` turns a flag's text into a
+value with the same rules, naming the flag. Its error is drawn in the one error tree, the docstring
+of ``streams``.
 
 Variable (field): default
     SLAWATCH_BROKER (broker): none; host:port or kafka://host:port, several separated by commas
@@ -45,17 +43,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Final
 
-from .broker import TopicSpec
 from .core.errors import SlawatchError
-
-#: Topic names before the prefix: the inputs, the alert changelogs (keyed by ``alert_id``,
-#: compacted: the latest record per key is the truth) and the dead letters.
-INPUT_TOPICS: Final = ("incidents", "heartbeats")
-#: Internal: ticks that move each partition's detector clock, co-partitioned with the inputs.
-TICKS_TOPIC: Final = "ticks"
-CHANGELOG_TOPICS: Final = ("breaches", "near-breaches", "outcomes")
-DEADLETTER_TOPIC: Final = "deadletter"
-ALL_TOPICS: Final = (*INPUT_TOPICS, *CHANGELOG_TOPICS, DEADLETTER_TOPIC, TICKS_TOPIC)
+from .topics import ALL_TOPICS, CHANGELOG_TOPICS, TopicSpec
 
 CLOCKS: Final = ("WALL", "MANUAL")
 BROKER_KINDS: Final = ("KAFKA", "TANSU")
@@ -219,7 +208,8 @@ def parse_setting(name: str, text: str, source: str) -> Any:
     """The value of field ``name`` written as ``text`` (a flag's argument, say); errors name
     ``source``. Cross-field rules are checked when the ``Settings`` is built."""
     if name not in _VARS:
-        raise KeyError(f"no setting {name!r}; the settings are {', '.join(_VARS)}")
+        msg = f"no setting {name!r}; the settings are {', '.join(_VARS)}"
+        raise KeyError(msg)
     return _VARS[name].check(text, source)
 
 
@@ -265,20 +255,26 @@ class Settings:
         if protocol.startswith("SASL_"):
             missing = [var[name] for name, value in sasl.items() if value is None]
             if missing:
-                raise SettingsError(
+                msg = (
                     f"{var['security_protocol']}={protocol} needs {var['sasl_mechanism']} "
                     f"(one of {', '.join(SASL_MECHANISMS)}), {var['sasl_username']} and "
-                    f"{var['sasl_password']}; missing: {', '.join(missing)}", missing[0])
+                    f"{var['sasl_password']}; missing: {', '.join(missing)}"
+                )
+                raise SettingsError(msg, missing[0])
         else:
             given = [var[name] for name, value in sasl.items() if value is not None]
             if given:
-                raise SettingsError(
+                msg = (
                     f"{', '.join(given)} set, but {var['security_protocol']}={protocol}: "
-                    "expected SASL_PLAINTEXT or SASL_SSL to use SASL", given[0])
+                    "expected SASL_PLAINTEXT or SASL_SSL to use SASL"
+                )
+                raise SettingsError(msg, given[0])
         if self.ssl_cafile is not None and not protocol.endswith("SSL"):
-            raise SettingsError(
+            msg = (
                 f"{var['ssl_cafile']} set, but {var['security_protocol']}={protocol}: "
-                "expected SSL or SASL_SSL to use TLS", var["ssl_cafile"])
+                "expected SSL or SASL_SSL to use TLS"
+            )
+            raise SettingsError(msg, var["ssl_cafile"])
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], **overrides: Any) -> Settings:
@@ -286,8 +282,11 @@ class Settings:
         name; ``None`` means not given, so optional flags can be passed as they are)."""
         unknown = set(overrides) - set(_VARS)
         if unknown:
-            raise TypeError(f"unknown settings {sorted(unknown)}; the settings are "
-                            f"{', '.join(_VARS)}")
+            msg = (
+                f"unknown settings {sorted(unknown)}; the settings are "
+                f"{', '.join(_VARS)}"
+            )
+            raise TypeError(msg)
         values: dict[str, Any] = {}
         for name, var in _VARS.items():
             text = environ.get(var.variable)
@@ -312,8 +311,11 @@ class Settings:
     def bootstrap(self) -> str:
         """``host:port,host:port`` for kafka-python's ``bootstrap_servers``."""
         if self.broker is None:
-            raise SettingsError(f"no broker: set {VARIABLES['broker']} or pass --broker; "
-                                f"expected {_BROKER_EXPECTED}", VARIABLES["broker"])
+            msg = (
+                f"no broker: set {VARIABLES['broker']} or pass --broker; "
+                f"expected {_BROKER_EXPECTED}"
+            )
+            raise SettingsError(msg, VARIABLES["broker"])
         return ",".join(bootstrap_servers(self.broker))
 
     def kafka_client_options(self) -> dict[str, object]:

@@ -29,7 +29,7 @@ from .core.detector import DEFAULT_RETENTION_MS, Detector, Record
 from .core.errors import InvalidEvent
 from .core.events import Heartbeat, IncidentEvent, incident_event
 from .core.policy import PolicySet
-from .core.timefmt import END_INSTANT_MS
+from .core.timefmt import END_INSTANT_MS, NEVER_MS
 
 Value = dict[str, Any]
 
@@ -63,10 +63,12 @@ def incident_value(partition: int, offset: int, previous: Value | None, raw_even
 
 
 def forgotten_value(partition: int, offset: int, at_ms: int) -> Value:
+    """The value of an incident forgotten at ``at_ms`` (its later events are late)."""
     return {"p": partition, "o": offset, "forgotten": at_ms}
 
 
 def service_value(partition: int, offset: int, snapshot: dict[str, Any]) -> Value:
+    """The value of a service: its snapshot, with the input offset that wrote it."""
     return {"p": partition, "o": offset, "snap": snapshot}
 
 
@@ -83,7 +85,7 @@ def rebuild(policies: PolicySet, clock_ms: int | None, incidents: Iterable[tuple
     ``max_future``), as the saved clock is."""
     det = Detector(policies, retention_ms, follow_events=follow_events)
     loaded, forgotten = [], []
-    latest = -(2**62) if clock_ms is None else clock_ms
+    latest = NEVER_MS if clock_ms is None else clock_ms
     for incident_id, value in incidents:
         if "forgotten" in value:
             forgotten.append((value["forgotten"], incident_id))
@@ -102,7 +104,7 @@ def rebuild(policies: PolicySet, clock_ms: int | None, incidents: Iterable[tuple
     limit = END_INSTANT_MS if clock_limit_ms is None else clock_limit_ms
     reached = [fold.get("projected_to") for _, snap in snaps for fold in snap["folds"]]
     latest = max([latest, *(t for t in reached if t is not None and t <= limit)])
-    det.now = latest
+    det.now_ms = latest
     out: list[Record] = []
     for incident_id, events, sent in loaded:
         out += det.restore_incident(incident_id, events, sent)
@@ -193,16 +195,13 @@ class Partition:
     def incident(self, offset: int, raw: Any, ev: IncidentEvent) -> Step:
         """Apply one decoded incident event (``raw``: its JSON object) read at ``offset``."""
         det, iid = self.det, ev.incident_id
-        return self._apply("incidents", iid, offset, ev, lambda: det.on_incident_event(ev),
-                           lambda previous: incident_value(self.number, offset, previous, raw,
-                                                           det.incidents[iid].published))
+        return self._apply("incidents", iid, offset, ev, lambda previous: incident_value(
+            self.number, offset, previous, raw, det.incidents[iid].published))
 
     def heartbeat(self, offset: int, hb: Heartbeat) -> Step:
         """Apply one decoded heartbeat read at ``offset``."""
-        det = self.det
-        return self._apply("services", hb.service, offset, hb, lambda: det.on_heartbeat(hb),
-                           lambda previous: service_value(self.number, offset,
-                                                          self._snapshot(hb.service)))
+        return self._apply("services", hb.service, offset, hb, lambda previous: service_value(
+            self.number, offset, self._snapshot(hb.service)))
 
     def _snapshot(self, name: str) -> dict[str, Any]:
         snap = self.det.services.snapshot(name)
@@ -210,25 +209,19 @@ class Partition:
         return snap
 
     def _apply(self, table: str, key: str, offset: int, event: IncidentEvent | Heartbeat,
-               apply: Callable[[], list[Record]],
                value: Callable[[Value | None], Value]) -> Step:
         """One input for ``key``: skipped if its value was written by this input or a later one
         (delivered again), else fire what falls due before ``at``, apply it, write its value."""
         previous = self.lookup(table, key)
         if previous is not None and previous["o"] >= offset:
             return self._again(table, key)
-        # replay's rule, fire what is due before the event; live, the clock is the shell's;
-        # an input that will be refused (a duplicate, a late one) moves nothing, the clock neither
-        refused = self.det.refusal(event)
-        if refused is not None:
-            return Step([], self._evictions(offset), refused)
-        at = event.at
-        out = self.det.before(at) if self.det.follow_events else []
+        # an input that is refused (a duplicate, a late one) moves nothing, the clock neither
         try:
-            out += apply()
+            out = self.det.on_event(event)
         except InvalidEvent as exc:
-            return Step(out, self._evictions(offset), exc)
-        if at > self.applied.get(table, -(2**62)):
+            return Step([], self._evictions(offset), exc)
+        at = event.at
+        if at > self.applied.get(table, NEVER_MS):
             self.applied[table] = at
         writes = self._evictions(offset)
         writes.append((table, key, value(previous)))
@@ -280,13 +273,13 @@ class Partition:
         for iid in det.evicted:
             previous = self.lookup("incidents", iid)
             writes.append(("incidents", iid, forgotten_value(
-                self.number, previous["o"] if previous else offset, det.now)))
+                self.number, previous["o"] if previous else offset, det.now_ms)))
         det.evicted.clear()
         for iid in det.dropped:
             previous = self.lookup("incidents", iid)
             writes.append(("incidents", iid, {
                 "p": self.number, "o": previous["o"] if previous else offset,
-                "dropped": det.now}))
+                "dropped": det.now_ms}))
         det.dropped.clear()
         return writes
 

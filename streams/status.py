@@ -22,8 +22,7 @@ from typing import Any
 
 from .core.detector import Detector, Record
 from .core.errors import InvalidInstant
-from .core.incidents import FAR
-from .core.timefmt import END_INSTANT_MS, MIN_INSTANT_MS, format_instant
+from .core.timefmt import END_INSTANT_MS, FAR_MS, MIN_INSTANT_MS, format_instant
 
 LATEST_ALERTS = 100
 #: The ended periods kept per (service, policy) for the page's strip of outcomes.
@@ -184,7 +183,7 @@ def incidents_view(detectors: Mapping[int, Detector], limit: int = 200) -> dict[
     SLA), then by the nearest deadline; paused clocks last."""
     rows = []
     for partition, det in detectors.items():
-        now = det.now
+        now = det.now_ms
         for inc in det.incidents.values():
             if inc.clocks is None or inc.finished():
                 continue
@@ -194,7 +193,7 @@ def incidents_view(detectors: Mapping[int, Detector], limit: int = 200) -> dict[
                      if v["target_ms"] is not None]
             live = [v for _, v in views if v["state"] != "stopped"]
             urgent = min((v["deadline"] for v in live if _instant(v["deadline"]) is not None),
-                         default=FAR)
+                         default=FAR_MS)
             breached = any(v["breached"] for _, v in views)
             clocks = [{"metric": v["metric"], "state": v["state"],
                        "elapsed_seconds": _seconds(v["elapsed_ms"]),
@@ -223,7 +222,7 @@ def services_view(detectors: Mapping[int, Detector],
     ended periods of ``history`` (``Status.history``) oldest first."""
     rows = []
     for partition, det in detectors.items():
-        now = det.now
+        now = det.now_ms
         for name, svc in det.services.services.items():
             periods = []
             for fold in svc.folds:

@@ -17,7 +17,8 @@ from typing import Any, Final
 
 import orjson
 
-from .settings import CHANGELOG_TOPICS, Settings
+from .settings import Settings
+from .topics import CHANGELOG_TOPICS
 
 #: Fields that differ between two deliveries of one record.
 _DELIVERY_FIELDS: Final = ("detected_at",)

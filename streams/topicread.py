@@ -21,12 +21,9 @@ or the broker's ``LogAppendTime``):
 ``read_topics`` yields every record of the topics; ``TopicReader.records(topic, partition)``
 yields one partition's, fetching as needed (a partition read far ahead of the consumer of its
 records is left out of the fetches until they are taken, so memory stays bounded); the k-way
-merge of ``streams.replay`` uses the latter.
-
-    SlawatchError
-    └── BrokerError (streams.broker)
-        └── TopicReadError     a topic that cannot be read: no such topic, a broker that cannot be
-                               reached, or a partition that stops answering below its end
+merge of ``streams.replay`` uses the latter. ``TopicReadError``: a topic that cannot be read (no
+such topic, a broker that cannot be reached, or a partition that stops answering below its end);
+the whole error tree is drawn once, in the docstring of ``streams``.
 """
 
 from __future__ import annotations
@@ -38,8 +35,8 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Final, NamedTuple, Self
 
-from .broker import BrokerError
 from .settings import Settings
+from .topics import BrokerError
 
 #: Records buffered per partition before it leaves the fetches (it rejoins below half).
 BUFFER_RECORDS: Final = 5000
@@ -125,7 +122,8 @@ class TopicReader:
                  to_ms: int | None = None, timeout_s: float = 30.0,
                  on_progress: Callable[[int, int], None] | None = None) -> None:
         if from_ms is not None and to_ms is not None and from_ms > to_ms:
-            raise ValueError(f"from_ms {from_ms} is after to_ms {to_ms}")
+            msg = f"from_ms {from_ms} is after to_ms {to_ms}"
+            raise ValueError(msg)
         self.settings, self.topics = settings, list(topics)
         self.from_ms, self.to_ms, self.timeout_s = from_ms, to_ms, timeout_s
         self.on_progress = on_progress
@@ -155,13 +153,17 @@ class TopicReader:
                 enable_auto_commit=False, allow_auto_create_topics=False,
                 fetch_max_wait_ms=FETCH_WAIT_MS, client_id="slawatch-topic-reader")
         except KafkaError as exc:
-            raise TopicReadError(f"cannot reach a Kafka broker at {bootstrap} within "
-                                 f"{self.timeout_s:g} s: {exc}") from exc
+            msg = (
+                f"cannot reach a Kafka broker at {bootstrap} within "
+                f"{self.timeout_s:g} s: {exc}"
+            )
+            raise TopicReadError(msg) from exc
         try:
             for topic in self.topics:
                 numbers = self._consumer.partitions_for_topic(topic)
                 if not numbers:
-                    raise TopicReadError(f"no topic {topic!r} on {bootstrap}")
+                    msg = f"no topic {topic!r} on {bootstrap}"
+                    raise TopicReadError(msg)
                 for number in sorted(numbers):
                     tp = TopicPartition(topic, number)
                     self._parts[tp] = _Partition(topic, number, tp)
@@ -171,8 +173,11 @@ class TopicReader:
             self._learn_ends()
         except KafkaError as exc:
             self.close()
-            raise TopicReadError(f"reading {', '.join(self.topics)} on {bootstrap}: "
-                                 f"{exc}") from exc
+            msg = (
+                f"reading {', '.join(self.topics)} on {bootstrap}: "
+                f"{exc}"
+            )
+            raise TopicReadError(msg) from exc
         except BaseException:
             self.close()
             raise
@@ -336,8 +341,11 @@ class TopicReader:
             stuck = [f"{p.name} at offset {p.position} of {p.end}" if p.end is not None
                      else f"{p.name} (no fetch answered)"
                      for p in self._parts.values() if not p.done]
-            raise TopicReadError(f"no records for {self.timeout_s:g} s from "
-                                 f"{', '.join(stuck)} on {self.settings.bootstrap}")
+            msg = (
+                f"no records for {self.timeout_s:g} s from "
+                f"{', '.join(stuck)} on {self.settings.bootstrap}"
+            )
+            raise TopicReadError(msg)
 
 
 def read_topics(settings: Settings, topics: Sequence[str], *, from_ms: int | None = None,

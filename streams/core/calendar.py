@@ -245,4 +245,5 @@ class Calendar:
 
 
 def utc_always() -> Calendar:
+    """The 24x7 calendar in UTC: every instant is working time."""
     return Calendar("24x7", ZoneInfo("UTC"))

@@ -1,8 +1,8 @@
 """The detector: one fold over incident events, heartbeats and the detector clock (SPEC 4-7).
 
     det = Detector(policies)
-    records = det.on_incident_event(event)   # decoded and checked by ``events.incident_event``
-    records = det.on_heartbeat(heartbeat)    # decoded and checked by ``events.heartbeat``
+    records = det.on_event(event)            # an incident event or a heartbeat, decoded and
+                                             # checked by ``events``: what is due before it, then it
     records = det.advance(now_ms)            # the detector clock moved: fire what is due
 
 Both return new output records (dicts without ``detected_at``, which the shell stamps). The state
@@ -20,18 +20,34 @@ from __future__ import annotations
 import heapq
 from collections import deque
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
+from . import changelog
 from .availability import ServiceBook
+from .clocks import METRIC_NAMES, Crossing, Stop
 from .errors import InvalidEvent
 from .events import UPDATED, Heartbeat, IncidentEvent
 from .ids import _blake2b
-from .incidents import FAR, MAX_INCIDENT_BYTES, METRIC_NAMES, Incident, stored_size
+from .incidents import MAX_INCIDENT_BYTES, Change, Incident, stored_size
 from .policy import PolicySet, PolicyVersion
-from .timefmt import DAY_MS, format_instant
+from .timefmt import DAY_MS, NEVER_MS, format_instant
 
 Record = dict[str, Any]
+
+
+class Published(NamedTuple):
+    """What stands for an alert id of an incident: the fold's change and what it was judged by
+    (the policy version and the ``opened`` event that names the customer and service)."""
+
+    kind: str  # alert | outcome
+    metric: int
+    value: Crossing | Stop
+    policy: PolicyVersion
+    opened: IncidentEvent
+
+
 DEFAULT_RETENTION_MS = 30 * DAY_MS
+_new = tuple.__new__
 
 
 class Detector:
@@ -45,7 +61,7 @@ class Detector:
         #: moves it, to the watermark of the partition's inputs or the wall clock (SPEC 6), so
         #: an input read ahead of another cannot make a service look silent.
         self.follow_events = follow_events
-        self.now = -FAR
+        self.now_ms = NEVER_MS
         self.incidents: dict[str, Incident] = {}
         self.heap: list[tuple[int, str]] = []
         self.forgotten: dict[str, int] = {}  # evicted incident -> instant it was evicted
@@ -59,11 +75,11 @@ class Detector:
 
     # -- input
 
-    def before(self, at: int) -> list[Record]:
-        """Fire what falls due before instant ``at``, as every runner does ahead of an event at
-        ``at`` (so a crossing at an instant waits for that instant's events)."""
-        due = self.next_due()
-        return self.advance(at - 1) if due is not None and due < at else []
+    def before(self, at_ms: int) -> list[Record]:
+        """Fire what falls due before instant ``at_ms``, as every runner does ahead of an event
+        at ``at_ms`` (so a crossing at an instant waits for that instant's events)."""
+        due_ms = self.next_due()
+        return self.advance(at_ms - 1) if due_ms is not None and due_ms < at_ms else []
 
     def refusal(self, ev: IncidentEvent | Heartbeat) -> InvalidEvent | None:
         """The error that applying ``ev`` would raise (``duplicate``, ``late``), found without
@@ -91,6 +107,25 @@ class Detector:
                 "is refused", "too_large")
         return None
 
+    def on_event(self, ev: IncidentEvent | Heartbeat) -> list[Record]:
+        """What every runner does with one valid input: refuse it (raise ``InvalidEvent``:
+        ``duplicate``, ``late``, ``too_large``) changing nothing, the clock neither; else fire
+        what falls due before ``ev.at`` when events drive the clock (``follow_events``; live,
+        the clock is the shell's), then apply it. Returns the records both change."""
+        refused = self.refusal(ev)
+        if refused is not None:
+            try:
+                raise refused
+            finally:  # no frame <-> exception cycle: it would keep the detector alive after
+                refused = None  # a run, for a full collection of all its state to find
+        out = self.before(ev.at) if self.follow_events else []
+        if type(ev) is IncidentEvent:
+            out += self._incident(ev)
+        else:
+            assert type(ev) is Heartbeat
+            out += self._heartbeat(ev)
+        return out
+
     def on_incident_event(self, ev: IncidentEvent) -> list[Record]:
         """Apply one valid incident event; return the records it changes.
 
@@ -102,24 +137,28 @@ class Detector:
             key = {"duplicate": "duplicates"}.get(refused.reason, refused.reason)
             self.stats[key] = self.stats.get(key, 0) + 1
             raise refused
+        return self._incident(ev)
+
+    def _incident(self, ev: IncidentEvent) -> list[Record]:
+        """Apply an incident event that ``refusal`` let through."""
         inc = self.incidents.get(ev.incident_id)
         if inc is None:
             inc = self.incidents[ev.incident_id] = Incident(ev.incident_id)
         self.stats["events"] += 1
-        if ev.at > self.now and self.follow_events:
-            self.now = ev.at
+        if ev.at > self.now_ms and self.follow_events:
+            self.now_ms = ev.at
         if ev.type == UPDATED:
             inc.note(ev)  # changes no clock: nothing to fold or publish
             if inc.held():
                 self._touch(inc)  # held: dropped after retention if no opened comes
             return []
         inc.add(ev)
-        changes: list[tuple[Any, ...]] = []
+        changes: list[Change] = []
         if inc.can_extend(ev):
             inc.apply(ev, changes)
             out = self._publish(inc, changes) if changes else []
         else:
-            inc.refold(self.policies, self.now, changes)
+            inc.refold(self.policies, self.now_ms, changes)
             out = self._replace(inc, changes)
         if inc.held():
             self._touch(inc)
@@ -127,42 +166,42 @@ class Detector:
             self._schedule(inc)
         return out
 
-    def advance(self, now: int) -> list[Record]:
-        """Move the detector clock to ``now`` (never back) and fire every threshold due by then."""
-        if now > self.now:
-            self.now = now
-        now = self.now
+    def advance(self, now_ms: int) -> list[Record]:
+        """Move the detector clock to ``now_ms`` (never back); fire every threshold due by then."""
+        if now_ms > self.now_ms:
+            self.now_ms = now_ms
+        now_ms = self.now_ms
         heap, out = self.heap, []
         incidents = self.incidents
-        while heap and heap[0][0] <= now:
-            due, incident_id = heapq.heappop(heap)
+        while heap and heap[0][0] <= now_ms:
+            due_ms, incident_id = heapq.heappop(heap)
             inc = incidents.get(incident_id)
-            if inc is None or inc.scheduled != due:
+            if inc is None or inc.scheduled != due_ms:
                 continue  # stale entry: the incident moved on since
             inc.scheduled = None
             if inc.held():
-                if inc.touched_at == -FAR:  # touched before the clock was set: from now on
-                    inc.touched_at = now
-                if inc.touched_at + self.retention_ms <= now:
+                if inc.touched_at_ms == NEVER_MS:  # touched before the clock was set: from now on
+                    inc.touched_at_ms = now_ms
+                if inc.touched_at_ms + self.retention_ms <= now_ms:
                     self._drop(inc)
                 else:
                     self._schedule(inc)
                 continue
-            changes: list[tuple[Any, ...]] = []
-            inc.fire_until(now, changes)
+            changes: list[Change] = []
+            inc.fire_until(now_ms, changes)
             if changes:
                 out.extend(self._publish(inc, changes))
-            elif inc.finished() and inc.seen_at + self.retention_ms <= now:
-                self._forget(inc, now)
+            elif inc.finished() and inc.seen_at_ms + self.retention_ms <= now_ms:
+                self._forget(inc, now_ms)
                 continue
             self._schedule(inc)
         queue = self._forget_queue
-        while queue and queue[0][0] <= now:
+        while queue and queue[0][0] <= now_ms:
             _, incident_id = queue.popleft()
             self.forgotten.pop(incident_id, None)
         services = self.services
-        if services.heap and services.heap[0][0] <= now:
-            out.extend(services.advance(now))
+        if services.heap and services.heap[0][0] <= now_ms:
+            out.extend(services.advance(now_ms))
         return out
 
     def next_due(self) -> int | None:
@@ -178,9 +217,16 @@ class Detector:
 
         Raises ``InvalidEvent`` (reason ``late``) for a heartbeat before its service's latest.
         """
-        if hb.at > self.now and self.follow_events:
-            self.now = hb.at
-        return self.services.on_heartbeat(hb, self.now)
+        refused = self.services.refusal(hb)
+        if refused is not None:
+            raise refused
+        return self._heartbeat(hb)
+
+    def _heartbeat(self, hb: Heartbeat) -> list[Record]:
+        """Apply a heartbeat that ``refusal`` let through."""
+        if hb.at > self.now_ms and self.follow_events:
+            self.now_ms = hb.at
+        return self.services.take(hb, self.now_ms)
 
     # -- the deadline heap
 
@@ -189,19 +235,19 @@ class Detector:
             # a held incident is measured on the detector clock from when it was last touched,
             # never from its events' ``at`` (a stray early event must not shorten anything)
             # (touched before the clock was set: due at the first instant the clock holds)
-            due: int | None = (-FAR + 1 if inc.touched_at == -FAR
-                               else inc.touched_at + self.retention_ms)
+            due: int | None = (NEVER_MS + 1 if inc.touched_at_ms == NEVER_MS
+                               else inc.touched_at_ms + self.retention_ms)
         else:
             due = inc.next_due()
         if due is None:
-            due = inc.seen_at + self.retention_ms if inc.finished() else None
+            due = inc.seen_at_ms + self.retention_ms if inc.finished() else None
         if due is not None and (inc.scheduled is None or due < inc.scheduled):
             inc.scheduled = due  # a later due keeps the earlier entry: it pops and reschedules
             heapq.heappush(self.heap, (due, inc.id))
 
     def _touch(self, inc: Incident) -> None:
         """An event came for a held incident: its retention starts again at the clock."""
-        inc.touched_at = self.now
+        inc.touched_at_ms = self.now_ms
         self._schedule(inc)
 
     def _drop(self, inc: Incident) -> None:
@@ -211,9 +257,9 @@ class Detector:
         self.dropped.append(inc.id)
         self.stats["dropped"] += 1
 
-    def _forget(self, inc: Incident, now: int) -> None:
+    def _forget(self, inc: Incident, now_ms: int) -> None:
         del self.incidents[inc.id]
-        self.remember_forgotten(inc.id, now)
+        self.remember_forgotten(inc.id, now_ms)
         self.evicted.append(inc.id)
         self.stats["evicted"] += 1
 
@@ -231,8 +277,8 @@ class Detector:
                 inc.note(ev)
             else:
                 inc.add(ev)
-        standing: list[tuple[Any, ...]] = []
-        inc.refold(self.policies, self.now, standing)
+        standing: list[Change] = []
+        inc.refold(self.policies, self.now_ms, standing)
         self._replace(inc, standing)  # against nothing: computes every standing entry
         sent = set(sent)
         fresh = {aid: entry for aid, entry in inc.published.items() if aid not in sent}
@@ -249,97 +295,96 @@ class Detector:
             return []
         return [_record(incident_id, aid, entry) for aid, entry in inc.published.items()]
 
-    def remember_forgotten(self, incident_id: str, at: int) -> None:
-        """Note that ``incident_id`` was forgotten at ``at``: its later events are late (a shell
-        restoring state from a changelog calls this for the incidents it kept as forgotten)."""
-        self.forgotten[incident_id] = at
-        self._forget_queue.append((at + self.retention_ms, incident_id))
+    def remember_forgotten(self, incident_id: str, at_ms: int) -> None:
+        """Note that ``incident_id`` was forgotten at ``at_ms``: its later events are late (a
+        shell restoring state from a changelog calls this for the incidents it kept forgotten)."""
+        self.forgotten[incident_id] = at_ms
+        self._forget_queue.append((at_ms + self.retention_ms, incident_id))
 
     # -- the changelog
 
-    def _publish(self, inc: Incident, changes: list[tuple[Any, ...]]) -> list[Record]:
+    def _entries(self, inc: Incident, changes: list[Change]) -> list[tuple[str, Published]]:
+        """The fold's changes as changelog entries, by alert id (none while no policy judges)."""
+        policy, opened = inc.policy, inc.opened
+        entries: list[tuple[str, Published]] = []
+        if policy is None:
+            return entries
+        assert opened is not None  # a policy was resolved from it
+        iid = inc.id
+        for kind, metric, value in changes:  # Published built as in core.clocks (hot path)
+            entries.append((_alert_id(iid, policy, kind, metric, value),
+                            _new(Published, (kind, metric, value, policy, opened))))
+        return entries
+
+    def _publish(self, inc: Incident, changes: list[Change]) -> list[Record]:
         """Publish fold changes that differ from what stands (the in-order path)."""
-        published, policy, opened = inc.published, inc.policy, inc.opened
+        policy, opened = inc.policy, inc.opened
         out: list[Record] = []
         if policy is None:
             return out
-        for kind, metric, _index, value in changes:
-            aid = _alert_id(inc.id, policy, kind, metric, value)
-            entry = (kind, metric, value, policy, opened)
-            if published.get(aid) != entry:
-                published[aid] = entry
-                out.append(_record(inc.id, aid, entry))
+        assert opened is not None  # a policy was resolved from it
+        published, upsert, iid = inc.published, changelog.upsert, inc.id
+        for kind, metric, value in changes:  # one loop: the in-order path is the hot one
+            aid = _alert_id(iid, policy, kind, metric, value)
+            entry = _new(Published, (kind, metric, value, policy, opened))
+            if upsert(published, aid, entry):
+                out.append(_record(iid, aid, entry))
         return out
 
-    def _replace(self, inc: Incident, standing: list[tuple[Any, ...]]) -> list[Record]:
+    def _replace(self, inc: Incident, standing: list[Change]) -> list[Record]:
         """Publish the difference between what stood and ``standing`` (the whole new set)."""
-        old, policy, opened = inc.published, inc.policy, inc.opened
-        new: dict[str, tuple[Any, ...]] = {}
-        out = []
-        if policy is not None:
-            for kind, metric, _index, value in standing:
-                aid = _alert_id(inc.id, policy, kind, metric, value)
-                entry = new[aid] = (kind, metric, value, policy, opened)
-                if old.get(aid) != entry:
-                    out.append(_record(inc.id, aid, entry))
-        for aid, entry in old.items():
-            if aid not in new:
-                out.append(_retraction(inc.id, aid, entry))
+        new = dict(self._entries(inc, standing))
+        records, retractions = changelog.diff(inc.published, new)
         inc.published = new
-        return out
+        return ([_record(inc.id, aid, entry) for aid, entry in records]
+                + [changelog.retraction(_record(inc.id, aid, entry))
+                   for aid, entry in retractions])
 
 
-def _alert_kind(policy: PolicyVersion, kind: str, value: tuple[Any, ...]) -> str:
-    if kind == "outcome":
-        return "outcome"
-    return "breach" if value[5].index == len(policy.near_breach) - 1 else "near_breach"
+def _alert_kind(policy: PolicyVersion, crossing: Crossing) -> str:
+    return "breach" if crossing.threshold.index == policy.breach_index else "near_breach"
 
 
 def _alert_id(incident_id: str, policy: PolicyVersion, kind: str, metric: int,
-              value: tuple[Any, ...]) -> str:
-    if kind == "outcome":
+              value: Crossing | Stop) -> str:
+    if type(value) is Stop:
         text = f"incident\x1f{incident_id}\x1f{METRIC_NAMES[metric]}\x1foutcome"
     else:
+        assert type(value) is Crossing
         text = (f"incident\x1f{incident_id}\x1f{policy.id}\x1f{METRIC_NAMES[metric]}\x1f"
-                f"{_alert_kind(policy, kind, value)}\x1f{value[5].label}")
+                f"{_alert_kind(policy, value)}\x1f{value.threshold.label}")
     return _blake2b(text.encode(), digest_size=12).hexdigest()
 
 
-def _record(incident_id: str, aid: str, entry: tuple[Any, ...]) -> Record:
-    kind, metric, value, policy, opened = entry
+def _record(incident_id: str, aid: str, entry: Published) -> Record:
+    _, metric_index, value, policy, opened = entry  # unpacked by name: the hot path
     keys = policy.match_keys
-    if kind == "alert":
-        at, elapsed, target, severity, deadline, th = value
+    metric = METRIC_NAMES[metric_index]
+    if type(value) is Crossing:
+        at_ms, elapsed_ms, target_ms, severity, deadline_ms, threshold = value
         rec: Record = {
-            "alert_id": aid, "kind": "breach" if th.index == len(policy.near_breach) - 1
-            else "near_breach", "metric": METRIC_NAMES[metric], "at": format_instant(at),
-            "threshold": th.label, "policy_id": policy.id, "policy_version": policy.version,
+            "alert_id": aid, "kind": _alert_kind(policy, value), "metric": metric,
+            "at": format_instant(at_ms), "threshold": threshold.label,
+            "policy_id": policy.id, "policy_version": policy.version,
             "policy_match": list(keys), "incident_id": incident_id, "service": opened.service,
-            "customer": opened.customer, "severity": severity, "target_seconds": target / 1000,
-            "elapsed_seconds": elapsed / 1000,
+            "customer": opened.customer, "severity": severity,
+            "target_seconds": target_ms / 1000, "elapsed_seconds": elapsed_ms / 1000,
             # None: the breach would fall only past the end of the instant range (never)
-            "deadline": None if deadline is None else format_instant(deadline),
+            "deadline": None if deadline_ms is None else format_instant(deadline_ms),
         }
     else:
-        at, elapsed, target, severity, met = value
+        assert type(value) is Stop
+        at_ms, elapsed_ms, target_ms, severity, met = value
         rec = {
-            "alert_id": aid, "kind": "outcome", "metric": METRIC_NAMES[metric],
-            "at": format_instant(at), "policy_id": policy.id, "policy_version": policy.version,
-            "policy_match": list(keys), "incident_id": incident_id, "service": opened.service,
-            "customer": opened.customer, "severity": severity, "target_seconds": target / 1000,
-            "elapsed_seconds": elapsed / 1000, "met": met, "opened_at": format_instant(opened.at),
+            "alert_id": aid, "kind": "outcome", "metric": metric,
+            "at": format_instant(at_ms), "policy_id": policy.id,
+            "policy_version": policy.version, "policy_match": list(keys),
+            "incident_id": incident_id, "service": opened.service, "customer": opened.customer,
+            "severity": severity, "target_seconds": target_ms / 1000,
+            "elapsed_seconds": elapsed_ms / 1000, "met": met,
+            "opened_at": format_instant(opened.at),
         }
     if opened.attributes:
         rec["attributes"] = opened.attributes
     return rec
 
-
-def _retraction(incident_id: str, aid: str, entry: tuple[Any, ...]) -> Record:
-    """A record that withdraws ``entry``: same ``alert_id``, kind retraction, what it retracts."""
-    old = _record(incident_id, aid, entry)
-    rec: Record = {"alert_id": aid, "kind": "retraction", "retracts": old["kind"]}
-    for name in ("metric", "at", "threshold", "policy_id", "policy_version", "policy_match",
-                 "incident_id", "service", "customer", "severity"):
-        if name in old:
-            rec[name] = old[name]
-    return rec

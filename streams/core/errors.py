@@ -1,10 +1,5 @@
-"""The errors of the SLA core.
-
-    SlawatchError                 base of everything slawatch raises on purpose
-    ├── InvalidInstant            an instant that is not RFC 3339 with an offset, nor epoch ms
-    ├── InvalidDuration           a duration that is none of the accepted forms
-    ├── InvalidEvent              an input event that lacks a field, has an unknown type, ...
-    └── PolicyError               a policy file with one or more problems (all listed at once)
+"""The errors of the SLA core: ``SlawatchError``, the base of everything slawatch raises on
+purpose, and the core's own (the whole tree is drawn once, in the docstring of ``streams``).
 
 Messages name the value, where it came from and what was expected. Bad input is data: the shells
 turn ``InvalidEvent`` into a dead-letter record and go on.

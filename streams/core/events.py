@@ -67,10 +67,12 @@ def _text(obj: dict[str, Any], name: str, what: str) -> str:
             raise _too_long(name, value, what)
         return value
     if value is None:
-        raise InvalidEvent(f"{what}: missing required field {name!r}", "missing_field")
+        msg = f"{what}: missing required field {name!r}"
+        raise InvalidEvent(msg, "missing_field")
     if type(value) is int:
         return str(value)
-    raise InvalidEvent(f"{what}: field {name!r} is {value!r}, expected a non-empty string",
+    msg = f"{what}: field {name!r} is {value!r}, expected a non-empty string"
+    raise InvalidEvent(msg,
                        "bad_field")
 
 
@@ -83,8 +85,10 @@ def _at(obj: dict[str, Any], subject: str, event_id: str | None) -> int:
         what = (f"incident {subject!r} event {event_id!r}" if event_id is not None
                 else f"service {subject!r} heartbeat")
         if at is None and "at" not in obj:
-            raise InvalidEvent(f"{what}: missing required field 'at'", "missing_field") from None
-        raise InvalidEvent(f"{what}: field 'at': {exc}", "bad_timestamp") from None
+            msg = f"{what}: missing required field 'at'"
+            raise InvalidEvent(msg, "missing_field") from None
+        msg = f"{what}: field 'at': {exc}"
+        raise InvalidEvent(msg, "bad_timestamp") from None
 
 
 def incident_event(obj: Any) -> IncidentEvent:
@@ -93,7 +97,8 @@ def incident_event(obj: Any) -> IncidentEvent:
     Raises ``InvalidEvent`` naming the field.
     """
     if type(obj) is not dict:
-        raise InvalidEvent(f"expected a JSON object, got {type(obj).__name__}", "not_an_object")
+        msg = f"expected a JSON object, got {type(obj).__name__}"
+        raise InvalidEvent(msg, "not_an_object")
     get = obj.get
     incident_id = get("incident_id")
     if type(incident_id) is not str or not incident_id or len(incident_id) > MAX_FIELD_CHARS:
@@ -106,9 +111,13 @@ def incident_event(obj: Any) -> IncidentEvent:
     if type_ is None:
         what = f"incident {incident_id!r} event {event_id!r}"
         if type_name is None:
-            raise InvalidEvent(f"{what}: missing required field 'type'", "missing_field")
-        raise InvalidEvent(f"{what}: unknown type {type_name!r}; expected one of "
-                           f"{', '.join(TYPES)}", "unknown_type")
+            msg = f"{what}: missing required field 'type'"
+            raise InvalidEvent(msg, "missing_field")
+        msg = (
+            f"{what}: unknown type {type_name!r}; expected one of "
+            f"{', '.join(TYPES)}"
+        )
+        raise InvalidEvent(msg, "unknown_type")
     at = _at(obj, incident_id, event_id)
     severity = service = customer = None
     if type_ == OPENED:
@@ -120,8 +129,11 @@ def incident_event(obj: Any) -> IncidentEvent:
         severity = _text(obj, "severity", f"incident {incident_id!r} event {event_id!r}")
     attributes = get("attributes")
     if attributes is not None and type(attributes) is not dict:
-        raise InvalidEvent(f"incident {incident_id!r} event {event_id!r}: field 'attributes' is "
-                           f"{attributes!r}, expected an object", "bad_field")
+        msg = (
+            f"incident {incident_id!r} event {event_id!r}: field 'attributes' is "
+            f"{attributes!r}, expected an object"
+        )
+        raise InvalidEvent(msg, "bad_field")
     return IncidentEvent(incident_id, event_id, type_, at, severity, service, customer, attributes)
 
 
@@ -144,7 +156,8 @@ class Heartbeat:
 def heartbeat(obj: Any) -> Heartbeat:
     """Check one decoded JSON value as a heartbeat; raise ``InvalidEvent`` naming the field."""
     if type(obj) is not dict:
-        raise InvalidEvent(f"expected a JSON object, got {type(obj).__name__}", "not_an_object")
+        msg = f"expected a JSON object, got {type(obj).__name__}"
+        raise InvalidEvent(msg, "not_an_object")
     get = obj.get
     service = get("service")
     if type(service) is not str or not service or len(service) > MAX_FIELD_CHARS:
@@ -153,21 +166,29 @@ def heartbeat(obj: Any) -> Heartbeat:
     status = STATUSES.get(status_name) if type(status_name) is str else None
     if status is None:
         if status_name is None:
-            raise InvalidEvent(f"service {service!r} heartbeat: missing required field 'status'",
+            msg = f"service {service!r} heartbeat: missing required field 'status'"
+            raise InvalidEvent(msg,
                                "missing_field")
-        raise InvalidEvent(f"service {service!r} heartbeat: unknown status {status_name!r}; "
-                           "expected up, down or degraded", "bad_field")
+        msg = (
+            f"service {service!r} heartbeat: unknown status {status_name!r}; "
+            "expected up, down or degraded"
+        )
+        raise InvalidEvent(msg, "bad_field")
     at = _at(obj, service, None)
     instance = get("instance")
     if instance is None:
         instance = ""
     elif type(instance) is not str:
         if type(instance) is not int:
-            raise InvalidEvent(f"service {service!r} heartbeat: field 'instance' is {instance!r},"
-                               " expected a string", "bad_field")
+            msg = (
+                f"service {service!r} heartbeat: field 'instance' is {instance!r},"
+                " expected a string"
+            )
+            raise InvalidEvent(msg, "bad_field")
         instance = str(instance)
     elif len(instance) > MAX_FIELD_CHARS:
-        raise _too_long("instance", instance, f"service {service!r} heartbeat")
+        msg = "instance"
+        raise _too_long(msg, instance, f"service {service!r} heartbeat")
     return Heartbeat(service, at, status, instance)
 
 
@@ -182,8 +203,9 @@ def check_future(at_ms: int, reference_ms: int | None, max_future_ms: int) -> No
     if reference_ms is not None and at_ms > reference_ms + max_future_ms:
         from .timefmt import format_instant
 
-        raise InvalidEvent(
+        msg = (
             f"field 'at' is {format_instant(at_ms)}, more than max_future "
             f"({max_future_ms / 1000:g}s) after the reference instant "
-            f"{format_instant(reference_ms)}: an event from the future changes nothing",
-            "future")
+            f"{format_instant(reference_ms)}: an event from the future changes nothing"
+        )
+        raise InvalidEvent(msg, "future")

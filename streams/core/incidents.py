@@ -1,9 +1,8 @@
-"""Incident clocks (SPEC section 4) as a left fold over an incident's events in order of ``at``.
+"""An incident (SPEC section 4) as a left fold over its events in order of ``at``.
 
 The fold is the pure function of the SPEC: ``Incident.refold`` rebuilds it from the sorted events,
-``Incident.apply`` extends it by one in-order event, and both run the same ``_step``. A threshold
-crossing is computed from the clock's state (elapsed working time at ``since``, running or not)
-with the calendar's ``reach``: never by scanning time.
+``Incident.apply`` extends it by one in-order event, and both run the same ``_step``, which moves
+each clock by its table (``clocks``).
 
 Before an event at ``t`` is applied, every crossing strictly before ``t`` fires; a crossing at ``t``
 itself waits for the events of that instant (an acknowledgement exactly at the deadline meets it).
@@ -11,162 +10,28 @@ itself waits for the events of that instant (an acknowledgement exactly at the d
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
-from .calendar import Calendar, utc_always
-from .events import (
-    ACKNOWLEDGED,
-    CLOSED,
-    OPENED,
-    PAUSED,
-    REOPENED,
-    RESOLVED,
-    RESUMED,
-    SEVERITY_CHANGED,
-    IncidentEvent,
-)
-from .policy import PolicySet, PolicyVersion, Threshold
+from .calendar import utc_always
+from .clocks import _UNKNOWN, RESOLUTION, RESPONSE, STOPPED, Crossing, MetricClock, Stop
+from .events import OPENED, SEVERITY_CHANGED, IncidentEvent
+from .policy import PolicySet, PolicyVersion
+from .timefmt import NEVER_MS
 
-IDLE, RUNNING, PAUSED_, STOPPED = range(4)
-RESPONSE, RESOLUTION = 0, 1
-METRIC_NAMES = ("response", "resolution")
-STATE_NAMES = ("idle", "running", "paused", "stopped")
-FAR = 2**62
 UNMEASURED = utc_always()  # the clocks of an incident no policy matches: tracked, never judged
 
-# A fired threshold: (at, elapsed_ms, target_ms, severity, deadline, threshold); the deadline is
-# None when the breach falls only at or after the end of the instant range (never)
-Fired = tuple[int, int, int, str, int | None, Threshold]
-# A stop: (at, elapsed_ms, target_ms, severity, met)
-Stop = tuple[int, int, int, str, bool]
+#: NamedTuples of the hot path are built as ``_new(Change, (...))``: the same value, without the
+#: Python-level ``__new__`` of a NamedTuple (``bench/replay_bench.py`` measured the difference).
+_new = tuple.__new__
 
 
-class MetricClock:
-    """One metric's clock of working time; ``fired`` maps threshold index to its crossing."""
+class Change(NamedTuple):
+    """What a step of the fold changed for one clock: a crossing (``alert``) or a stop
+    (``outcome``), as the detector's changelog publishes it."""
 
-    __slots__ = ("metric", "calendar", "policy", "status", "since", "elapsed", "severity", "target",
-                 "levels", "pos", "fired", "stop", "_next", "_deadline")
-
-    def __init__(self, metric: int, calendar: Calendar, policy: PolicyVersion | None) -> None:
-        self.metric = metric
-        self.calendar = calendar
-        self.policy = policy
-        self.status = IDLE
-        self.since = 0
-        self.elapsed = 0
-        self.severity = ""
-        self.target: int | None = None
-        self.levels: tuple[tuple[int, Threshold], ...] = ()
-        self.pos = 0
-        self.fired: dict[int, Fired] = {}
-        self.stop: Stop | None = None
-        self._next: int | None = FAR  # cached next crossing; FAR = unknown, None = never
-        # cached breach instant of the current running state (FAR: unknown, None: never)
-        self._deadline: int | None = FAR
-
-    def set_severity(self, severity: str) -> None:
-        self.severity = severity
-        policy = self.policy
-        target = policy.target_ms(severity, self.metric) if policy is not None else None
-        self.target = target
-        self.levels = policy.levels(target) if target is not None and policy is not None else ()
-        self.pos = 0
-        self._next = FAR
-        self._deadline = FAR
-
-    def start(self, at: int, severity: str) -> None:
-        self.status = RUNNING
-        self.since = at
-        self.set_severity(severity)
-
-    def sync(self, t: int) -> None:
-        """Bring ``elapsed`` to instant ``t`` (the clock must not be running past an event)."""
-        if self.status == RUNNING and t > self.since:
-            self.elapsed += self.calendar.working_ms(self.since, t)
-            self.since = t
-            self._next = FAR
-            self._deadline = FAR
-
-    def next_crossing(self) -> int | None:
-        """Instant of the next unfired threshold if the clock keeps running; None if none."""
-        found = self._next
-        if found != FAR:
-            return found
-        found = None
-        if self.status == RUNNING:
-            levels, fired = self.levels, self.fired
-            pos = self.pos
-            while pos < len(levels) and levels[pos][1].index in fired:
-                pos += 1
-            self.pos = pos
-            if pos < len(levels):
-                need = levels[pos][0] - self.elapsed
-                found = self.since if need <= 0 else self.calendar.reach(self.since, need)
-        self._next = found
-        return found
-
-    def fire_before(self, bound: int) -> list[Fired]:
-        """Fire every crossing strictly before ``bound``, in order."""
-        out: list[Fired] = []
-        while True:
-            x = self.next_crossing()
-            if x is None or x >= bound:
-                return out
-            level, th = self.levels[self.pos]
-            elapsed = level if level > self.elapsed else self.elapsed
-            target = self.target
-            assert target is not None
-            deadline: int | None = self._deadline
-            if deadline == FAR:
-                if target <= self.elapsed:
-                    deadline = self.since
-                else:  # None: never (past the end of the instant range)
-                    deadline = self.calendar.reach(self.since, target - self.elapsed)
-                self._deadline = deadline
-            rec = (x, elapsed, target, self.severity, deadline, th)
-            self.fired[th.index] = rec
-            out.append(rec)
-            self.pos += 1
-            self._next = FAR
-
-    def halt(self, t: int) -> Stop | None:
-        """Stop the clock at ``t``; return the stop (None when the metric is not measured)."""
-        self.sync(t)
-        self.status = STOPPED
-        self._next = None
-        target = self.target
-        if target is None:
-            self.stop = None
-            return None
-        breach_index = len(self.policy.near_breach) - 1 if self.policy is not None else -1
-        self.stop = (t, self.elapsed, target, self.severity, breach_index not in self.fired)
-        return self.stop
-
-    def view(self, now: int) -> dict[str, Any]:
-        """The clock as it stands at ``now``, without moving it: state, working time elapsed and
-        left, and the instant the breach falls (or fell) if it keeps running."""
-        elapsed = self.elapsed
-        if self.status == RUNNING and now > self.since:
-            elapsed += self.calendar.working_ms(self.since, now)
-        target = self.target
-        breach = self.fired.get(len(self.policy.near_breach) - 1) if self.policy else None
-        deadline: int | None = None
-        if breach is not None:
-            deadline = breach[4]
-        elif target is not None and self.status == RUNNING:
-            deadline = self.calendar.reach(max(now, self.since), target - elapsed)
-        return {"metric": METRIC_NAMES[self.metric], "state": STATE_NAMES[self.status],
-                "severity": self.severity, "elapsed_ms": elapsed, "target_ms": target,
-                "left_ms": None if target is None else target - elapsed,
-                "deadline": deadline, "breached": breach is not None,
-                "fired": [rec[5].label for rec in sorted(self.fired.values(), key=lambda r: r[0])]}
-
-    def run(self, t: int) -> None:
-        self.status = RUNNING
-        self.since = t
-        self._next = FAR
-        self._deadline = FAR
-
+    kind: str  # alert | outcome
+    metric: int  # RESPONSE | RESOLUTION
+    value: Crossing | Stop
 
 #: The most an incident's events may weigh (``stored_size``): a state value (its events as the
 #: worker's table keeps them) stays under Kafka's 1 MB record limit. Thousands of events of
@@ -189,8 +54,9 @@ def stored_size(ev: IncidentEvent) -> int:
 class Incident:
     """Everything known of one incident: its events, the fold over them, what was published."""
 
-    __slots__ = ("id", "events", "event_ids", "opened", "policy", "clocks", "severity", "last_at",
-                 "seen_at", "touched_at", "high", "published", "scheduled", "_seq", "size")
+    __slots__ = ("id", "events", "event_ids", "opened", "policy", "clocks", "severity",
+                 "last_at_ms", "seen_at_ms", "touched_at_ms", "high_ms", "published", "scheduled",
+                 "_seq", "size")
 
     def __init__(self, incident_id: str) -> None:
         self.id = incident_id
@@ -200,13 +66,13 @@ class Incident:
         self.policy: PolicyVersion | None = None
         self.clocks: tuple[MetricClock, MetricClock] | None = None
         self.severity = ""
-        self.last_at = -FAR  # the latest ``at`` applied to the fold
-        self.seen_at = -FAR  # the latest ``at`` of any event, held or applied
+        self.last_at_ms = NEVER_MS  # the latest ``at`` applied to the fold
+        self.seen_at_ms = NEVER_MS  # the latest ``at`` of any event, held or applied
         #: the detector clock when an event last came for it, while it is held (no ``opened``
         #: yet): a held incident's retention runs from here, never from its events' ``at``
-        self.touched_at = -FAR
-        self.high = -FAR  # the latest instant of any fired threshold
-        self.published: dict[str, tuple[Any, ...]] = {}  # alert_id -> what stands
+        self.touched_at_ms = NEVER_MS
+        self.high_ms = NEVER_MS  # the latest instant of any fired threshold
+        self.published: dict[str, Any] = {}  # alert_id -> what stands
         self.scheduled: int | None = None  # the instant this incident sits in the deadline heap
         self._seq = 0
         self.size = 0  # what its events weigh in a state value (``stored_size``), bounded
@@ -215,7 +81,7 @@ class Incident:
 
     def can_extend(self, ev: IncidentEvent) -> bool:
         """True when ``ev`` continues the fold: it comes after everything applied or fired."""
-        return self.clocks is not None and ev.at >= self.last_at and ev.at > self.high
+        return self.clocks is not None and ev.at >= self.last_at_ms and ev.at > self.high_ms
 
     def add(self, ev: IncidentEvent) -> None:
         ev.seq = self._seq
@@ -223,78 +89,56 @@ class Incident:
         self.events.append(ev)
         self.event_ids.add(ev.event_id)
         self.size += stored_size(ev)
-        if ev.at > self.seen_at:
-            self.seen_at = ev.at
+        if ev.at > self.seen_at_ms:
+            self.seen_at_ms = ev.at
 
     def note(self, ev: IncidentEvent) -> None:
         """Take an event that changes no clock (``updated``): only its id and time count."""
         self.event_ids.add(ev.event_id)
         self.size += stored_size(ev)
-        if ev.at > self.seen_at:
-            self.seen_at = ev.at
+        if ev.at > self.seen_at_ms:
+            self.seen_at_ms = ev.at
 
-    def apply(self, ev: IncidentEvent, out: list[tuple[Any, ...]]) -> None:
+    def apply(self, ev: IncidentEvent, out: list[Change]) -> None:
         """Extend the fold by one event at or after everything applied (see ``can_extend``)."""
         clocks = self.clocks
         assert clocks is not None
-        t = ev.at
+        at_ms = ev.at
         for clock in clocks:
             due = clock._next
-            if due is None or (due != FAR and due >= t):
-                continue  # nothing crosses before t (the cached common case)
-            for rec in clock.fire_before(t):
-                out.append(("alert", clock.metric, rec[5].index, rec))
-                if rec[0] > self.high:
-                    self.high = rec[0]
+            if due is None or (due != _UNKNOWN and due >= at_ms):
+                continue  # nothing crosses before at_ms (the cached common case)
+            for rec in clock.fire_before(at_ms):
+                out.append(_new(Change, ("alert", clock.metric, rec)))
+                if rec.at_ms > self.high_ms:
+                    self.high_ms = rec.at_ms
         self._step(ev, clocks, out)
-        self.last_at = t
+        self.last_at_ms = at_ms
 
     def _step(self, ev: IncidentEvent, clocks: tuple[MetricClock, MetricClock],
-              out: list[tuple[Any, ...]]) -> None:
-        kind, t = ev.type, ev.at
-        response, resolution = clocks
-        if kind == ACKNOWLEDGED:
-            if response.status == RUNNING:
-                stop = response.halt(t)
-                if stop is not None:
-                    out.append(("outcome", RESPONSE, None, stop))
-        elif kind == RESOLVED or kind == CLOSED:
-            for clock in clocks:
-                if clock.status == RUNNING or clock.status == PAUSED_:
-                    stop = clock.halt(t)
-                    if stop is not None:
-                        out.append(("outcome", clock.metric, None, stop))
-        elif kind == PAUSED:
-            if resolution.status == RUNNING:
-                resolution.sync(t)
-                resolution.status = PAUSED_
-                resolution._next = None
-        elif kind == RESUMED:
-            if resolution.status == PAUSED_:
-                resolution.run(t)
-        elif kind == REOPENED:
-            if resolution.status == STOPPED:
-                resolution.run(t)
-                if resolution.severity != self.severity:
-                    resolution.set_severity(self.severity)
-        elif kind == SEVERITY_CHANGED:
+              out: list[Change]) -> None:
+        """Apply one event to every clock, by the clock's table (``clocks.transitions``)."""
+        kind, at_ms = ev.type, ev.at
+        if kind == SEVERITY_CHANGED:
             assert ev.severity is not None
             self.severity = ev.severity
-            for clock in clocks:
-                if clock.status != STOPPED:
-                    clock.sync(t)
-                    clock.set_severity(ev.severity)
+        for clock in clocks:
+            action = clock.table.get((kind, clock.status))
+            if action is not None:
+                stop = action(clock, at_ms, self.severity)
+                if stop is not None:
+                    out.append(_new(Change, ("outcome", clock.metric, stop)))
 
-    def refold(self, policies: PolicySet, now: int, out: list[tuple[Any, ...]]) -> None:
+    def refold(self, policies: PolicySet, now_ms: int, out: list[Change]) -> None:
         """Rebuild the fold from every event in order of ``at`` (the opened first at its instant),
-        then fire what the clock ``now`` has reached; ``out`` gets every record that stands."""
+        then fire what the clock ``now_ms`` has reached; ``out`` gets every record that stands."""
         opened = None
         for ev in self.events:
             if ev.type == OPENED and (opened is None or ev.at < opened.at):
                 opened = ev
         self.opened = opened
         self.clocks = None
-        self.high = -FAR
+        self.high_ms = NEVER_MS
         if opened is None:
             return
         assert opened.customer is not None and opened.service is not None
@@ -308,28 +152,28 @@ class Incident:
         for clock in clocks:
             clock.start(opened.at, opened.severity)
         self.clocks = clocks
-        self.last_at = opened.at
+        self.last_at_ms = opened.at
         ordered = sorted((ev for ev in self.events if ev.at >= opened.at and ev is not opened),
                          key=lambda ev: (ev.at, ev.seq))
-        scratch: list[tuple[Any, ...]] = []
+        scratch: list[Change] = []
         for ev in ordered:
             self.apply(ev, scratch)
-        self.fire_until(now, scratch)
+        self.fire_until(now_ms, scratch)
         for clock in clocks:
             for rec in clock.fired.values():
-                out.append(("alert", clock.metric, rec[5].index, rec))
+                out.append(_new(Change, ("alert", clock.metric, rec)))
             if clock.stop is not None:
-                out.append(("outcome", clock.metric, None, clock.stop))
+                out.append(_new(Change, ("outcome", clock.metric, clock.stop)))
 
-    def fire_until(self, now: int, out: list[tuple[Any, ...]]) -> None:
-        """Fire every crossing at or before the detector clock ``now``."""
+    def fire_until(self, now_ms: int, out: list[Change]) -> None:
+        """Fire every crossing at or before the detector clock ``now_ms``."""
         if self.clocks is None:
             return
         for clock in self.clocks:
-            for rec in clock.fire_before(now + 1):
-                out.append(("alert", clock.metric, rec[5].index, rec))
-                if rec[0] > self.high:
-                    self.high = rec[0]
+            for rec in clock.fire_before(now_ms + 1):
+                out.append(_new(Change, ("alert", clock.metric, rec)))
+                if rec.at_ms > self.high_ms:
+                    self.high_ms = rec.at_ms
 
     def next_due(self) -> int | None:
         """The next instant at which a threshold of this incident would fire."""

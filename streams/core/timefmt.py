@@ -25,6 +25,11 @@ _fromiso = datetime.fromisoformat
 #: computation downstream ever leaves what ``datetime`` can represent (year 9999).
 MIN_INSTANT_MS = 0
 END_INSTANT_MS = 221845392000000  # 9000-01-01T00:00:00Z, excluded
+#: Before every instant: "not yet" (a clock never set, a heartbeat never seen, a policy version in
+#: force always). After every instant: "not before the end of time" (nothing due, nothing cached).
+#: Both lie far outside the instant range, so no instant read ever equals either.
+NEVER_MS = -(2**62)
+FAR_MS = 2**62
 _RANGE = "expected an instant from 1970-01-01T00:00:00Z to before 9000-01-01T00:00:00Z"
 _MIN_MS = -62135596800000  # 0001-01-01T00:00:00Z: what format_instant can still write
 _MAX_MS = 253402300799999  # 9999-12-31T23:59:59.999Z
@@ -52,16 +57,19 @@ def parse_instant(value: Any) -> int:
             else:
                 if MIN_INSTANT_MS <= ms < END_INSTANT_MS:
                     return ms
-                raise InvalidInstant(f"{value!r} is out of range: {_RANGE}")
+                msg = f"{value!r} is out of range: {_RANGE}"
+                raise InvalidInstant(msg)
         return _parse_rfc3339(value)
     if type(value) is int:
         if MIN_INSTANT_MS <= value < END_INSTANT_MS:
             return value
-        raise InvalidInstant(f"{value} epoch milliseconds is out of range: {_RANGE}")
-    raise InvalidInstant(
+        msg = f"{value} epoch milliseconds is out of range: {_RANGE}"
+        raise InvalidInstant(msg)
+    msg = (
         f"{value!r} is not an instant: expected an RFC 3339 string with an offset "
         "or an integer of epoch milliseconds"
     )
+    raise InvalidInstant(msg)
 
 
 def _parse_rfc3339(value: str) -> int:
@@ -101,7 +109,8 @@ def _parse_rfc3339(value: str) -> int:
         raise bad from None
     ms = round(parsed.timestamp() * 1000)
     if not MIN_INSTANT_MS <= ms < END_INSTANT_MS:
-        raise InvalidInstant(f"{value!r} is out of range: {_RANGE}")
+        msg = f"{value!r} is out of range: {_RANGE}"
+        raise InvalidInstant(msg)
     return ms
 
 
@@ -114,7 +123,8 @@ def format_instant(ms: int) -> str:
     prefix = _MINUTES.get(minute)
     if prefix is None:
         if not _MIN_MS <= ms <= _MAX_MS:
-            raise InvalidInstant(f"{ms} is out of range for an RFC 3339 instant")
+            msg = f"{ms} is out of range for an RFC 3339 instant"
+            raise InvalidInstant(msg)
         if len(_MINUTES) >= 200_000:
             _MINUTES.clear()
         when = datetime.fromtimestamp(minute * 60, UTC)
@@ -134,13 +144,15 @@ def parse_duration(value: Any) -> int:
     ``P2D`` or an integer of seconds."""
     if type(value) is int:
         if value < 0:
-            raise InvalidDuration(f"{value} is negative: a duration is at least 0 seconds")
+            msg = f"{value} is negative: a duration is at least 0 seconds"
+            raise InvalidDuration(msg)
         return value * SECOND_MS
     if type(value) is not str or not value:
-        raise InvalidDuration(
+        msg = (
             f"{value!r} is not a duration: expected e.g. 90s, 15m, 4h, 2d, 1h30m, PT1H30M "
             "or an integer of seconds"
         )
+        raise InvalidDuration(msg)
     text = value.strip()
     m = _SIMPLE.match(text)
     if m is not None and any(m.groups()):
@@ -154,12 +166,9 @@ def parse_duration(value: Any) -> int:
         if frac:
             total += int(frac.ljust(3, "0"))
         return total
-    raise InvalidDuration(
+    msg = (
         f"{value!r} is not a duration: expected e.g. 90s, 15m, 4h, 2d, 1h30m, PT1H30M "
         "or an integer of seconds"
     )
+    raise InvalidDuration(msg)
 
-
-def seconds(ms: int) -> float:
-    """Milliseconds as float seconds for output (exact to the millisecond)."""
-    return ms / 1000

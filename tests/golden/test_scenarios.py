@@ -9,11 +9,10 @@ from pathlib import Path
 import orjson
 import pytest
 
-from streams.core.policy import load_policy_file
+from streams.core.policyfile import load_policy_file
 from streams.core.timefmt import parse_instant
 from streams.replay import replay
-
-from .compare import diff
+from tests.support.compare import diff
 
 SCENARIOS = Path(__file__).parent / "scenarios"  # a copy of ../shared/scenarios (checked below)
 SHARED = Path(os.environ.get("SLAWATCH_SHARED", Path(__file__).parents[3] / "shared")) / "scenarios"

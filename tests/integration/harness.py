@@ -24,7 +24,8 @@ from typing import Any, ClassVar, Protocol, Self
 import orjson
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from streams.broker import EMBEDDED_KAFKA_PYTHON_PRODUCER_SETTINGS, EmbeddedBroker, create_topics
+from streams.admin import create_topics
+from streams.broker import EMBEDDED_KAFKA_PYTHON_PRODUCER_SETTINGS, EmbeddedBroker
 from streams.settings import Settings
 
 SLAWATCH = Path(sys.executable).parent / "slawatch"
@@ -264,3 +265,18 @@ class Worker:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+
+#: The incident policy most worker tests run.
+STANDARD = """
+policies:
+  - id: standard
+    version: 1
+    effective_from: 2020-01-01T00:00:00Z
+    match: {}
+    near_breach: [0.5, 0.75]
+    incidents:
+      P1: {response: 15m, resolution: 4h}
+      P2: {response: 1h, resolution: 8h}
+      "*": {response: 4h, resolution: 3d}
+"""

@@ -23,7 +23,8 @@ from kafka import KafkaProducer
 
 from streams import topicread
 from streams.broker import EmbeddedBroker
-from streams.core.policy import PolicySet, load_policy_file
+from streams.core.policy import PolicySet
+from streams.core.policyfile import load_policy_file
 from streams.core.timefmt import format_instant, parse_instant
 from streams.replay import replay
 from streams.topicread import TopicReader, read_topics

@@ -17,16 +17,14 @@ import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import ConfigResource, ConfigResourceType
 
+from streams.admin import create_topics
 from streams.broker import (
     EMBEDDED_KAFKA_PYTHON_PRODUCER_SETTINGS,
-    BrokerError,
     BrokerNotInstalled,
     EmbeddedBroker,
-    TopicError,
-    TopicSpec,
-    create_topics,
     find_tansu,
 )
+from streams.topics import BrokerError, TopicError, TopicSpec
 
 pytestmark = pytest.mark.integration
 

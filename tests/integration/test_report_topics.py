@@ -14,7 +14,7 @@ from streams import cli
 from streams.broker import EmbeddedBroker
 from streams.codec import topic_of
 from tests.integration.harness import Deployment
-from tests.unit.test_report import CHANGELOG
+from tests.support.report_sample import CHANGELOG
 
 pytestmark = pytest.mark.integration
 

@@ -28,10 +28,11 @@ import orjson
 import pytest
 from kafka import KafkaProducer
 
-from streams.core.policy import load_policy_file
+from streams.core.policyfile import load_policy_file
 from streams.core.timefmt import format_instant, parse_instant
 from streams.replay import replay
 from tests.integration.harness import (
+    STANDARD,
     Deployment,
     Worker,
     broker_kind,
@@ -40,7 +41,6 @@ from tests.integration.harness import (
     standing,
     wait_for,
 )
-from tests.integration.test_worker_live import STANDARD
 
 pytestmark = pytest.mark.integration
 

@@ -23,11 +23,11 @@ import orjson
 import pytest
 
 from streams.broker import EmbeddedBroker
-from streams.core.policy import load_policy_file
+from streams.core.policyfile import load_policy_file
 from streams.core.timefmt import format_instant, parse_instant
 from streams.replay import replay
-from tests.integration.harness import Deployment, Worker, standing, wait_for
-from tests.unit.test_schemas import problems
+from tests.integration.harness import STANDARD, Deployment, Worker, standing, wait_for
+from tests.support.schemas import problems
 
 pytestmark = pytest.mark.integration
 
@@ -41,19 +41,6 @@ policies:
     incidents:
       P1: {response: 5s, resolution: 1h}
       "*": {response: 1h, resolution: 1d}
-"""
-
-STANDARD = """
-policies:
-  - id: standard
-    version: 1
-    effective_from: 2020-01-01T00:00:00Z
-    match: {}
-    near_breach: [0.5, 0.75]
-    incidents:
-      P1: {response: 15m, resolution: 4h}
-      P2: {response: 1h, resolution: 8h}
-      "*": {response: 4h, resolution: 3d}
 """
 
 

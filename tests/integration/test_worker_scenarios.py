@@ -17,11 +17,11 @@ import orjson
 import pytest
 
 from streams.broker import EmbeddedBroker
-from streams.core.policy import load_policy_file
+from streams.core.policyfile import load_policy_file
 from streams.core.timefmt import parse_instant
 from streams.replay import replay
 from tests.integration.harness import Deployment, Worker, standing, wait_for
-from tests.unit.test_schemas import SCHEMA_OF_KIND, problems
+from tests.support.schemas import SCHEMA_OF_KIND, problems
 
 pytestmark = pytest.mark.integration
 

@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from streams.core.calendar import Calendar, WeeklySchedule
-from streams.core.policy import load_policies
+from streams.core.policyfile import load_policies
 
 S, M, H, D = 1000, 60_000, 3_600_000, 86_400_000
 _EPOCH = datetime(1970, 1, 1)

@@ -119,8 +119,8 @@ def test_a_worker_denied_topic_creation_leaves_its_topics_to_faust(
         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     """Its ACLs may let it use topics created beforehand but not create any (README)."""
     from streams import cli
-    from streams.broker import TopicError
     from streams.settings import Settings
+    from streams.topics import TopicError
 
     def denied(*args: object, **kwargs: object) -> None:
         raise TopicError("cannot create topics on b:9092: app-incidents-changelog: "

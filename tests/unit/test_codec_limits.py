@@ -28,7 +28,7 @@ from streams.codec import (
 )
 from streams.core.errors import InvalidEvent
 from streams.core.events import MAX_FIELD_CHARS
-from streams.core.policy import load_policies
+from streams.core.policyfile import load_policies
 from streams.core.timefmt import parse_instant
 from streams.replay import replay
 

@@ -9,7 +9,7 @@ import orjson
 
 from streams.core.errors import InvalidEvent
 from streams.core.events import heartbeat, incident_event
-from streams.core.policy import load_policy_file
+from streams.core.policyfile import load_policy_file
 from streams.core.timefmt import parse_instant
 from streams.demo import DEMO_POLICIES, SERVICES, Traffic, format_record
 

@@ -33,7 +33,7 @@ from packaging.specifiers import SpecifierSet
 from streams import cli
 from streams.codec import decode_incident, topic_of
 from streams.core.detector import Detector
-from streams.core.policy import load_policy_file
+from streams.core.policyfile import load_policy_file
 from streams.settings import VARIABLES, Settings, bootstrap_servers, parse_setting
 
 ROOT = Path(__file__).resolve().parents[2]

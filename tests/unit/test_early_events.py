@@ -12,7 +12,7 @@ from typing import Any
 
 from streams.core.detector import Detector
 from streams.core.events import incident_event
-from streams.core.policy import load_policies
+from streams.core.policyfile import load_policies
 from streams.core.timefmt import DAY_MS, MINUTE_MS, parse_instant
 
 POLICY = "policies: [{id: p, match: {}, incidents: {'*': {response: 15m, resolution: 4h}}}]"

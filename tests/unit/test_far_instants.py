@@ -10,9 +10,6 @@ what its output costs, and no computation leaves ``[1970, 9000)``.
 
 from __future__ import annotations
 
-import io
-import tempfile
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -23,10 +20,10 @@ from streams.core import availability
 from streams.core.calendar import Calendar, WeeklySchedule
 from streams.core.detector import Detector
 from streams.core.events import heartbeat, incident_event
-from streams.core.policy import load_policies
+from streams.core.policyfile import load_policies
 from streams.core.timefmt import END_INSTANT_MS, MINUTE_MS, parse_instant
-from streams.replay import replay
 from streams.status import incidents_view, services_view
+from tests.support.fold import fold
 
 YEAR_MS = 365 * 24 * 3600 * 1000
 LAST_MINUTES = parse_instant("8999-12-31T23:50:00Z")
@@ -35,18 +32,7 @@ LAST_MS = END_INSTANT_MS - 1  # 8999-12-31T23:59:59.999Z
 
 def run(policy: str, incidents: list[dict[str, Any]] | None, beats: list[dict[str, Any]] | None,
         until: int | None) -> list[dict[str, Any]]:
-    with tempfile.TemporaryDirectory() as tmp:
-        paths = []
-        for name, lines in (("incidents", incidents), ("heartbeats", beats)):
-            if lines is None:
-                paths.append(None)
-                continue
-            path = Path(tmp) / f"{name}.jsonl"
-            path.write_bytes(b"".join(orjson.dumps(x) + b"\n" for x in lines))
-            paths.append(str(path))
-        out, err = io.BytesIO(), io.StringIO()
-        replay(load_policies(policy), paths[0], paths[1], until, out, err)
-    return [orjson.loads(line) for line in out.getvalue().splitlines()]
+    return fold(policy, incidents=incidents, heartbeats=beats, until=until)
 
 
 def instants_in_range(records: list[dict[str, Any]]) -> None:

@@ -7,7 +7,7 @@ import orjson
 
 from streams.core.detector import Detector
 from streams.core.events import incident_event
-from streams.core.policy import load_policies
+from streams.core.policyfile import load_policies
 from streams.state import Partition, rebuild
 
 POLICY = load_policies("policies:\n  - id: p\n    match: {}\n    incidents:\n"

@@ -36,11 +36,12 @@ from streams.codec import dead_letter, loads
 from streams.core.detector import Detector
 from streams.core.errors import InvalidEvent, InvalidInstant, PolicyError
 from streams.core.events import DEFAULT_MAX_FUTURE_MS, heartbeat, incident_event
-from streams.core.policy import PolicySet, load_policies
+from streams.core.policy import PolicySet
+from streams.core.policyfile import load_policies
 from streams.core.timefmt import format_instant, parse_instant
 from streams.replay import replay
 from streams.state import Partition
-from tests.golden.compare import compact
+from tests.support.compare import compact
 from tests.support.hostile import (
     BAD,
     BASE,

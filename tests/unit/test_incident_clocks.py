@@ -8,21 +8,16 @@ events with distinct ``at`` changes nothing, and that no threshold fires twice.
 
 from __future__ import annotations
 
-import io
 import random
-import tempfile
-from pathlib import Path
 from typing import Any
 
-import orjson
 import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streams.core.policy import load_policies
 from streams.core.timefmt import format_instant, parse_instant
-from streams.replay import replay
-from tests.golden.compare import compact
+from tests.support.compare import compact
+from tests.support.fold import fold
 from tests.support.oracle import MIN, Cal, Pol, standing
 
 BASE = parse_instant("2027-03-01T00:00:00Z")  # a Monday
@@ -30,12 +25,7 @@ METRIC = {"response": 0, "resolution": 1}
 
 
 def run(policy_yaml: str, events: list[dict[str, Any]], until: int) -> list[dict[str, Any]]:
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "incidents.jsonl"
-        path.write_bytes(b"".join(orjson.dumps(e) + b"\n" for e in events))
-        out, err = io.BytesIO(), io.StringIO()
-        replay(load_policies(policy_yaml), str(path), None, until, out, err)
-    return [orjson.loads(line) for line in out.getvalue().splitlines()]
+    return fold(policy_yaml, incidents=events, until=until)
 
 
 def policy_yaml(pol: Pol, cal: Cal) -> str:

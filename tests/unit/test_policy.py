@@ -15,7 +15,8 @@ from textwrap import dedent
 import pytest
 
 from streams.core.errors import PolicyError, PolicyProblem
-from streams.core.policy import PolicySet, PolicyVersion, load_policies, load_policy_file
+from streams.core.policy import PolicySet, PolicyVersion
+from streams.core.policyfile import load_policies, load_policy_file
 
 SLAWATCH = Path(sys.executable).parent / "slawatch"
 RESPONSE, RESOLUTION = 0, 1
@@ -284,6 +285,32 @@ def test_credit_tier_below_equal_to_the_target_is_allowed() -> None:
     availability = load(text).versions[0].availability
     assert availability is not None
     assert [t.percent for t in availability.credits] == [10, 100]
+
+
+def test_credit_tiers_whose_below_does_not_fall_as_their_percent_rises_are_refused() -> None:
+    # issue 16: written out of order, a deeper miss would earn less credit than a shallow one
+    text = AVAILABILITY.replace(
+        "{EXTRA}", "credits: [{below: 95, percent: 10}, {below: 99.0, percent: 25}]")
+    found = the_problem(text, "policies[0].availability.credits[0].percent", "10%", "below 95",
+                        "25%", "credits[1]", "below values fall as their percents rise")
+    assert found.file == "p.yaml"  # the file, then the field path
+    assert len(problems(text)) == 1
+    three = AVAILABILITY.replace("{EXTRA}", "credits: [{below: 99.5, percent: 10}, "
+                                 "{below: 99.0, percent: 50}, {below: 98, percent: 25}]")
+    the_problem(three, "policies[0].availability.credits[2].percent", "25%", "50%", "credits[1]")
+
+
+@pytest.mark.parametrize("credits", [
+    "[{below: 99.5, percent: 10}, {below: 99.0, percent: 25}, {below: 95, percent: 100}]",
+    "[{below: 95, percent: 100}, {below: 99.5, percent: 10}]",  # any order, as long as it falls
+    "[{below: 99.5, percent: 10}, {below: 99.0, percent: 10}]",  # equal credits do not fall
+])
+def test_credit_tiers_whose_below_falls_as_their_percent_rises_load(credits: str) -> None:
+    availability = load(AVAILABILITY.replace("{EXTRA}", f"credits: {credits}")
+                        ).versions[0].availability
+    assert availability is not None
+    percents = [t.percent for t in availability.credits]
+    assert percents == sorted(percents)
 
 
 @pytest.mark.parametrize(("entries", "index"), [

@@ -18,7 +18,8 @@ from textwrap import dedent
 import pytest
 
 from streams.cli import format_explanation
-from streams.core.policy import IncidentExplanation, PolicySet, load_policies
+from streams.core.policy import IncidentExplanation, PolicySet
+from streams.core.policyfile import load_policies
 
 SLAWATCH = Path(sys.executable).parent / "slawatch"
 MIN = 60_000

@@ -26,12 +26,8 @@ from hypothesis import strategies as st
 
 from streams.cli import main
 from streams.core.errors import PolicyError, PolicyProblem
-from streams.core.policy import (
-    PolicySet,
-    load_policies,
-    load_policy_file,
-    parse_policy_document,
-)
+from streams.core.policy import PolicySet
+from streams.core.policyfile import load_policies, load_policy_file, parse_policy_document
 from tests.support.hostile import watchdog as hard_limit
 
 MIB = 1024 * 1024

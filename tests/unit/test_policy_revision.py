@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from streams.core.errors import PolicyError
-from streams.core.policy import MergedPolicies, load_policy_file, merge_revisions
+from streams.core.policyfile import MergedPolicies, load_policy_file, merge_revisions
 
 BASE: dict[str, Any] = {
     "calendars": {"office": {"timezone": "Europe/Paris", "hours": {"mon-fri": ["09:00-17:00"]}}},

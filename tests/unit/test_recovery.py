@@ -15,10 +15,11 @@ from typing import Any
 from faust.tables.recovery import Recovery
 from faust.types import TP
 
-from streams.core.policy import load_policies
+from streams.core.policyfile import load_policies
 from streams.settings import Settings
-from streams.worker.app import create_app, own_topics, seek_to_committed
+from streams.worker.app import create_app, own_topics
 from streams.worker.recovery import StreamsAfterSeek
+from streams.worker.transport import seek_to_committed
 
 POLICY = """
 policies:

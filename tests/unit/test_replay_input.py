@@ -18,20 +18,13 @@ import orjson
 import pytest
 
 from streams import replay as replay_module
+from streams import sources as sources_module
 from streams.cli import main
 from streams.codec import DEAD_LETTER_RAW_BYTES, MAX_RECORD_BYTES
-from streams.core.policy import load_policies
+from streams.core.policyfile import load_policies
 from streams.core.timefmt import parse_instant
-from streams.replay import (
-    INCIDENTS,
-    FileSink,
-    FileSource,
-    InputError,
-    PartitionSource,
-    Source,
-    _replay,
-    replay,
-)
+from streams.replay import FileSink, _replay, replay
+from streams.sources import INCIDENTS, FileSource, InputError, PartitionSource, Source
 from streams.topicread import Consumed
 
 POLICY_YAML = """\
@@ -184,7 +177,7 @@ def test_an_io_error_mid_file_names_the_file_and_line(monkeypatch: pytest.Monkey
                 raise OSError(errno.EIO, os.strerror(errno.EIO))  # no file name, as the OS says
             return super().readline(size)
 
-    monkeypatch.setattr(replay_module, "open", lambda name, mode: Failing(path.read_bytes()),
+    monkeypatch.setattr(sources_module, "open", lambda name, mode: Failing(path.read_bytes()),
                         raising=False)
     assert error_line(capsys, "--policies", policy, "--incidents", str(path)) == \
         f"slawatch replay: error: {path}: Input/output error (line 3)"

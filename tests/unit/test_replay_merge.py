@@ -14,19 +14,9 @@ from hypothesis import strategies as st
 
 from streams.core.errors import InvalidEvent
 from streams.core.events import heartbeat
-from streams.core.policy import load_policies
-from streams.replay import (
-    HEARTBEATS,
-    INCIDENTS,
-    FileSink,
-    Item,
-    PartitionSource,
-    Progress,
-    Source,
-    _merge,
-    _replay,
-    format_progress,
-)
+from streams.core.policyfile import load_policies
+from streams.replay import FileSink, Progress, _replay, format_progress
+from streams.sources import HEARTBEATS, INCIDENTS, Item, PartitionSource, Source, merge
 from streams.topicread import Consumed
 
 BAD = -1  # an ``at`` in a test list that stands for a bad record
@@ -54,7 +44,7 @@ class ListSource(Source):
 
 def merged(*sources: ListSource) -> list[tuple[str, int]]:
     """(source name, position) of every item, in the merge's order."""
-    return [(src.name, pos) for src, pos, _, _ in _merge(sources)]  # type: ignore[attr-defined]
+    return [(src.name, pos) for src, pos, _, _ in merge(sources)]  # type: ignore[attr-defined]
 
 
 def test_ties_go_to_the_earlier_source() -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import json
 import os
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -18,23 +17,16 @@ from jsonschema import Draft202012Validator
 from streams.codec import dead_letter
 from streams.core.errors import InvalidEvent, PolicyError
 from streams.core.events import incident_event
-from streams.core.policy import _Loader, load_policies, load_policy_file
+from streams.core.policyfile import load_policies, load_policy_file
+from streams.core.policyfile.loader import _Loader
 from streams.core.timefmt import parse_instant
 from streams.replay import replay
+from tests.support.schemas import SCHEMA_OF_KIND, SCHEMAS, problems
 
 ROOT = Path(__file__).parents[2]
-SCHEMAS = ROOT / "schemas"
 SPEC = Path(os.environ.get("SLAWATCH_SHARED", ROOT.parent / "shared")) / "SPEC.md"
 SCENARIOS = sorted(p for p in (ROOT / "tests" / "golden" / "scenarios").glob("*") if p.is_dir())
 SCHEMA_NAMES = ("incident-event", "heartbeat", "alert", "outcome", "deadletter", "policy")
-SCHEMA_OF_KIND = {
-    "breach": "alert",
-    "near_breach": "alert",
-    "retraction": "alert",
-    "outcome": "outcome",
-    "invalid": "deadletter",
-    "late": "deadletter",
-}
 # expected.jsonl lines write only the fields they compare (scenarios README); these are the
 # contract fields they leave out, per kind. Any other problem in a line is still an error.
 EXPECTED_OMITS = {
@@ -78,23 +70,6 @@ absent: none
 
 OPENED = {"event_id": "e-1", "incident_id": "INC-1", "type": "opened", "at": "2027-02-17T14:00:00Z",
           "severity": "P1", "service": "mail", "customer": "contoso"}
-
-
-@cache
-def validator(name: str) -> Draft202012Validator:
-    return Draft202012Validator(json.loads((SCHEMAS / f"{name}.schema.json").read_text()))
-
-
-def problems(name: str, instance: Any, may_omit: frozenset[str] = frozenset()) -> list[str]:
-    """Every schema error of ``instance``, except required fields listed in ``may_omit``."""
-    out = []
-    for error in validator(name).iter_errors(instance):
-        if error.validator == "required" and isinstance(error.instance, dict):
-            missing = {p for p in error.validator_value if p not in error.instance}
-            if missing <= may_omit:
-                continue
-        out.append(f"{'/'.join(map(str, error.absolute_path)) or '<root>'}: {error.message}")
-    return out
 
 
 def jsonl(path: Path) -> list[dict[str, Any]]:

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from streams.broker import TopicSpec
 from streams.settings import (
     VARIABLES,
     Settings,
@@ -16,6 +15,7 @@ from streams.settings import (
     bootstrap_servers,
     parse_setting,
 )
+from streams.topics import TopicSpec
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -23,16 +23,14 @@ from streams.codec import dead_letter
 from streams.core.detector import Detector
 from streams.core.errors import InvalidEvent
 from streams.core.events import heartbeat, incident_event
-from streams.core.policy import PolicySet, load_policies, load_policy_file
+from streams.core.policy import PolicySet
+from streams.core.policyfile import load_policies, load_policy_file
 from streams.core.timefmt import parse_instant
 from streams.state import Partition, Step, rebuild, written_first
-from tests.golden.compare import compact
-from tests.unit.test_availability import AvPolicy, Beat, availability_cases, policy_yaml
-
-SCENARIOS = sorted(p for p in (Path(__file__).parent.parent / "golden" / "scenarios").iterdir()
-                   if p.is_dir())
-
-Input = tuple[str, dict[str, Any]]  # ("incident" | "heartbeat", the JSON object)
+from tests.support.availability_cases import availability_cases, policy_yaml
+from tests.support.availability_oracle import AvPolicy, Beat
+from tests.support.compare import compact
+from tests.support.scenarios import SCENARIOS, Input, scenario_inputs
 
 
 class Runner:
@@ -70,7 +68,7 @@ class Runner:
         with ``older_clock``, at the latest instant the values hold rather than at the clock
         (a worker's saved clock lags the one that fired: it is written every few seconds)."""
         tables = orjson.loads(orjson.dumps(self.tables))
-        clock = None if older_clock else self.part.det.now
+        clock = None if older_clock else self.part.det.now_ms
         det, records = rebuild(policies, clock, tables["incidents"].items(),
                                tables["services"].items())
         fresh = Runner(det, tables)
@@ -102,19 +100,6 @@ def run(policies: PolicySet, inputs: list[Input], until: int, split: int | None,
     runner.advance(max([until, *(t for t in ticks if t is not None)]))
     return {r["alert_id"]: {k: v for k, v in r.items() if k != "detected_at"}
             for r in compact(runner.records)}
-
-
-def scenario_inputs(folder: Path) -> tuple[list[Input], int]:
-    def lines(name: str) -> list[dict[str, Any]]:
-        path = folder / name
-        if not path.exists():
-            return []
-        return [orjson.loads(x) for x in path.read_bytes().splitlines() if x.strip()]
-
-    tagged = [("incident", o) for o in lines("incidents.jsonl")]
-    tagged += [("heartbeat", o) for o in lines("heartbeats.jsonl")]
-    tagged.sort(key=lambda t: parse_instant(t[1]["at"]))  # stable: each file keeps its order
-    return tagged, parse_instant((folder / "until.txt").read_text().strip())
 
 
 @pytest.mark.parametrize("folder", SCENARIOS, ids=[p.name for p in SCENARIOS])
@@ -352,7 +337,7 @@ def test_a_rebuild_takes_the_clock_of_a_projection_only_up_to_its_limit() -> Non
     assert value["snap"]["folds"][0]["projected_to"] == start + 3 * 3600_000
     taken, _ = rebuild(policies, start, [], [("s", value)], follow_events=False,
                        clock_limit_ms=start + 4 * 3600_000)
-    assert taken.now == start + 3 * 3600_000
+    assert taken.now_ms == start + 3 * 3600_000
     refused, _ = rebuild(policies, start, [], [("s", value)], follow_events=False,
                          clock_limit_ms=start + 3600_000)
-    assert refused.now == start
+    assert refused.now_ms == start

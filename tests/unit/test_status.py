@@ -12,10 +12,11 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from streams.core.detector import Detector
 from streams.core.events import heartbeat, incident_event
-from streams.core.policy import PolicySet, load_policy_file
+from streams.core.policy import PolicySet
+from streams.core.policyfile import load_policy_file
 from streams.core.timefmt import parse_instant
 from streams.status import TICK_BUCKETS, Status, incidents_view, services_view
-from tests.unit.test_state import SCENARIOS, Input, scenario_inputs
+from tests.support.scenarios import SCENARIOS, Input, scenario_inputs
 
 
 def feed(policies: PolicySet, inputs: list[Input], upto: int) -> tuple[Detector, list[Any]]:
@@ -48,7 +49,7 @@ def test_looking_at_a_detector_changes_nothing_it_publishes(folder: Path) -> Non
                     else looked.on_heartbeat(ev))  # type: ignore[arg-type]
         incidents_view({0: looked})
         services_view({0: looked})
-        later = looked.now + 6 * 3_600_000  # a look ahead of the clock moves nothing either
+        later = looked.now_ms + 6 * 3_600_000  # a look ahead of the clock moves nothing either
         for inc in looked.incidents.values():
             for clock in inc.clocks or ():
                 clock.view(later)
@@ -138,7 +139,7 @@ def test_services_view_shows_the_period_at_the_detector_clock() -> None:
     (row,) = services_view({3: det})["services"]
     assert row["partition"] == 3 and row["clock"] and row["periods"]
     period = row["periods"][0]
-    assert parse_instant(period["period_start"]) <= det.now < parse_instant(period["period_end"])
+    assert parse_instant(period["period_start"]) <= det.now_ms < parse_instant(period["period_end"])
     assert 0 <= period["availability"] <= 100
 
 
@@ -224,7 +225,7 @@ def opened(iid: str, at: str, **extra: Any) -> dict[str, Any]:
 def test_an_incident_whose_stopped_clock_breached_is_listed_as_breached_first() -> None:
     """Answered late, its response clock stopped breached while its resolution runs: it missed
     its SLA, so it comes before an incident that has not, whatever their deadlines."""
-    from streams.core.policy import load_policies
+    from streams.core.policyfile import load_policies
 
     det = Detector(load_policies(PAGE_POLICY))
     for obj in (opened("LATE", "2027-03-01T10:00:00Z"),
@@ -267,7 +268,7 @@ def test_the_page_keeps_the_last_periods_of_each_service_and_drops_retracted_one
 
 
 def test_services_view_gives_the_budget_marks_and_the_ended_periods_oldest_first() -> None:
-    from streams.core.policy import load_policies
+    from streams.core.policyfile import load_policies
 
     det = Detector(load_policies(PAGE_POLICY))
     for at in ("2027-01-01T00:00:00Z", "2027-01-02T00:00:00Z"):

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from streams.core.policy import load_policies
+from streams.core.policyfile import load_policies
 from streams.settings import Settings
-from streams.worker.app import Shell
+from streams.worker.shell import Shell
 
 
 class _Event:

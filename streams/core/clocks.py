@@ -1,0 +1,281 @@
+"""Incident clocks (SPEC section 4): what a clock is, how events move it, and its working time.
+
+A clock is defined by its conditions (``ClockDefinition``): the event that starts it, those that
+stop it (with an outcome), those that cancel it (no outcome), whether ``paused``/``resumed`` pause
+it, and what ``reopened`` does to it once stopped. ``response`` and ``resolution`` are two such
+definitions; the custom clocks of SPEC section 4.1 will be more. From a definition,
+``transitions`` draws the clock's table, keyed by (event type, clock state), as h11 draws its
+state machine: an event whose pair is not in the table leaves the clock as it is (SPEC: a
+``paused``, ``resumed`` or ``reopened`` that does not apply to the clock's state is a no-op).
+
+``MetricClock`` is one clock of working time: a threshold crossing is computed from its state
+(elapsed working time at ``since_ms``, running or not) with the calendar's ``reach``, never by
+scanning time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from .calendar import Calendar
+from .events import (
+    ACKNOWLEDGED,
+    CLOSED,
+    OPENED,
+    PAUSED,
+    REOPENED,
+    RESOLVED,
+    RESUMED,
+    SEVERITY_CHANGED,
+)
+from .policy import PolicyVersion, Threshold
+from .timefmt import FAR_MS
+
+IDLE, RUNNING, PAUSED_, STOPPED = range(4)
+STATE_NAMES = ("idle", "running", "paused", "stopped")
+RESPONSE, RESOLUTION = 0, 1
+METRIC_NAMES = ("response", "resolution")
+_UNKNOWN = FAR_MS  # a cached instant not computed yet (None: there is none)
+#: A NamedTuple of the hot path is built as ``_new(Crossing, (...))``: the same value, without
+#: the Python-level ``__new__`` of a NamedTuple (``bench/replay_bench.py`` measured it).
+_new = tuple.__new__
+
+
+@dataclass(frozen=True, slots=True)
+class ClockDefinition:
+    """A clock as SPEC section 4.1 writes one: its start, stop and cancel conditions (event
+    types), whether it pauses, and whether ``reopened`` resumes it once stopped."""
+
+    name: str
+    stop: frozenset[int]  # event types (``events.TYPES``)
+    start: int = OPENED
+    cancel: frozenset[int] = frozenset()
+    pauses: bool = False
+    on_reopen: str = "ignore"  # ignore | resume
+
+
+#: SPEC section 4: the two built-in clocks, in the language of section 4.1.
+RESPONSE_CLOCK = ClockDefinition("response", stop=frozenset({ACKNOWLEDGED, RESOLVED, CLOSED}))
+RESOLUTION_CLOCK = ClockDefinition("resolution", stop=frozenset({RESOLVED, CLOSED}), pauses=True,
+                                   on_reopen="resume")
+
+
+class Crossing(NamedTuple):
+    """A threshold crossed: when, the working time then, the target and severity it was judged
+    against, the instant the breach falls (None: only past the end of the instant range, never)
+    and which threshold."""
+
+    at_ms: int
+    elapsed_ms: int
+    target_ms: int
+    severity: str
+    deadline_ms: int | None
+    threshold: Threshold
+
+
+class Stop(NamedTuple):
+    """A clock stopped: when, its working time, the target and severity, and whether it met the
+    target (its breach never fired)."""
+
+    at_ms: int
+    elapsed_ms: int
+    target_ms: int
+    severity: str
+    met: bool
+
+
+#: What an event does to a clock in a state: the clock, the event's instant and the incident's
+#: severity (after the event); a stop when the clock stopped with an outcome.
+Action = Callable[["MetricClock", int, str], "Stop | None"]
+
+
+def _stop(clock: MetricClock, at_ms: int, severity: str) -> Stop | None:
+    return clock.halt(at_ms)
+
+
+def _pause(clock: MetricClock, at_ms: int, severity: str) -> Stop | None:
+    clock.pause(at_ms)
+    return None
+
+
+def _resume(clock: MetricClock, at_ms: int, severity: str) -> Stop | None:
+    clock.run(at_ms)
+    return None
+
+
+def _reopen(clock: MetricClock, at_ms: int, severity: str) -> Stop | None:
+    """Run a stopped clock again, its elapsed time kept, under the severity in force now."""
+    clock.run(at_ms)
+    if clock.severity != severity:
+        clock.set_severity(severity)
+    return None
+
+
+def _new_severity(clock: MetricClock, at_ms: int, severity: str) -> Stop | None:
+    """The new severity's targets apply to the whole elapsed time from ``at_ms`` on."""
+    clock.sync(at_ms)
+    clock.set_severity(severity)
+    return None
+
+
+def transitions(clock: ClockDefinition) -> dict[tuple[int, int], Action]:
+    """The table of a clock: (event type, clock state) -> what the event does to it.
+
+    A started clock (running or paused) stops at its stop conditions and takes every severity
+    change; one that pauses pauses while running and runs again while paused; one that resumes on
+    reopen runs again once stopped. (Start and cancel conditions come with custom clocks: the
+    built-in ones start at ``opened``, before any event is applied, and have no cancel.)"""
+    table: dict[tuple[int, int], Action] = {}
+    for state in (RUNNING, PAUSED_):
+        table[(SEVERITY_CHANGED, state)] = _new_severity
+        for kind in clock.stop:
+            table[(kind, state)] = _stop
+    if clock.pauses:
+        table[(PAUSED, RUNNING)] = _pause
+        table[(RESUMED, PAUSED_)] = _resume
+    if clock.on_reopen == "resume":
+        table[(REOPENED, STOPPED)] = _reopen
+    return table
+
+
+#: The built-in clocks by metric number, and their tables.
+DEFINITIONS = (RESPONSE_CLOCK, RESOLUTION_CLOCK)
+TABLES = tuple(transitions(d) for d in DEFINITIONS)
+
+
+class MetricClock:
+    """One metric's clock of working time; ``fired`` maps threshold index to its crossing."""
+
+    __slots__ = ("metric", "table", "calendar", "policy", "status", "since_ms", "elapsed_ms",
+                 "severity", "target_ms", "levels", "pos", "fired", "stop", "_next", "_deadline")
+
+    def __init__(self, metric: int, calendar: Calendar, policy: PolicyVersion | None) -> None:
+        self.metric = metric
+        self.table = TABLES[metric]
+        self.calendar = calendar
+        self.policy = policy
+        self.status = IDLE
+        self.since_ms = 0
+        self.elapsed_ms = 0
+        self.severity = ""
+        self.target_ms: int | None = None
+        self.levels: tuple[tuple[int, Threshold], ...] = ()
+        self.pos = 0
+        self.fired: dict[int, Crossing] = {}
+        self.stop: Stop | None = None
+        self._next: int | None = _UNKNOWN  # cached next crossing (None: never)
+        # cached breach instant of the current running state (None: never)
+        self._deadline: int | None = _UNKNOWN
+
+    def set_severity(self, severity: str) -> None:
+        self.severity = severity
+        policy = self.policy
+        target = policy.target_ms(severity, self.metric) if policy is not None else None
+        self.target_ms = target
+        self.levels = policy.levels(target) if target is not None and policy is not None else ()
+        self.pos = 0
+        self._next = _UNKNOWN
+        self._deadline = _UNKNOWN
+
+    def start(self, at_ms: int, severity: str) -> None:
+        self.status = RUNNING
+        self.since_ms = at_ms
+        self.set_severity(severity)
+
+    def sync(self, at_ms: int) -> None:
+        """Bring ``elapsed`` to instant ``at_ms`` (the clock must not be running past an event)."""
+        if self.status == RUNNING and at_ms > self.since_ms:
+            self.elapsed_ms += self.calendar.working_ms(self.since_ms, at_ms)
+            self.since_ms = at_ms
+            self._next = _UNKNOWN
+            self._deadline = _UNKNOWN
+
+    def next_crossing(self) -> int | None:
+        """Instant of the next unfired threshold if the clock keeps running; None if none."""
+        found = self._next
+        if found != _UNKNOWN:
+            return found
+        found = None
+        if self.status == RUNNING:
+            levels, fired = self.levels, self.fired
+            pos = self.pos
+            while pos < len(levels) and levels[pos][1].index in fired:
+                pos += 1
+            self.pos = pos
+            if pos < len(levels):
+                need = levels[pos][0] - self.elapsed_ms
+                found = self.since_ms if need <= 0 else self.calendar.reach(self.since_ms, need)
+        self._next = found
+        return found
+
+    def fire_before(self, bound_ms: int) -> list[Crossing]:
+        """Fire every crossing strictly before ``bound_ms``, in order."""
+        out: list[Crossing] = []
+        while True:
+            x = self.next_crossing()
+            if x is None or x >= bound_ms:
+                return out
+            level, th = self.levels[self.pos]
+            elapsed = level if level > self.elapsed_ms else self.elapsed_ms
+            target = self.target_ms
+            assert target is not None
+            deadline: int | None = self._deadline
+            if deadline == _UNKNOWN:
+                if target <= self.elapsed_ms:
+                    deadline = self.since_ms
+                else:  # None: never (past the end of the instant range)
+                    deadline = self.calendar.reach(self.since_ms, target - self.elapsed_ms)
+                self._deadline = deadline
+            rec = _new(Crossing, (x, elapsed, target, self.severity, deadline, th))
+            self.fired[th.index] = rec
+            out.append(rec)
+            self.pos += 1
+            self._next = _UNKNOWN
+
+    def halt(self, at_ms: int) -> Stop | None:
+        """Stop the clock at ``at_ms``; return the stop (None when the metric is not measured)."""
+        self.sync(at_ms)
+        self.status = STOPPED
+        self._next = None
+        target = self.target_ms
+        if target is None:
+            self.stop = None
+            return None
+        breach_index = self.policy.breach_index if self.policy is not None else -1
+        self.stop = Stop(at_ms, self.elapsed_ms, target, self.severity,
+                         breach_index not in self.fired)
+        return self.stop
+
+    def view(self, now_ms: int) -> dict[str, Any]:
+        """The clock as it stands at ``now_ms``, without moving it: state, working time elapsed and
+        left, and the instant the breach falls (or fell) if it keeps running."""
+        elapsed = self.elapsed_ms
+        if self.status == RUNNING and now_ms > self.since_ms:
+            elapsed += self.calendar.working_ms(self.since_ms, now_ms)
+        target = self.target_ms
+        breach = self.fired.get(self.policy.breach_index) if self.policy else None
+        deadline: int | None = None
+        if breach is not None:
+            deadline = breach.deadline_ms
+        elif target is not None and self.status == RUNNING:
+            deadline = self.calendar.reach(max(now_ms, self.since_ms), target - elapsed)
+        return {"metric": METRIC_NAMES[self.metric], "state": STATE_NAMES[self.status],
+                "severity": self.severity, "elapsed_ms": elapsed, "target_ms": target,
+                "left_ms": None if target is None else target - elapsed,
+                "deadline": deadline, "breached": breach is not None,
+                "fired": [rec.threshold.label
+                          for rec in sorted(self.fired.values(), key=lambda r: r.at_ms)]}
+
+    def pause(self, at_ms: int) -> None:
+        """Stop counting at ``at_ms``, keeping the elapsed time (nothing crosses while paused)."""
+        self.sync(at_ms)
+        self.status = PAUSED_
+        self._next = None
+
+    def run(self, at_ms: int) -> None:
+        self.status = RUNNING
+        self.since_ms = at_ms
+        self._next = _UNKNOWN
+        self._deadline = _UNKNOWN
