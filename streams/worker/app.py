@@ -262,7 +262,7 @@ def _pages(app: faust.App, shell: Shell) -> None:
 
     @app.page("/api/services")
     async def services(view: faust.web.View, request: faust.web.Request) -> Any:
-        return as_json(view, services_view(shell.detectors()))
+        return as_json(view, services_view(shell.detectors(), shell.status.history))
 
     @app.page("/api/alerts")
     async def alerts(view: faust.web.View, request: faust.web.Request) -> Any:
