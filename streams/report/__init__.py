@@ -13,7 +13,7 @@ computes the figures of each group. One module per step, each importing only tho
     charts    the PNG charts of a Report (the only module that imports matplotlib)
     run       the shell: a file, stdin or the output topics in; text, files and charts out
 
-Everything but ``run`` is pure: records in, rows out. ``run_report`` loads ``charts``
+``records`` to ``formats`` are pure: records in, rows and text out. ``run_report`` loads ``charts``
 (matplotlib) only when charts are asked for, and ``streams.topicread`` (kafka-python) only for
 the topics. This package exports what the command line and the tests use.
 
