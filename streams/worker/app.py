@@ -174,6 +174,12 @@ def create_app(  # noqa: C901 - the factory wires each agent, timer and page as 
                 log.exception("record %s[%d]@%d could not be processed", message.topic,
                               partition, message.offset)
                 continue
+            while shell.reread:  # input partitions whose records stopped coming (``_watch``)
+                tp, offset = shell.reread.pop()
+                if app.rebalancing:
+                    continue  # the rebalance seeks every partition it assigns
+                app.consumer.resume_partitions([tp])
+                await app.consumer.seek(tp, offset)
             if not (records or writes):
                 continue
             if not await shell.fence.wait(partition):

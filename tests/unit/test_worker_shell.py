@@ -169,3 +169,51 @@ def test_a_tick_moves_the_clock_past_the_events_only_on_high_watermarks_fetched_
     records, _ = s.handle("sla.ticks", 0, 1, None, tick, 3_000)
     assert s.parts[0].det.now_ms == parse_instant("2026-04-02T00:00:00Z")
     assert any(r["kind"] == "breach" for r in records), "the response deadline passed"
+
+
+# ----------------------------------------------------------------------------- the stall watch
+
+
+def watched(ends: dict[str, int | None], committed: dict[str, int]) -> Shell:
+    return taken_over(None, {}, ends, committed)
+
+
+def test_an_input_partition_whose_records_stop_coming_is_read_again() -> None:
+    """Ticks pass, the broker has records up to 40 and nothing past 12 arrives: after
+    ``STALL_S`` the partition is read again from 12, once per stall."""
+    from streams.worker.shell import STALL_S
+
+    s = watched({"sla.incidents": 40, "sla.heartbeats": 0}, {"sla.incidents": 12})
+    s._watch(0, now_s=100.0)
+    s._watch(0, now_s=100.0 + STALL_S - 0.1)
+    assert s.reread == [], "not stalled yet"
+    s._watch(0, now_s=100.0 + STALL_S)
+    assert s.reread == [(TP("sla.incidents", 0), 12)]
+    s._watch(0, now_s=100.0 + STALL_S + 1)
+    assert len(s.reread) == 1, "the next stall is counted from the re-read"
+
+
+def test_progress_or_being_read_to_the_end_is_no_stall() -> None:
+    from streams.worker.shell import STALL_S
+
+    s = watched({"sla.incidents": 40, "sla.heartbeats": 0}, {"sla.incidents": 12})
+    s._watch(0, now_s=100.0)
+    s.position[TP("sla.incidents", 0)] = 20  # a record arrived meanwhile
+    s._watch(0, now_s=100.0 + STALL_S)
+    s._watch(0, now_s=100.0 + 2 * STALL_S - 0.1)
+    assert s.reread == []
+    s.position[TP("sla.incidents", 0)] = 40  # read to the end: nothing to wait for
+    s._watch(0, now_s=100.0 + 5 * STALL_S)
+    s._watch(0, now_s=100.0 + 9 * STALL_S)
+    assert s.reread == []
+
+
+def test_an_input_partition_never_fetched_is_read_again_from_its_commit() -> None:
+    from streams.worker.shell import STALL_S
+
+    s = watched({"sla.incidents": None, "sla.heartbeats": 0}, {"sla.incidents": 7})
+    s._watch(0, now_s=0.0)
+    s._watch(0, now_s=STALL_S)
+    assert s.reread == [(TP("sla.incidents", 0), 7)]
+    s.forget({TP("sla.incidents", 0)})
+    assert TP("sla.incidents", 0) not in s.stalls, "a revoked partition is not watched"
