@@ -81,6 +81,8 @@ def _parser() -> argparse.ArgumentParser:
                          "name")
     rp.add_argument("--incidents", metavar="F", help="incident events, JSON Lines (- is stdin)")
     rp.add_argument("--heartbeats", metavar="F", help="heartbeats, JSON Lines (- is stdin)")
+    rp.add_argument("--requests", metavar="F",
+                    help="request counts, JSON Lines (- is stdin; SPEC section 9)")
     rp.add_argument("--until", type=_instant, metavar="T", help="advance the clock to T at the end")
     rp.add_argument("--output", metavar="O", help="output file (default: stdout)")
     rp.add_argument("--retention", metavar="D",
@@ -704,6 +706,8 @@ def explanation_json(e: IncidentExplanation) -> dict[str, Any]:
                                         "counted, with no alert and no outcome"}
 
 
+#: The input files of ``replay``.
+_INPUTS = ("--incidents", "--heartbeats", "--requests")
 #: The flags of ``replay`` that only a backfill (``--from-topics``) takes.
 _BACKFILL_ONLY = ("--broker", "--prefix", "--from-time", "--to-time", "--to-topic",
                   "--allow-live-topics", "--timeout")
@@ -718,12 +722,14 @@ def _replay(args: argparse.Namespace) -> int:
             given = [flag for flag in _BACKFILL_ONLY if getattr(args, _dest(flag))]
             if given:
                 raise SettingsError(f"{given[0]} goes with --from-topics", given[0])
-            if args.incidents is None and args.heartbeats is None:
-                raise SettingsError("give --incidents, --heartbeats or both (or --from-topics)",
-                                    "--incidents")
-            if args.incidents == "-" and args.heartbeats == "-":
-                raise SettingsError("--incidents - and --heartbeats -: only one input can be "
-                                    "standard input", "--heartbeats")
+            inputs = [(flag, getattr(args, _dest(flag))) for flag in _INPUTS]
+            if all(value is None for _, value in inputs):
+                raise SettingsError("give --incidents, --heartbeats, --requests or more (or "
+                                    "--from-topics)", "--incidents")
+            stdin = [flag for flag, value in inputs if value == "-"]
+            if len(stdin) > 1:
+                raise SettingsError(f"{stdin[0]} - and {stdin[1]} -: only one input can be "
+                                    "standard input", stdin[1])
         retention = _flag_or_env(args.retention, "retention_ms", "--retention")
         max_future = _flag_or_env(args.max_future, "max_future_ms", "--max-future")
     except SlawatchError as exc:
@@ -742,7 +748,8 @@ def _replay(args: argparse.Namespace) -> int:
             out = (stack.enter_context(open(args.output, "wb"))  # noqa: SIM115
                    if args.output else sys.stdout.buffer)
             summary = replay(policies, args.incidents, args.heartbeats, args.until, out,
-                             sys.stderr, retention_ms=retention, max_future_ms=max_future)
+                             sys.stderr, retention_ms=retention, max_future_ms=max_future,
+                             requests=args.requests)
     except OSError as exc:
         print(f"slawatch replay: error: {_os_error(exc, args.output)}", file=sys.stderr)
         return 2
@@ -785,7 +792,7 @@ class _Backfill(NamedTuple):
 def _backfill_arguments(args: argparse.Namespace) -> _Backfill:
     """The settings and time range of ``replay --from-topics``; ``SettingsError`` for a flag
     that does not go with it, or with another."""
-    for flag in ("--incidents", "--heartbeats"):
+    for flag in _INPUTS:
         if getattr(args, _dest(flag)) is not None:
             raise SettingsError(f"--from-topics reads the topics: drop {flag}", flag)
     if args.output is not None and args.to_topic is not None:
