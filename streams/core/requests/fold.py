@@ -105,6 +105,8 @@ class ObjectiveFold:
         self.chain = chain
         self._starts = [v.effective_from_ms for v in chain]
         self._shared = shared
+        self._objectives: dict[int, tuple[PolicyVersion | None, Requests | None,
+                                          RequestObjective | None]] = {}
         blocks = [v.requests for v in chain if v.requests is not None]
         objectives = [o for b in blocks if (o := b.objective(objective_id)) is not None]
         rules = [r for o in objectives for r in o.burn_rules]
@@ -120,6 +122,7 @@ class ObjectiveFold:
         self.pending: list[tuple[int, int, int]] = []  # (slice end, period start, slice)
         self.judged: deque[tuple[int, int, int]] = deque()  # judged cells, to forget
         self.scheduled: int | None = None
+        self._forget_at = NEVER_MS
         # burn rates
         self.last_minute = NEVER_MS  # the last whole minute evaluated
         self.hot_until = NEVER_MS  # no short window holds anything bad from here on
@@ -127,7 +130,8 @@ class ObjectiveFold:
         self.log: deque[list[Any]] = deque()  # [rule, first minute, first cool minute | None]
         self.burn_published: dict[Key, Fired] = {}
         self.minutes: list[int] = []  # occurrences: minutes with records, and
-        self.cum: list[tuple[int, int]] = []  # (bad, total) through each of them
+        self.cum_bad: list[int] = []  # bad and total requests through each of them
+        self.cum_total: list[int] = []
         self.base = (0, 0)  # (bad, total) through the minutes forgotten
         self.bad_slices: list[tuple[int, int]] = []  # timeslices: judged bad slices, by start
         self.bad_time = FoldState()  # the same as intervals with prefix sums
@@ -138,9 +142,16 @@ class ObjectiveFold:
 
     def _objective_at(self, at: int) -> tuple[PolicyVersion | None, Requests | None,
                                               RequestObjective | None]:
-        version = self.in_force(at)
-        block = version.requests if version is not None else None
-        return version, block, block.objective(self.objective_id) if block else None
+        i = bisect_right(self._starts, at) - 1
+        if i < 0:
+            return None, None, None
+        found = self._objectives.get(i)
+        if found is None:
+            version = self.chain[i]
+            block = version.requests
+            found = self._objectives[i] = (
+                version, block, block.objective(self.objective_id) if block else None)
+        return found
 
     # -- records
 
@@ -381,21 +392,21 @@ class ObjectiveFold:
 
     def _count_minute(self, minute: int, bad: int, total: int, out: list[Change]) -> None:
         """Add counts to the minute whose windows first hold them (occurrences)."""
-        minutes, cum = self.minutes, self.cum
+        minutes, cum_bad, cum_total = self.minutes, self.cum_bad, self.cum_total
         if minutes and minute <= minutes[-1]:
             i = bisect_right(minutes, minute) - 1
             if i < 0 or minutes[i] != minute:
                 i += 1
-                before = cum[i - 1] if i else self.base
                 minutes.insert(i, minute)
-                cum.insert(i, before)
-            for j in range(i, len(cum)):  # at most lateness' minutes
-                b, t = cum[j]
-                cum[j] = (b + bad, t + total)
+                cum_bad.insert(i, cum_bad[i - 1] if i else self.base[0])
+                cum_total.insert(i, cum_total[i - 1] if i else self.base[1])
+            for j in range(i, len(minutes)):  # at most lateness' minutes
+                cum_bad[j] += bad
+                cum_total[j] += total
         else:
-            b, t = cum[-1] if cum else self.base
             minutes.append(minute)
-            cum.append((b + bad, t + total))
+            cum_bad.append((cum_bad[-1] if cum_bad else self.base[0]) + bad)
+            cum_total.append((cum_total[-1] if cum_total else self.base[1]) + total)
         if bad:
             self._note_bad(minute, out)
         elif minute <= self.last_minute:
@@ -404,7 +415,7 @@ class ObjectiveFold:
     def _through(self, t: int) -> tuple[int, int]:
         """(bad, total) of the minutes up to ``t`` (all time; exact within the windows)."""
         i = bisect_right(self.minutes, t) - 1
-        return self.cum[i] if i >= 0 else self.base
+        return (self.cum_bad[i], self.cum_total[i]) if i >= 0 else self.base
 
     def _note_bad(self, minute: int, out: list[Change]) -> None:
         """Something bad first counts at ``minute``: the minutes since the last evaluation
@@ -464,11 +475,19 @@ class ObjectiveFold:
         rules = objective.burn_rules if objective is not None else ()
         for i, rule in enumerate(rules):
             assert version is not None and block is not None and objective is not None
-            hot, long_burn, short_burn = self._burn(i, rule, m, version, block, objective)
-            if hot and i not in self.episodes:
+            windows = self._windows(i, rule, m, version, block, objective)
+            if windows is not None and i not in self.episodes:
                 entry = [i, m, None]
                 self.episodes[i] = entry
                 self.log.append(entry)
+                share = 1 - objective.target / 100
+                if block.budgeting == TIMESLICES:
+                    (long_bad, _), (short_bad, _) = windows
+                    long_burn = round(float(long_bad / (share * rule.long_ms)), 6)
+                    short_burn = round(float(short_bad / (share * rule.short_ms)), 6)
+                else:
+                    long_burn, short_burn = (_burn_rate(bad, total, share)
+                                             for bad, total in windows)
                 f = Fired("near_breach", "burn_rate", m, ("burn", i, m), {
                     "threshold": rule.label, "target": float(objective.target),
                     "long_window_seconds": rule.long_ms / 1000,
@@ -477,33 +496,43 @@ class ObjectiveFold:
                 }, version)
                 self.burn_published[f.key] = f
                 out.append(f)
-            elif not hot and i in self.episodes:
+            elif windows is None and i in self.episodes:
                 self.episodes.pop(i)[2] = m
         for i in [i for i in self.episodes if i >= len(rules)]:
             self.episodes.pop(i)[2] = m
 
-    def _burn(self, i: int, rule: BurnRule, m: int, version: PolicyVersion, block: Requests,
-              objective: RequestObjective) -> tuple[bool, float, float]:
-        """Whether rule ``i`` is hot at ``m``, and its two burn rates (6 decimals)."""
-        share = 1 - objective.target / 100
+    def _windows(self, i: int, rule: BurnRule, m: int, version: PolicyVersion, block: Requests,
+                 objective: RequestObjective) -> tuple[tuple[int, int], tuple[int, int]] | None:
+        """The (bad, total) of rule ``i``'s long and short windows at ``m`` when it is hot
+        there (timeslices: bad time in ms, and 0), else None. Exact, in integers."""
         if block.budgeting == TIMESLICES:
-            now = down_before(self.bad_time, m) - self._unjudged(m, m)
-            long_bad = now - down_before(self.bad_time, m - rule.long_ms) \
+            bad_time = self.bad_time
+            now = down_before(bad_time, m) - self._unjudged(m, m)
+            long_bad = now - down_before(bad_time, m - rule.long_ms) \
                 + self._unjudged(m - rule.long_ms, m)
-            short_bad = now - down_before(self.bad_time, m - rule.short_ms) \
+            short_bad = now - down_before(bad_time, m - rule.short_ms) \
                 + self._unjudged(m - rule.short_ms, m)
             need_long, need_short = rule_levels(self._shared, version, i, objective)
-            hot = long_bad >= need_long and short_bad >= need_short
-            return (hot, round(float(long_bad / (share * rule.long_ms)), 6),
-                    round(float(short_bad / (share * rule.short_ms)), 6))
+            if long_bad >= need_long and short_bad >= need_short:
+                return (long_bad, 0), (short_bad, 0)
+            return None
         b_now, t_now = self._through(m)
-        b_long, t_long = self._through(m - rule.long_ms)
         b_short, t_short = self._through(m - rule.short_ms)
-        bad_l, tot_l, bad_s, tot_s = b_now - b_long, t_now - t_long, b_now - b_short, \
-            t_now - t_short
-        hot = (tot_l >= block.min_requests and tot_l > 0 and tot_s > 0
-               and bad_l >= rule.factor * share * tot_l and bad_s >= rule.factor * share * tot_s)
-        return (hot, _burn_rate(bad_l, tot_l, share), _burn_rate(bad_s, tot_s, share))
+        bad_s, tot_s = b_now - b_short, t_now - t_short
+        if not bad_s:
+            return None
+        b_long, t_long = self._through(m - rule.long_ms)
+        bad_l, tot_l = b_now - b_long, t_now - t_long
+        key = ("occurrences", id(objective), i)
+        level = self._shared.get(key)
+        if level is None:  # 100 x bad >= factor x (100 - target) x total, as num / den
+            f = rule.factor * (100 - objective.target)
+            level = self._shared[key] = (f.numerator, f.denominator)
+        num, den = level
+        if (tot_l >= block.min_requests and 100 * den * bad_l >= num * tot_l
+                and 100 * den * bad_s >= num * tot_s):
+            return (bad_l, tot_l), (bad_s, tot_s)
+        return None
 
     def _unjudged(self, a: int, m: int) -> int:
         """Bad time before ``a`` of a bad slice that is not judged at minute ``m`` (it ends
@@ -548,7 +577,11 @@ class ObjectiveFold:
         self._forget()
 
     def _forget(self) -> None:
-        """Drop what no record can change any more (all of it older than ``lateness``)."""
+        """Drop what no record can change any more (all of it older than ``lateness``), once
+        a minute of the fold's time."""
+        if self.processed < self._forget_at:
+            return
+        self._forget_at = self.processed + MINUTE_MS
         horizon = self.processed - self.lateness_ms
         judged = self.judged
         while judged and judged[0][0] < horizon:
@@ -562,8 +595,8 @@ class ObjectiveFold:
         reach = self.processed - self.keep_ms
         drop = bisect_right(self.minutes, reach)
         if drop:
-            self.base = self.cum[drop - 1]
-            del self.minutes[:drop], self.cum[:drop]
+            self.base = (self.cum_bad[drop - 1], self.cum_total[drop - 1])
+            del self.minutes[:drop], self.cum_bad[:drop], self.cum_total[:drop]
         drop = 0
         while drop < len(self.bad_slices) and self.bad_slices[drop][1] < reach:
             drop += 1

@@ -12,6 +12,7 @@ need the fold's state and are the book's (``requests.book``).
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 from typing import Any
 
 from ..errors import InvalidDuration, InvalidEvent, InvalidInstant
@@ -88,7 +89,7 @@ def _buckets(value: Any, total: int, what: str) -> tuple[tuple[int, int], ...]:
             bound = INF_MS
         else:
             try:
-                bound = parse_duration(key)
+                bound = _bound(key)
             except InvalidDuration as exc:
                 msg = f"{what}: field {field}: the key is not a duration ({exc}) nor '+Inf'"
                 raise InvalidEvent(msg, "bad_field") from None
@@ -112,6 +113,12 @@ def _buckets(value: Any, total: int, what: str) -> tuple[tuple[int, int], ...]:
                f"({total}): every request took at most +Inf")
         raise InvalidEvent(msg, "bad_field")
     return tuple((bound, count) for bound, (_, count) in ordered)
+
+
+@lru_cache(maxsize=1024)
+def _bound(key: str) -> int:
+    """A bucket key as ms (the few keys of a histogram come again on every record)."""
+    return parse_duration(key)
 
 
 def _optional_text(obj: dict[str, Any], name: str, what: str) -> str | None:
