@@ -114,3 +114,14 @@ def test_every_problem_at_once() -> None:
         assert hits, f"no problem at {path} saying {words!r}; got {found}"
         assert hits[0][0] == "api.yaml"
     assert len(found) == len(EXPECTED), found
+
+
+def test_the_readme_example_loads() -> None:
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).parents[2] / "README.md").read_text()
+    block = re.search(r"are a `requests` block.*?```yaml\n(.*?)```", text, re.S)
+    assert block is not None, "the README lost its request-objectives example"
+    versions = load_policies("policies:\n" + block.group(1)).versions
+    assert [v.requests.budgeting for v in versions if v.requests] == ["occurrences", "timeslices"]
