@@ -93,7 +93,10 @@ class RequestBook:
             if fold.customer is not None and fold.customer != rec.customer:
                 continue
             changes: list[Change] = []
-            fold.advance(now - 1, changes)  # what the clock holds already (none, as a rule)
+            if fold.scheduled is not None and fold.scheduled < now:
+                fold.advance(now - 1, changes)  # what the clock holds already (rarely any)
+            else:
+                fold.catch_up(now - 1)  # nothing is due before the clock: no loop
             fold.take(rec, changes)
             out += _records(fold, changes)
             self._schedule(fold)

@@ -576,6 +576,12 @@ class ObjectiveFold:
         self.processed = max(self.processed, now)
         self._forget()
 
+    def catch_up(self, now: int) -> None:
+        """``advance`` to ``now`` when nothing is due by then (the book knows from its heap)."""
+        if now > self.processed:
+            self.processed = now
+            self._forget()
+
     def _forget(self) -> None:
         """Drop what no record can change any more (all of it older than ``lateness``), once
         a minute of the fold's time."""
