@@ -167,7 +167,7 @@ def test_counters_not_records_and_lazy_burn_rates(budgeting: str,
     (fold_,) = det.requests.services["api"].folds
     assert len(fold_.periods) <= 2
     assert sum(len(p.cells) for p in fold_.periods.values()) <= 62
-    assert len(fold_.minutes) <= (3 * 1440 if budgeting == "occurrences" else 0) + 62
+    assert len(fold_.counts.minutes) <= (3 * 1440 if budgeting == "occurrences" else 0) + 62
     # one bad minute: evaluations from it until no short window can hold it, then none
     det.on_event(request_count({"service": "api", "at": start + 3 * 1440 * MINUTE_MS,
                                 "total": 1000, "errors": 900}))

@@ -24,18 +24,18 @@ from __future__ import annotations
 import heapq
 from bisect import bisect_right, insort
 from collections import deque
-from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
 from .. import changelog
 from ..availability.burnrate import down_before, record_down, rule_levels
 from ..availability.foldstate import Fired, FoldState
-from ..availability.periods import Level, calendar_period, credit_multiple, threshold_levels
+from ..availability.periods import calendar_period, threshold_levels
 from ..policy import TIMESLICES, BurnRule, PolicyVersion, RequestObjective, Requests
 from ..timefmt import FAR_MS, MINUTE_MS, NEVER_MS
 from .records import RequestCount
 from .slices import (
+    MinuteCounts,
     budgeted_ms,
     excluded_slices,
     in_maintenance,
@@ -45,55 +45,11 @@ from .slices import (
     slice_bounds,
     slice_index,
 )
+from .verdicts import PeriodCounts, counted, standing, threshold
 
 Key = tuple[Any, ...]
 #: What a fold hands the book: a record to publish, or (True) one to retract.
 Change = tuple[Fired, bool]
-
-
-def counted(rec: RequestCount, objective: RequestObjective) -> tuple[int, int] | None:
-    """(good, total) of ``rec`` for ``objective``; None when it does not count for it (a
-    latency objective and a record with neither ``duration_ms`` nor that bucket)."""
-    if objective.sli == "errors":
-        return rec.total - rec.errors, rec.total
-    assert objective.threshold_ms is not None
-    good = rec.within(objective.threshold_ms)
-    return None if good is None else (good, rec.total)
-
-
-def ratio(good: int, total: int) -> float | None:
-    """``good / total`` rounded half up to 6 decimals; None with no request."""
-    if total == 0:
-        return None
-    return int(Fraction(good, total) * 1_000_000 + Fraction(1, 2)) / 1_000_000
-
-
-@dataclass(eq=False, slots=True)
-class PeriodCounts:
-    """One period of one objective: its counters and what it published."""
-
-    start: int
-    end: int
-    version: PolicyVersion | None  # in force at its start (None: not judged)
-    block: Requests | None
-    objective: RequestObjective | None
-    good: int = 0
-    total: int = 0
-    ended: bool = False
-    # timeslices
-    excluded: tuple[tuple[int, int], ...] = ()
-    slices: int = 0  # slices that intersect no maintenance
-    budget: Fraction = Fraction(0)  # bad-time budget, ms
-    levels: tuple[Level, ...] = ()
-    cells: dict[int, list[int]] = field(default_factory=dict)  # slice -> [good, total]
-    bad: dict[int, int] = field(default_factory=dict)  # bad slice -> its span (ms)
-    bad_ms: int = 0
-    fired: int = 0  # how many of ``levels`` (lowest first) fired
-    published: dict[Key, Fired] = field(default_factory=dict)
-
-    @property
-    def timeslices(self) -> bool:
-        return self.block is not None and self.block.budgeting == TIMESLICES
 
 
 class ObjectiveFold:
@@ -129,10 +85,7 @@ class ObjectiveFold:
         self.episodes: dict[int, list[Any]] = {}  # rule -> its open log entry
         self.log: deque[list[Any]] = deque()  # [rule, first minute, first cool minute | None]
         self.burn_published: dict[Key, Fired] = {}
-        self.minutes: list[int] = []  # occurrences: minutes with records, and
-        self.cum_bad: list[int] = []  # bad and total requests through each of them
-        self.cum_total: list[int] = []
-        self.base = (0, 0)  # (bad, total) through the minutes forgotten
+        self.counts = MinuteCounts()  # occurrences: bad and total requests per minute
         self.bad_slices: list[tuple[int, int]] = []  # timeslices: judged bad slices, by start
         self.bad_time = FoldState()  # the same as intervals with prefix sums
 
@@ -267,7 +220,7 @@ class ObjectiveFold:
         p.bad_ms += end - start
         levels = p.levels
         while p.fired < len(levels) and p.bad_ms >= levels[p.fired].ms:
-            f = self._threshold(p, levels[p.fired], end, p.bad_ms)
+            f = threshold(p, levels[p.fired], end, p.bad_ms)
             p.fired += 1
             if changelog.upsert(p.published, f.key, f):
                 out.append((f, False))
@@ -296,126 +249,21 @@ class ObjectiveFold:
 
     def _refresh(self, p: PeriodCounts, out: list[Change]) -> None:
         """Publish the difference between what the period published and what stands now."""
-        standing = self._standing(p)
-        records, retractions = changelog.diff(p.published, standing)
-        p.published = standing
+        fresh = standing(p)
+        records, retractions = changelog.diff(p.published, fresh)
+        p.published = fresh
         out += [(f, False) for _, f in records]
         out += [(f, True) for _, f in retractions]
-
-    def _standing(self, p: PeriodCounts) -> dict[Key, Fired]:
-        """Every record of the period, computed afresh from its counters."""
-        res: dict[Key, Fired] = {}
-        objective = p.objective
-        if objective is None:
-            return res
-        if p.timeslices:
-            assert p.block is not None
-            cum, i, levels = 0, 0, p.levels
-            for k in sorted(p.bad):
-                cum += p.bad[k]
-                while i < len(levels) and cum >= levels[i].ms:
-                    f = self._threshold(p, levels[i],
-                                        slice_bounds(k, p.start, p.end, p.block.slice_ms)[1], cum)
-                    res[f.key] = f
-                    i += 1
-            p.bad_ms, p.fired = cum, i
-        elif p.ended:
-            for f in self._missed(p):
-                res[f.key] = f
-        if p.ended:
-            f = self._outcome(p)
-            res[f.key] = f
-        return res
-
-    # -- records of a period
-
-    def _fields(self, p: PeriodCounts) -> dict[str, Any]:
-        assert p.objective is not None
-        fields: dict[str, Any] = {"target": float(p.objective.target),
-                                  "period_start": p.start, "period_end": p.end}
-        if p.timeslices:
-            fields["bad_seconds"] = p.bad_ms / 1000
-            fields["budget_seconds"] = float(p.budget / 1000)
-        else:
-            fields["good"], fields["total"] = p.good, p.total
-        return fields
-
-    def _threshold(self, p: PeriodCounts, level: Level, at: int, bad_ms: int) -> Fired:
-        assert p.version is not None and p.objective is not None
-        fields = {"threshold": level.label, **self._fields(p), "bad_seconds": bad_ms / 1000}
-        if level.credit_percent is not None:
-            fields["credit_percent"] = level.credit_percent
-        return Fired(level.kind, "requests", at, (p.start, level.kind, level.label), fields,
-                     p.version)
-
-    def _missed(self, p: PeriodCounts) -> list[Fired]:
-        """Occurrences at the period's end: the breach and each missed credit tier."""
-        objective, version = p.objective, p.version
-        assert objective is not None and version is not None
-        good, total, target = p.good, p.total, objective.target
-        out = []
-        tiers = {t.below: t.percent for t in objective.credits}
-        breach_credit = tiers.pop(target, None)
-        if 100 * good < target * total:
-            fields = {"threshold": 1.0, **self._fields(p)}
-            if breach_credit is not None:
-                fields["credit_percent"] = breach_credit
-            out.append(Fired("breach", "requests", p.end, (p.start, "breach", 1.0), fields,
-                             version))
-        for below, percent in tiers.items():
-            if 100 * good < below * total:
-                label = credit_multiple(below, target)
-                fields = {"threshold": label, **self._fields(p), "credit_percent": percent}
-                out.append(Fired("breach", "requests", p.end, (p.start, "breach", label),
-                                 fields, version))
-        return out
-
-    def _outcome(self, p: PeriodCounts) -> Fired:
-        objective, version = p.objective, p.version
-        assert objective is not None and version is not None
-        fields = self._fields(p)
-        if p.timeslices:
-            fired = p.levels[:p.fired]
-            met = not any(lv.label == 1.0 and lv.kind == "breach" for lv in fired)
-            credits = [lv.credit_percent for lv in fired if lv.credit_percent is not None]
-            fields["slices"], fields["bad_slices"] = p.slices, len(p.bad)
-        else:
-            missed = self._missed(p)
-            met = not any(f.fields["threshold"] == 1.0 for f in missed)
-            credits = [f.fields["credit_percent"] for f in missed if "credit_percent" in f.fields]
-        fields["met"] = met
-        fields["ratio"] = ratio(p.good, p.total)
-        fields["credit_percent"] = max(credits) if credits else 0
-        return Fired("outcome", "requests", p.end, (p.start, "outcome"), fields, version)
 
     # -- burn rates
 
     def _count_minute(self, minute: int, bad: int, total: int, out: list[Change]) -> None:
         """Add counts to the minute whose windows first hold them (occurrences)."""
-        minutes, cum_bad, cum_total = self.minutes, self.cum_bad, self.cum_total
-        if minutes and minute <= minutes[-1]:
-            i = bisect_right(minutes, minute) - 1
-            if i < 0 or minutes[i] != minute:
-                i += 1
-                minutes.insert(i, minute)
-                cum_bad.insert(i, cum_bad[i - 1] if i else self.base[0])
-                cum_total.insert(i, cum_total[i - 1] if i else self.base[1])
-            for j in range(i, len(minutes)):  # at most lateness' minutes
-                cum_bad[j] += bad
-                cum_total[j] += total
-        else:
-            minutes.append(minute)
-            cum_bad.append((cum_bad[-1] if cum_bad else self.base[0]) + bad)
-            cum_total.append((cum_total[-1] if cum_total else self.base[1]) + total)
+        self.counts.add(minute, bad, total)
         if bad:
             self._note_bad(minute, out)
         elif minute <= self.last_minute:
             self._reevaluate(minute, out)  # good requests can cool a window, too
-
-    def _through(self, t: int) -> tuple[int, int]:
-        """(bad, total) of the minutes up to ``t`` (all time; exact within the windows)."""
-        i = bisect_right(self.minutes, t) - 1
-        return (self.cum_bad[i], self.cum_total[i]) if i >= 0 else self.base
 
     def _note_bad(self, minute: int, out: list[Change]) -> None:
         """Something bad first counts at ``minute``: the minutes since the last evaluation
@@ -516,12 +364,12 @@ class ObjectiveFold:
             if long_bad >= need_long and short_bad >= need_short:
                 return (long_bad, 0), (short_bad, 0)
             return None
-        b_now, t_now = self._through(m)
-        b_short, t_short = self._through(m - rule.short_ms)
+        b_now, t_now = self.counts.through(m)
+        b_short, t_short = self.counts.through(m - rule.short_ms)
         bad_s, tot_s = b_now - b_short, t_now - t_short
         if not bad_s:
             return None
-        b_long, t_long = self._through(m - rule.long_ms)
+        b_long, t_long = self.counts.through(m - rule.long_ms)
         bad_l, tot_l = b_now - b_long, t_now - t_long
         key = ("occurrences", id(objective), i)
         level = self._shared.get(key)
@@ -599,10 +447,7 @@ class ObjectiveFold:
         while len(order) > 1 and self.periods[order[0]].end < horizon:
             del self.periods[order.pop(0)]
         reach = self.processed - self.keep_ms
-        drop = bisect_right(self.minutes, reach)
-        if drop:
-            self.base = (self.cum_bad[drop - 1], self.cum_total[drop - 1])
-            del self.minutes[:drop], self.cum_bad[:drop], self.cum_total[:drop]
+        self.counts.forget(reach)
         drop = 0
         while drop < len(self.bad_slices) and self.bad_slices[drop][1] < reach:
             drop += 1

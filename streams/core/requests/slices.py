@@ -86,3 +86,48 @@ def budgeted_ms(start: int, end: int, slice_ms: int,
         n -= k1 - k0
         length -= min(start + k1 * slice_ms, end) - (start + k0 * slice_ms)
     return n, length
+
+
+class MinuteCounts:
+    """Bad and total requests per whole minute (the minute whose windows ``(m - w, m]`` first
+    hold them), as prefix sums over the minutes that have records: a window's counts are two
+    bisections. Minutes are added in order (O(1)) or, for a late record, within ``lateness`` of
+    the last one (O(the minutes after it))."""
+
+    __slots__ = ("minutes", "cum_bad", "cum_total", "base")
+
+    def __init__(self) -> None:
+        self.minutes: list[int] = []
+        self.cum_bad: list[int] = []  # bad and total requests through each minute
+        self.cum_total: list[int] = []
+        self.base = (0, 0)  # (bad, total) through the minutes forgotten
+
+    def add(self, minute: int, bad: int, total: int) -> None:
+        """Count ``bad`` of ``total`` requests in ``minute``."""
+        minutes, cum_bad, cum_total = self.minutes, self.cum_bad, self.cum_total
+        if minutes and minute <= minutes[-1]:
+            i = bisect_right(minutes, minute) - 1
+            if i < 0 or minutes[i] != minute:
+                i += 1
+                minutes.insert(i, minute)
+                cum_bad.insert(i, cum_bad[i - 1] if i else self.base[0])
+                cum_total.insert(i, cum_total[i - 1] if i else self.base[1])
+            for j in range(i, len(minutes)):
+                cum_bad[j] += bad
+                cum_total[j] += total
+        else:
+            minutes.append(minute)
+            cum_bad.append((cum_bad[-1] if cum_bad else self.base[0]) + bad)
+            cum_total.append((cum_total[-1] if cum_total else self.base[1]) + total)
+
+    def through(self, t: int) -> tuple[int, int]:
+        """(bad, total) of the minutes up to ``t`` (all time; exact past the forgotten ones)."""
+        i = bisect_right(self.minutes, t) - 1
+        return (self.cum_bad[i], self.cum_total[i]) if i >= 0 else self.base
+
+    def forget(self, reach: int) -> None:
+        """Drop the minutes up to ``reach`` (no window reaches back to them any more)."""
+        drop = bisect_right(self.minutes, reach)
+        if drop:
+            self.base = (self.cum_bad[drop - 1], self.cum_total[drop - 1])
+            del self.minutes[:drop], self.cum_bad[:drop], self.cum_total[:drop]
