@@ -173,3 +173,38 @@ def test_counters_not_records_and_lazy_burn_rates(budgeting: str,
                                 "total": 1000, "errors": 900}))
     det.advance(start + 4 * 1440 * MINUTE_MS)
     assert 0 < len(calls) <= 6 * 60 + 1
+
+
+def test_a_record_late_for_one_policy_but_not_another_counts_in_both() -> None:
+    """Lateness is the greatest of the policies that would count the record (SPEC section 9):
+    one accepted through a customer policy's 2h lands in a slice of the service policy (10 min
+    of lateness) judged an hour ago, which must still hold its earlier counts."""
+    policy = """
+policies:
+  - id: api
+    match: {service: api}
+    requests:
+      period: day
+      budgeting: timeslices
+      slice: 10m
+      lateness: 10m
+      objectives: [{id: ok, sli: errors, target: 99}]
+  - id: acme
+    match: {customer: acme}
+    requests:
+      period: day
+      lateness: 2h
+      objectives: [{id: ok, sli: errors, target: 99}]
+"""
+    at = T("2027-03-01T10:00:00Z")
+    recs = [{"service": "api", "at": at + 5 * MINUTE_MS, "total": 1000, "errors": 0},
+            {"service": "api", "at": at + 2 * HOUR_MS, "total": 1},
+            # an hour late for "api", within "acme"'s 2h: applied, and 5 errors in 1,005 keep
+            # the slice (10:00, 10:10] good for "api" (it would be bad on its own)
+            {"service": "api", "at": at + 6 * MINUTE_MS, "total": 5, "errors": 5,
+             "customer": "acme"}]
+    out = fold(policy, requests=recs, until=T("2027-03-02T00:00:00Z"))
+    assert [r for r in out if r["kind"] in ("invalid", "late")] == []
+    outcomes = {r["policy_id"]: r for r in compact(out) if r["kind"] == "outcome"}
+    assert outcomes["api"]["bad_slices"] == 0 and outcomes["api"]["ratio"] == round(1001 / 1006, 6)
+    assert outcomes["acme"]["total"] == 5 and outcomes["acme"]["met"] is False

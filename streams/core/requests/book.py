@@ -57,6 +57,9 @@ class RequestBook:
                     if v.requests is not None:
                         ids.update((o.id, None) for o in v.requests.objectives)
                 folds += [ObjectiveFold(name, match[0], chain, oid, self._shared) for oid in ids]
+            horizon = max((f.lateness_ms for f in folds), default=0)
+            for f in folds:
+                f.keep_for(horizon)
             svc = self.services[name] = RequestService(name, folds)
         return svc
 

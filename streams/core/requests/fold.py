@@ -67,10 +67,15 @@ class ObjectiveFold:
         objectives = [o for b in blocks if (o := b.objective(objective_id)) is not None]
         rules = [r for o in objectives for r in o.burn_rules]
         self.lateness_ms = max((b.lateness_ms for b in blocks), default=0)
+        #: how long a judged slice, an ended period or a minute can still change: the greatest
+        #: lateness of every policy of the service (a record late for this policy is applied
+        #: when another one that counts it accepts it; ``RequestBook`` sets it)
+        self.horizon_ms = self.lateness_ms
+        self._window_ms = max((r.long_ms for r in rules), default=0)
         self.burns = bool(rules)
         self.short_ms = max((r.short_ms for r in rules), default=0)
         #: how far back the burn-rate state reaches: the longest window, and lateness more
-        self.keep_ms = max((r.long_ms for r in rules), default=0) + self.lateness_ms + MINUTE_MS
+        self.keep_ms = self._window_ms + self.horizon_ms + MINUTE_MS
         self.periods: dict[int, PeriodCounts] = {}
         self.order: list[int] = []  # the kept periods' starts
         self.open: list[int] = []  # the starts of those not ended
@@ -88,6 +93,12 @@ class ObjectiveFold:
         self.counts = MinuteCounts()  # occurrences: bad and total requests per minute
         self.bad_slices: list[tuple[int, int]] = []  # timeslices: judged bad slices, by start
         self.bad_time = FoldState()  # the same as intervals with prefix sums
+
+    def keep_for(self, horizon_ms: int) -> None:
+        """Keep what a record up to ``horizon_ms`` late can change (at least this policy's own
+        lateness)."""
+        self.horizon_ms = max(self.lateness_ms, horizon_ms)
+        self.keep_ms = self._window_ms + self.horizon_ms + MINUTE_MS
 
     def in_force(self, at: int) -> PolicyVersion | None:
         i = bisect_right(self._starts, at) - 1
@@ -436,7 +447,7 @@ class ObjectiveFold:
         if self.processed < self._forget_at:
             return
         self._forget_at = self.processed + MINUTE_MS
-        horizon = self.processed - self.lateness_ms
+        horizon = self.processed - self.horizon_ms
         judged = self.judged
         while judged and judged[0][0] < horizon:
             _, start, k = judged.popleft()
