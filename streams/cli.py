@@ -362,7 +362,8 @@ def _replay(args: argparse.Namespace) -> int:
             out = (stack.enter_context(open(args.output, "wb"))  # noqa: SIM115
                    if args.output else sys.stdout.buffer)
             summary = replay(policies, args.incidents, args.heartbeats, args.until, out,
-                             sys.stderr, retention_ms=retention, max_future_ms=max_future)
+                             sys.stderr, retention_ms=retention, max_future_ms=max_future,
+                             requests=args.requests)
     except (OSError, SlawatchError) as exc:  # an input that cannot be read, named with its line
         return _replay_failed(exc, args.output)
     print(summary.line(), file=sys.stderr)

@@ -74,6 +74,8 @@ def _dest(flag: str) -> str:
     return flag.lstrip("-").replace("-", "_")
 
 
+#: The input files of ``replay``.
+INPUT_FLAGS = ("--incidents", "--heartbeats", "--requests")
 #: The flags of ``replay`` that only a backfill (``--from-topics``) takes.
 _BACKFILL_ONLY = ("--broker", "--prefix", "--from-time", "--to-time", "--to-topic",
                   "--allow-live-topics", "--timeout")
@@ -86,12 +88,14 @@ def check_file_replay(args: argparse.Namespace) -> None:
     if given:
         msg = f"{given[0]} goes with --from-topics"
         raise SettingsError(msg, given[0])
-    if args.incidents is None and args.heartbeats is None:
-        msg = "give --incidents, --heartbeats or both (or --from-topics)"
+    inputs = [(flag, getattr(args, _dest(flag))) for flag in INPUT_FLAGS]
+    if all(value is None for _, value in inputs):
+        msg = "give --incidents, --heartbeats, --requests or more (or --from-topics)"
         raise SettingsError(msg, "--incidents")
-    if args.incidents == "-" and args.heartbeats == "-":
-        msg = "--incidents - and --heartbeats -: only one input can be standard input"
-        raise SettingsError(msg, "--heartbeats")
+    stdin = [flag for flag, value in inputs if value == "-"]
+    if len(stdin) > 1:
+        msg = f"{stdin[0]} - and {stdin[1]} -: only one input can be standard input"
+        raise SettingsError(msg, stdin[1])
 
 
 class Backfill(NamedTuple):
@@ -106,7 +110,7 @@ class Backfill(NamedTuple):
 def backfill_arguments(args: argparse.Namespace, environ: Mapping[str, str]) -> Backfill:
     """The settings and time range of ``replay --from-topics``; ``SettingsError`` for a flag
     that does not go with it, or with another."""
-    for flag in ("--incidents", "--heartbeats"):
+    for flag in INPUT_FLAGS:
         if getattr(args, _dest(flag)) is not None:
             msg = f"--from-topics reads the topics: drop {flag}"
             raise SettingsError(msg, flag)

@@ -64,6 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
                          "name")
     rp.add_argument("--incidents", metavar="F", help="incident events, JSON Lines (- is stdin)")
     rp.add_argument("--heartbeats", metavar="F", help="heartbeats, JSON Lines (- is stdin)")
+    rp.add_argument("--requests", metavar="F",
+                    help="request counts, JSON Lines (- is stdin; SPEC section 9)")
     rp.add_argument("--until", type=instant, metavar="T", help="advance the clock to T at the end")
     rp.add_argument("--output", metavar="O", help="output file (default: stdout)")
     rp.add_argument("--retention", metavar="D",

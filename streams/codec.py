@@ -23,6 +23,7 @@ import orjson
 from .core.errors import InvalidEvent
 from .core.events import Heartbeat, IncidentEvent, heartbeat, incident_event
 from .core.ids import alert_id
+from .core.requests.records import RequestCount, request_count
 from .topics import TOPIC_OF_KIND
 
 Record = dict[str, Any]
@@ -112,6 +113,11 @@ def decode_incident(raw: bytes | None) -> tuple[Any, IncidentEvent]:
 def decode_heartbeat(raw: bytes | None) -> Heartbeat:
     """A heartbeat from a record's value, checked (``InvalidEvent`` if it is not one)."""
     return heartbeat(loads(raw))
+
+
+def decode_request(raw: bytes | None) -> RequestCount:
+    """A request count from a record's value, checked (``InvalidEvent`` naming the field)."""
+    return request_count(loads(raw))
 
 
 def dead_letter(error: InvalidEvent, raw: bytes, source: dict[str, Any]) -> Record:

@@ -39,7 +39,7 @@ from .core.errors import InvalidEvent
 from .core.policy import PolicySet
 from .core.timefmt import NEVER_MS, format_instant
 from .settings import Settings
-from .sources import HEARTBEATS, INCIDENTS, FileSource, PartitionSource, Source, merge
+from .sources import HEARTBEATS, INCIDENTS, REQUESTS, FileSource, PartitionSource, Source, merge
 from .topicread import TopicReader, kafka_client, kafka_config
 from .topics import ALL_TOPICS, BrokerError, TopicSpec
 
@@ -53,6 +53,7 @@ class Summary:
     events_read: int = 0
     skipped: int = 0
     heartbeats_read: int = 0
+    requests_read: int = 0
     records_written: int = 0
     standing: dict[str, str] = field(default_factory=dict)  # alert_id -> kind
 
@@ -61,8 +62,11 @@ class Summary:
         for kind in self.standing.values():
             kinds[kind] = kinds.get(kind, 0) + 1
         detail = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())) or "none"
-        return (f"replay: {self.events_read} incident events and {self.heartbeats_read} "
-                f"heartbeats read, {self.skipped} skipped, "
+        counts = (f"{self.events_read} incident events and {self.heartbeats_read} heartbeats"
+                  if not self.requests_read else
+                  f"{self.events_read} incident events, {self.heartbeats_read} heartbeats and "
+                  f"{self.requests_read} request counts")
+        return (f"replay: {counts} read, {self.skipped} skipped, "
                 f"{len(self.standing)} alerts standing ({detail}), "
                 f"{self.records_written} records written")
 
@@ -178,8 +182,9 @@ class _Writer:
 def replay(policies: PolicySet, incidents: str | None, heartbeats: str | None, until: int | None,
            out: IO[bytes], err: IO[str] = sys.stderr,
            retention_ms: int = DEFAULT_RETENTION_MS,
-           max_future_ms: int | None = None) -> Summary:
-    """Replay the files (``-`` is standard input) through one ``Detector``; write records to
+           max_future_ms: int | None = None, requests: str | None = None) -> Summary:
+    """Replay the files (``-`` is standard input; ``requests``: request counts, SPEC section
+    9) through one ``Detector``, merged on ``at``; write records to
     ``out``, problems to ``err``. A record later than ``until`` plus ``max_future_ms`` is a
     ``future`` dead letter (without ``until``, or with ``max_future_ms`` None, none is: the
     command passes the setting, ``streams.core.events.DEFAULT_MAX_FUTURE_MS`` by default)."""
@@ -188,6 +193,8 @@ def replay(policies: PolicySet, incidents: str | None, heartbeats: str | None, u
         sources.append(FileSource(incidents, INCIDENTS, until, max_future_ms))
     if heartbeats is not None:
         sources.append(FileSource(heartbeats, HEARTBEATS, until, max_future_ms))
+    if requests is not None:
+        sources.append(FileSource(requests, REQUESTS, until, max_future_ms))
     return _replay(policies, sources, until, FileSink(out), err, retention_ms)
 
 
@@ -252,6 +259,7 @@ def _replay(policies: PolicySet, sources: Sequence[Source], until: int | None, s
     sink.flush()
     summary.events_read = sum(s.read for s in sources if s.kind == INCIDENTS)
     summary.heartbeats_read = sum(s.read for s in sources if s.kind == HEARTBEATS)
+    summary.requests_read = sum(s.read for s in sources if s.kind == REQUESTS)
     return summary
 
 

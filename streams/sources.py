@@ -20,6 +20,7 @@ from typing import Any, Final
 from .codec import MAX_RECORD_BYTES, TooLarge, loads
 from .core.errors import InvalidEvent, SlawatchError
 from .core.events import Heartbeat, IncidentEvent, check_future, heartbeat, incident_event
+from .core.requests.records import RequestCount, request_count
 from .topicread import TopicReader
 from .topics import HEARTBEATS_TOPIC, INCIDENTS_TOPIC
 
@@ -28,11 +29,12 @@ class InputError(SlawatchError):
     """An input file that cannot be opened or read: its name, the line and the system's word."""
 
 
-Decoded = IncidentEvent | Heartbeat | InvalidEvent
+Decoded = IncidentEvent | Heartbeat | RequestCount | InvalidEvent
 INCIDENTS: Final = INCIDENTS_TOPIC  # a source's kind is the topic it would be read from
 HEARTBEATS: Final = HEARTBEATS_TOPIC
-_PARSE: Final[dict[str, Callable[[Any], IncidentEvent | Heartbeat]]] = {
-    INCIDENTS: incident_event, HEARTBEATS: heartbeat}
+REQUESTS: Final = "requests"  # SPEC sla.requests: read from files only in this version
+_PARSE: Final[dict[str, Callable[[Any], IncidentEvent | Heartbeat | RequestCount]]] = {
+    INCIDENTS: incident_event, HEARTBEATS: heartbeat, REQUESTS: request_count}
 
 
 class Source:

@@ -30,6 +30,8 @@ from .events import UPDATED, Heartbeat, IncidentEvent
 from .ids import _blake2b
 from .incidents import MAX_INCIDENT_BYTES, Change, Incident, stored_size
 from .policy import PolicySet, PolicyVersion
+from .requests.book import RequestBook
+from .requests.records import RequestCount
 from .timefmt import DAY_MS, NEVER_MS, format_instant
 
 Record = dict[str, Any]
@@ -72,6 +74,7 @@ class Detector:
         self.dropped: list[str] = []
         self.stats = {"events": 0, "duplicates": 0, "late": 0, "evicted": 0, "dropped": 0}
         self.services = ServiceBook(policies)
+        self.requests = RequestBook(policies)
 
     # -- input
 
@@ -81,12 +84,14 @@ class Detector:
         due_ms = self.next_due()
         return self.advance(at_ms - 1) if due_ms is not None and due_ms < at_ms else []
 
-    def refusal(self, ev: IncidentEvent | Heartbeat) -> InvalidEvent | None:
+    def refusal(self, ev: IncidentEvent | Heartbeat | RequestCount) -> InvalidEvent | None:
         """The error that applying ``ev`` would raise (``duplicate``, ``late``), found without
         changing anything: runners ask before they fire what falls due before ``ev.at``, so an
         input that is refused never moves the clock (SPEC sections 2, 6 and 7)."""
         if type(ev) is Heartbeat:
             return self.services.refusal(ev)
+        if type(ev) is RequestCount:
+            return self.requests.refusal(ev, self.now_ms)
         assert type(ev) is IncidentEvent
         inc = self.incidents.get(ev.incident_id)
         if inc is None:
@@ -107,7 +112,7 @@ class Detector:
                 "is refused", "too_large")
         return None
 
-    def on_event(self, ev: IncidentEvent | Heartbeat) -> list[Record]:
+    def on_event(self, ev: IncidentEvent | Heartbeat | RequestCount) -> list[Record]:
         """What every runner does with one valid input: refuse it (raise ``InvalidEvent``:
         ``duplicate``, ``late``, ``too_large``) changing nothing, the clock neither; else fire
         what falls due before ``ev.at`` when events drive the clock (``follow_events``; live,
@@ -121,9 +126,13 @@ class Detector:
         out = self.before(ev.at) if self.follow_events else []
         if type(ev) is IncidentEvent:
             out += self._incident(ev)
-        else:
-            assert type(ev) is Heartbeat
+        elif type(ev) is Heartbeat:
             out += self._heartbeat(ev)
+        else:
+            assert type(ev) is RequestCount
+            if ev.at > self.now_ms and self.follow_events:
+                self.now_ms = ev.at
+            out += self.requests.take(ev, self.now_ms)
         return out
 
     def on_incident_event(self, ev: IncidentEvent) -> list[Record]:
@@ -202,15 +211,16 @@ class Detector:
         services = self.services
         if services.heap and services.heap[0][0] <= now_ms:
             out.extend(services.advance(now_ms))
+        requests = self.requests
+        if requests.heap and requests.heap[0][0] <= now_ms:
+            out.extend(requests.advance(now_ms))
         return out
 
     def next_due(self) -> int | None:
         """The earliest instant at which ``advance`` has something to do."""
-        a = self.heap[0][0] if self.heap else None
-        b = self.services.heap[0][0] if self.services.heap else None
-        if a is None:
-            return b
-        return a if b is None or a < b else b
+        dues = [heap[0][0] for heap in (self.heap, self.services.heap, self.requests.heap)
+                if heap]
+        return min(dues) if dues else None
 
     def on_heartbeat(self, hb: Heartbeat) -> list[Record]:
         """Apply one valid heartbeat; return the records it changes.

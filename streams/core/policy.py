@@ -71,6 +71,43 @@ class Availability:
     burn_rules: tuple[BurnRule, ...]
 
 
+OCCURRENCES, TIMESLICES = "occurrences", "timeslices"
+
+
+@dataclass(frozen=True, slots=True)
+class RequestObjective:
+    """One request objective (SPEC section 9): ``target`` percent of the requests good, by
+    ``sli`` (errors or latency)."""
+
+    id: str
+    sli: str  # errors | latency
+    target: Fraction  # percent
+    threshold_ms: int | None  # latency: good = within this
+    threshold_text: str | None  # the threshold as written
+    near_breach: tuple[Fraction, ...]  # timeslices only: fractions of the bad-time budget
+    near_breach_labels: tuple[float, ...]
+    credits: tuple[CreditTier, ...]
+    burn_rules: tuple[BurnRule, ...]
+    slice_target: Fraction  # timeslices: the block's slice_target, else the target
+
+
+@dataclass(frozen=True, slots=True)
+class Requests:
+    """A policy's ``requests`` block (read by ``core.policyfile.requests``)."""
+
+    period: str  # month | week | day, in the calendar's zone
+    budgeting: str  # occurrences | timeslices
+    slice_ms: int
+    min_requests: int
+    lateness_ms: int
+    maintenance: WeeklySchedule
+    objectives: tuple[RequestObjective, ...]
+
+    def objective(self, objective_id: str) -> RequestObjective | None:
+        """The objective named ``objective_id`` (the same across versions by its id)."""
+        return next((o for o in self.objectives if o.id == objective_id), None)
+
+
 @dataclass(eq=False, slots=True)
 class PolicyVersion:
     id: str
@@ -81,6 +118,7 @@ class PolicyVersion:
     near_breach: tuple[Threshold, ...]  # the near-breach entries, then the breach last
     targets: dict[str, tuple[int | None, int | None]] | None  # severity -> (response, resolution)
     availability: Availability | None
+    requests: Requests | None = None  # request objectives (SPEC section 9)
     _levels: dict[tuple[int, int], tuple[tuple[int, Threshold], ...]] = field(
         default_factory=dict, repr=False
     )
@@ -245,6 +283,12 @@ class PolicySet:
         availability block whose match has no service, or this service (SPEC section 7)."""
         return [m for m in self._by_match if m[1] in (None, service)
                 and any(v.availability is not None for v in self._by_match[m])]
+
+    def requests_for(self, service: str) -> list[tuple[str | None, str | None]]:
+        """The matches whose policies judge ``service``'s request counts: every policy with a
+        requests block whose match has no service, or this service (SPEC section 9)."""
+        return [m for m in self._by_match if m[1] in (None, service)
+                and any(v.requests is not None for v in self._by_match[m])]
 
     def chain(self, match: tuple[str | None, str | None]) -> list[PolicyVersion]:
         return self._by_match.get(match, [])

@@ -23,20 +23,22 @@ from streams.core.errors import InvalidEvent
 from streams.core.events import Heartbeat, IncidentEvent, heartbeat, incident_event
 from streams.core.policy import PolicySet
 from streams.core.policyfile import load_policies
+from streams.core.requests.records import RequestCount, request_count
 from streams.core.timefmt import NEVER_MS
 
 Line = dict[str, Any] | bytes
-Decoded = IncidentEvent | Heartbeat | InvalidEvent
+Decoded = IncidentEvent | Heartbeat | RequestCount | InvalidEvent
 
 
 def fold(policy: str | PolicySet, incidents: Sequence[Line] | None = None,
          heartbeats: Sequence[Line] | None = None, until: int | None = None,
-         retention_ms: int = DEFAULT_RETENTION_MS) -> list[Record]:
+         retention_ms: int = DEFAULT_RETENTION_MS,
+         requests: Sequence[Line] | None = None) -> list[Record]:
     """Every record the fold writes for these inputs, in the order replay writes them."""
     policies = load_policies(policy) if isinstance(policy, str) else policy
     det = Detector(policies, retention_ms)
     out: list[Record] = []
-    for name, number, raw, ev in _merged(incidents, heartbeats):
+    for name, number, raw, ev in _merged(incidents, heartbeats, requests):
         try:
             if isinstance(ev, InvalidEvent):
                 raise ev
@@ -48,11 +50,13 @@ def fold(policy: str | PolicySet, incidents: Sequence[Line] | None = None,
     return out
 
 
-def _merged(incidents: Sequence[Line] | None, heartbeats: Sequence[Line] | None
+def _merged(incidents: Sequence[Line] | None, heartbeats: Sequence[Line] | None,
+            requests: Sequence[Line] | None = None
             ) -> Iterator[tuple[str, int, bytes, Decoded]]:
-    """Both inputs as one stream on ``at``; a bad record goes out at once, as it is read."""
+    """The inputs as one stream on ``at``; a bad record goes out at once, as it is read."""
     streams = [_decoded("incidents.jsonl", incidents, incident_event),
-               _decoded("heartbeats.jsonl", heartbeats, heartbeat)]
+               _decoded("heartbeats.jsonl", heartbeats, heartbeat),
+               _decoded("requests.jsonl", requests, request_count)]
     keyed = [((_at(item), index, item) for item in stream)
              for index, stream in enumerate(streams)]
     for _, _, item in merge(*keyed, key=lambda k: (k[0], k[1])):

@@ -68,7 +68,7 @@ BROKER = ("--broker", "127.0.0.1:9")
      "--to-topic goes with --from-topics"),
     (("--incidents", str(EXAMPLE / "incidents.jsonl"), "--from-time", "2027-02-17T00:00:00Z"),
      "--from-time goes with --from-topics"),
-    ((), "give --incidents, --heartbeats or both (or --from-topics)"),
+    ((), "give --incidents, --heartbeats, --requests or more (or --from-topics)"),
 ])
 def test_a_bad_combination_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[str],
                                                   args: tuple[str, ...], message: str) -> None:

@@ -332,7 +332,7 @@ def test_replay_retention_defaults_to_the_setting(monkeypatch: pytest.MonkeyPatc
     seen: list[tuple[int, int | None]] = []
 
     def fake(*args: Any, retention_ms: int,
-             max_future_ms: int | None) -> replay_module.Summary:
+             max_future_ms: int | None, requests: str | None = None) -> replay_module.Summary:
         seen.append((retention_ms, max_future_ms))
         return replay_module.Summary()
 

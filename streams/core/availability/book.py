@@ -238,7 +238,8 @@ def _state_data(st: FoldState) -> dict[str, Any]:
         "fired": sorted(st.fired), "starts": st.starts[:], "ends": st.ends[:], "cum": st.cum[:],
         "total_down": st.total_down, "episodes": [[i, m] for i, m in st.episodes.items()],
         "last_minute": st.last_minute, "burn_active": st.burn_active,
-        "down_start": st.down_start,
+        "down_start": st.down_start, "outages": st.outages, "down_end": st.down_end,
+        "outage_period": st.outage_period,
     }
 
 
@@ -286,6 +287,9 @@ def fold_restore(fold: ServiceFold, data: dict[str, Any]) -> None:
         fold._open(st, *d["period"])
         st.fired, st.down_ms, st.degraded_ms = fired, d["down_ms"], d["degraded_ms"]
         st.next_start = d["next_start"]
+    # snapshots written before outages were counted hold none: counted from here on
+    st.outages = d.get("outages", 0)
+    st.down_end, st.outage_period = d.get("down_end", NEVER_MS), d.get("outage_period", NEVER_MS)
     versions = {v.version: v for v in fold.chain}
     fold.published = _fired_from(data["published"], versions)
     fold.withdrawn = _fired_from(data.get("withdrawn", ()), versions)

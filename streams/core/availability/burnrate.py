@@ -5,12 +5,23 @@ bisection), evaluated at whole minutes."""
 from __future__ import annotations
 
 from bisect import bisect_right
-from typing import Any
+from fractions import Fraction
+from typing import Any, Protocol
 
-from ..policy import PolicyVersion
+from ..policy import BurnRule, PolicyVersion
 from ..timefmt import MINUTE_MS
 from .foldstate import Fired, FoldState
 from .periods import ceil_ms
+
+
+class BurnBlock(Protocol):
+    """What burn-rate levels read of a block: its rules and its target (percent)."""
+
+    @property
+    def target(self) -> Fraction: ...
+
+    @property
+    def burn_rules(self) -> tuple[BurnRule, ...]: ...
 
 
 def record_down(st: FoldState, s: int, e: int, window_ms: int) -> None:
@@ -45,14 +56,16 @@ def down_before(st: FoldState, t: int) -> int:
     return st.cum[i] + min(t, st.ends[i]) - st.starts[i]
 
 
-def rule_levels(shared: dict[Any, Any], version: PolicyVersion, index: int
-                ) -> tuple[int, int]:
+def rule_levels(shared: dict[Any, Any], version: PolicyVersion, index: int,
+                block: BurnBlock | None = None) -> tuple[int, int]:
     """The downtime (ms, rounded up) each window of a rule must reach: factor x budget
-    (cached in ``shared`` for every fold of a book)."""
-    key = (id(version), index)
+    (cached in ``shared`` for every fold of a book). ``block`` holds the rules and target (by
+    default the version's availability; a timeslices request objective spends bad time the same
+    way, SPEC section 9)."""
+    av = version.availability if block is None else block
+    key = (id(av), index)
     found = shared.get(key)
     if found is None:
-        av = version.availability
         assert av is not None
         rule = av.burn_rules[index]
         share = rule.factor * (1 - av.target / 100)

@@ -167,7 +167,7 @@ class ServiceFold:
             st.next_start = start if start == first.effective_from_ms else end
 
     def _open(self, st: FoldState, start: int, end: int) -> None:
-        st.down_ms = st.degraded_ms = 0
+        st.down_ms = st.degraded_ms = st.outages = 0
         st.fired = set()
         st.crossing = None
         version = self.in_force(start)
@@ -297,6 +297,10 @@ class ServiceFold:
             maint = period.version.availability.maintenance  # type: ignore[union-attr]
             for s, e in maint.pieces_outside(lo, b):
                 st.down_ms += e - s
+                if s != st.down_end or st.outage_period != period.start:
+                    st.outages += 1  # a new outage, or one that goes on into a new period
+                    st.outage_period = period.start
+                st.down_end = e
                 if self.burns:
                     record_down(st, s, e, self.window_ms)
         if st.degraded_until > st.up_until:
@@ -379,7 +383,7 @@ class ServiceFold:
             "availability": availability_percent(st.down_ms, period.counted_ms),
             "downtime_seconds": st.down_ms / 1000, "degraded_seconds": st.degraded_ms / 1000,
             "budget_seconds": float(period.budget / 1000), "met": 1.0 not in st.fired,
-            "credit_percent": max(credits) if credits else 0,
+            "credit_percent": max(credits) if credits else 0, "outages": st.outages,
         }
         return Fired("outcome", "availability", period.end, (period.start, "outcome"), fields,
                      period.version)

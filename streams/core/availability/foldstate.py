@@ -50,13 +50,18 @@ class FoldState:
     burn_active: bool = False  # some short window held downtime at the last evaluation
     crossing: int | None = None  # cached next level crossing of the projection (None: unknown)
     down_start: int = FAR_MS  # when the current (or projected) down stretch began
+    #: outages (maximal down intervals outside maintenance) that intersect the period so far,
+    #: the end of the last counted down piece, and the period it was last counted in
+    outages: int = 0
+    down_end: int = NEVER_MS
+    outage_period: int = NEVER_MS
 
     def clone(self) -> FoldState:
         return FoldState(
             self.t, self.up_until, self.degraded_until, self.period, self.next_start,
             self.down_ms, self.degraded_ms, set(self.fired), self.starts[:], self.ends[:],
             self.cum[:], self.total_down, dict(self.episodes), self.last_minute, self.burn_active,
-            self.crossing, self.down_start)
+            self.crossing, self.down_start, self.outages, self.down_end, self.outage_period)
 
     @property
     def down_from(self) -> int:

@@ -14,11 +14,12 @@ from zoneinfo import ZoneInfo
 
 from ..calendar import Calendar
 from ..errors import PolicyError, PolicyProblem
-from ..policy import MATCH_KEYS, METRICS, PolicySet, PolicyVersion, Threshold
+from ..policy import MATCH_KEYS, METRICS, PolicySet, PolicyVersion, Requests, Threshold
 from ..timefmt import NEVER_MS
 from .availability import read_availability
 from .calendars import read_calendar
 from .checker import MAX_PROBLEMS, Checker, TooManyProblems, exact, is_number
+from .requests import read_requests
 from .text import join, kind, match_text, show
 
 MAX_VERSION = 2**53 - 1  # the largest integer every JSON reader of the outputs holds exactly
@@ -76,7 +77,7 @@ class Validator(Checker):
                ) -> PolicyVersion | None:
         path = f"policies[{index}]"
         allowed = ("id", "version", "effective_from", "match", "calendar", "near_breach",
-                   "incidents", "availability")
+                   "incidents", "availability", "requests")
         spec = self.mapping(spec, path, allowed)
         ok = len(self.problems)
         pid = spec.get("id")
@@ -109,11 +110,19 @@ class Validator(Checker):
         if "availability" in spec:
             availability = read_availability(self, spec["availability"], f"{path}.availability",
                                              calendar.zone)
-        if "incidents" not in spec and "availability" not in spec:
-            self.bad(path, "expected an incidents block, an availability block, or both")
+        requests = self.requests(spec, path, calendar)
+        if not any(block in spec for block in ("incidents", "availability", "requests")):
+            self.bad(path, "expected an incidents, availability or requests block (or more)")
         if len(self.problems) != ok or eff is None:
             return None
-        return PolicyVersion(pid, version, eff, match, calendar, near, targets, availability)
+        return PolicyVersion(pid, version, eff, match, calendar, near, targets, availability,
+                             requests)
+
+    def requests(self, spec: dict[str, Any], path: str, calendar: Calendar) -> Requests | None:
+        """The policy's requests block, if it has one (``core.policyfile.requests``)."""
+        if "requests" not in spec:
+            return None
+        return read_requests(self, spec["requests"], f"{path}.requests", calendar.zone)
 
     def match(self, value: Any, path: str) -> tuple[str | None, str | None]:
         value = self.mapping(value, path, MATCH_KEYS)

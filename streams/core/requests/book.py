@@ -1,0 +1,168 @@
+"""Every service's request objectives (``RequestBook``, one per detector): request counts in,
+the folds' deadline heap, and what they publish as records (SPEC sections 5 and 9).
+
+A record is refused, changing nothing (the clock neither), when it is a ``duplicate`` (its
+``event_id`` was applied before for its service) or ``late`` (its ``at`` is earlier than the clock
+minus the greatest ``lateness`` of the policies that would count it, ``1h`` when none). An applied
+record goes to every objective of every policy whose ``requests`` block matches it: a match with a
+``customer`` counts only that customer's records (SPEC section 9).
+"""
+
+from __future__ import annotations
+
+import heapq
+from typing import Any
+
+from .. import changelog
+from ..availability.foldstate import Fired
+from ..errors import InvalidEvent
+from ..ids import alert_id
+from ..policy import PolicySet
+from ..timefmt import HOUR_MS, format_instant
+from .fold import Change, ObjectiveFold
+from .records import RequestCount
+
+Record = dict[str, Any]
+DEFAULT_LATENESS_MS = HOUR_MS
+
+
+class RequestService:
+    __slots__ = ("name", "folds", "event_ids", "lateness")
+
+    def __init__(self, name: str, folds: list[ObjectiveFold]) -> None:
+        self.name = name
+        self.folds = folds
+        self.event_ids: set[str] = set()  # unique per service for the run (SPEC section 9)
+        self.lateness: dict[str | None, int] = {}  # customer -> its greatest lateness
+
+
+class RequestBook:
+    """Every service's objective folds and their deadline heap."""
+
+    def __init__(self, policies: PolicySet) -> None:
+        self.policies = policies
+        self.services: dict[str, RequestService] = {}
+        self.heap: list[tuple[int, int, ObjectiveFold]] = []
+        self._seq = 0
+        self._shared: dict[Any, Any] = {}  # burn levels shared by every fold
+
+    def _service(self, name: str) -> RequestService:
+        svc = self.services.get(name)
+        if svc is None:
+            folds = []
+            for match in self.policies.requests_for(name):
+                chain = self.policies.chain(match)
+                ids: dict[str, None] = {}
+                for v in chain:
+                    if v.requests is not None:
+                        ids.update((o.id, None) for o in v.requests.objectives)
+                folds += [ObjectiveFold(name, match[0], chain, oid, self._shared) for oid in ids]
+            horizon = max((f.lateness_ms for f in folds), default=0)
+            for f in folds:
+                f.keep_for(horizon)
+            svc = self.services[name] = RequestService(name, folds)
+        return svc
+
+    def _lateness(self, svc: RequestService, customer: str | None) -> int:
+        found = svc.lateness.get(customer)
+        if found is None:
+            found = max((f.lateness_ms for f in svc.folds if f.customer in (None, customer)),
+                        default=DEFAULT_LATENESS_MS)
+            svc.lateness[customer] = found
+        return found
+
+    def refusal(self, rec: RequestCount, now: int) -> InvalidEvent | None:
+        """``duplicate`` or ``late`` (SPEC section 9), found without changing anything."""
+        svc = self._service(rec.service)
+        if rec.event_id is not None and rec.event_id in svc.event_ids:
+            return InvalidEvent(
+                f"service {rec.service!r}: request count event_id {rec.event_id!r} was already "
+                "applied (the first arrival counts)", "duplicate")
+        lateness = self._lateness(svc, rec.customer)
+        if rec.at < now - lateness:
+            return InvalidEvent(
+                f"service {rec.service!r} request count at {format_instant(rec.at)} is earlier "
+                f"than the detector clock {format_instant(now)} minus lateness "
+                f"({lateness / 1000:g}s): it changes nothing", "late")
+        return None
+
+    def take(self, rec: RequestCount, now: int) -> list[Record]:
+        """Apply a record that ``refusal`` let through, at detector clock ``now``."""
+        svc = self._service(rec.service)
+        if rec.event_id is not None:
+            svc.event_ids.add(rec.event_id)
+        out: list[Record] = []
+        for fold in svc.folds:
+            if fold.customer is not None and fold.customer != rec.customer:
+                continue
+            changes: list[Change] = []
+            if fold.scheduled is not None and fold.scheduled < now:
+                fold.advance(now - 1, changes)  # what the clock holds already (rarely any)
+            else:
+                fold.catch_up(now - 1)  # nothing is due before the clock: no loop
+            fold.take(rec, changes)
+            out += _records(fold, changes)
+            self._schedule(fold)
+        return out
+
+    def advance(self, now: int) -> list[Record]:
+        heap, out = self.heap, []
+        while heap and heap[0][0] <= now:
+            due, _, fold = heapq.heappop(heap)
+            if fold.scheduled != due:
+                continue
+            fold.scheduled = None
+            changes: list[Change] = []
+            fold.advance(now, changes)
+            out += _records(fold, changes)
+            self._schedule(fold)
+        return out
+
+    def next_due(self) -> int | None:
+        return self.heap[0][0] if self.heap else None
+
+    def _schedule(self, fold: ObjectiveFold) -> None:
+        """Keep the fold in the heap at its next due instant (a due that moves later keeps the
+        earlier entry: it pops, finds nothing due, and reschedules)."""
+        due = fold.next_due()
+        if due is not None and (fold.scheduled is None or due < fold.scheduled):
+            fold.scheduled = due
+            self._seq += 1
+            heapq.heappush(self.heap, (due, self._seq, fold))
+
+
+def _records(fold: ObjectiveFold, changes: list[Change]) -> list[Record]:
+    return [changelog.retraction(_record(fold, f)) if retract else _record(fold, f)
+            for f, retract in changes]
+
+
+def _record(fold: ObjectiveFold, f: Fired) -> Record:
+    version, fields = f.version, f.fields
+    customer = fold.customer or ""
+    if f.metric == "burn_rate":
+        aid = alert_id("burn_rate", "requests", fold.service, customer, version.id,
+                       fold.objective_id, f.key[1], f.at)
+    else:
+        aid = alert_id("requests", fold.service, customer, version.id, fold.objective_id,
+                       *f.key)
+    rec: Record = {"alert_id": aid, "kind": f.kind, "metric": f.metric,
+                   "at": format_instant(f.at)}
+    if "threshold" in fields:
+        rec["threshold"] = fields["threshold"]
+    rec["policy_id"] = version.id
+    rec["policy_version"] = version.version
+    rec["policy_match"] = list(version.match_keys)
+    rec["service"] = fold.service
+    if fold.customer is not None:
+        rec["customer"] = fold.customer
+    requests = version.requests
+    assert requests is not None
+    objective = requests.objective(fold.objective_id)
+    rec["objective"] = fold.objective_id
+    rec["sli"] = objective.sli if objective is not None else None
+    rec["budgeting"] = requests.budgeting
+    for name, value in fields.items():
+        if name != "threshold":
+            rec[name] = format_instant(value) if name in ("period_start", "period_end") \
+                else value
+    return rec
