@@ -174,12 +174,8 @@ def create_app(  # noqa: C901 - the factory wires each agent, timer and page as 
                 log.exception("record %s[%d]@%d could not be processed", message.topic,
                               partition, message.offset)
                 continue
-            while shell.reread:  # input partitions whose records stopped coming (``_watch``)
-                tp, offset = shell.reread.pop()
-                if app.rebalancing:
-                    continue  # the rebalance seeks every partition it assigns
-                app.consumer.resume_partitions([tp])
-                await app.consumer.seek(tp, offset)
+            if shell.reread:
+                await reread()
             if not (records or writes):
                 continue
             if not await shell.fence.wait(partition):
@@ -211,6 +207,15 @@ def create_app(  # noqa: C901 - the factory wires each agent, timer and page as 
             except Exception:  # the producer refused a record: log it, go on with the next
                 log.exception("the output of record %s[%d]@%d was not sent", message.topic,
                               partition, message.offset)
+
+    async def reread() -> None:
+        """Seek the input partitions whose records stopped coming (``Shell._watch``) to what
+        was processed; none during a rebalance, which seeks every partition it assigns."""
+        while shell.reread:
+            tp, offset = shell.reread.pop()
+            if not app.rebalancing:
+                app.consumer.resume_partitions([tp])
+                await app.consumer.seek(tp, offset)
 
     async def send(topic: str, key: bytes, value: bytes, partition: int | None) -> Any:
         """One record to the producer, and the future of its acknowledgement; one too large for
