@@ -37,7 +37,15 @@ def create_topics(bootstrap: str, topics: Iterable[TopicSpec], *, timeout_s: flo
         raise TopicError(msg)
     if not specs:
         return []
-    from kafka.errors import KafkaError, TopicAlreadyExistsError, for_code
+    from kafka.errors import (
+        ClusterAuthorizationFailedError,
+        KafkaError,
+        TopicAlreadyExistsError,
+        TopicAuthorizationFailedError,
+        for_code,
+    )
+
+    denied = {TopicAuthorizationFailedError.errno, ClusterAuthorizationFailedError.errno}
 
     timeout_ms = int(timeout_s * 1000)
     admin = _admin(bootstrap, "slawatch-topics", timeout_s, client_options)
@@ -47,7 +55,7 @@ def create_topics(bootstrap: str, topics: Iterable[TopicSpec], *, timeout_s: flo
                          "replication_factor": spec.replication_factor,
                          "configs": spec.configs} for spec in specs},
             timeout_ms=timeout_ms, raise_errors=False)
-        created, existing, failed = [], [], []
+        created, existing, failed = [], [], {}
         for result in response["topics"]:
             code = result["error_code"]
             if code == 0:
@@ -55,11 +63,11 @@ def create_topics(bootstrap: str, topics: Iterable[TopicSpec], *, timeout_s: flo
             elif code == TopicAlreadyExistsError.errno:
                 existing.append(result["name"])
             else:
-                failed.append(f"{result['name']}: {for_code(code).__name__} "
-                              f"({result['error_message']})")
+                failed[f"{result['name']}: {for_code(code).__name__} "
+                       f"({result['error_message']})"] = code
         if failed:
             msg = f"cannot create topics on {bootstrap}: {'; '.join(failed)}"
-            raise TopicError(msg)
+            raise TopicError(msg, denied=set(failed.values()) <= denied)
         # in the broker's metadata before this returns: also those that another client created
         # a moment ago (a consumer group's leader assigns only the partitions it sees there)
         admin.wait_for_topics(created + existing, timeout_ms=timeout_ms)

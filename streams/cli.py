@@ -245,7 +245,7 @@ def _create_own_topics(settings: Settings, specs: list[TopicSpec], timeout_s: fl
         create_topics(settings.bootstrap, specs, timeout_s=timeout_s,
                       client_options=settings.kafka_client_options())
     except TopicError as exc:
-        if "Authorization" not in str(exc):
+        if not exc.denied:
             raise
         print(f"slawatch worker: warning: its own topics were not created ({exc}); Faust "
               "will look for them", file=sys.stderr)

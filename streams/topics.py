@@ -48,7 +48,12 @@ class BrokerError(SlawatchError):
 
 
 class TopicError(BrokerError):
-    """A topic that cannot be created as asked (or exists with another partition count)."""
+    """A topic that cannot be created as asked (or exists with another partition count);
+    ``denied``: only because the broker's ACLs do not let this client create it."""
+
+    def __init__(self, message: str, *, denied: bool = False) -> None:
+        super().__init__(message)
+        self.denied = denied
 
 
 @dataclass(frozen=True)

@@ -124,7 +124,7 @@ def test_a_worker_denied_topic_creation_leaves_its_topics_to_faust(
 
     def denied(*args: object, **kwargs: object) -> None:
         raise TopicError("cannot create topics on b:9092: app-incidents-changelog: "
-                         "TopicAuthorizationFailedError (denied)")
+                         "TopicAuthorizationFailedError (denied)", denied=True)
 
     monkeypatch.setattr(cli, "create_topics", denied)
     settings = Settings.from_env({"SLAWATCH_BROKER": "b:9092"})
@@ -132,8 +132,32 @@ def test_a_worker_denied_topic_creation_leaves_its_topics_to_faust(
     assert "its own topics were not created" in capsys.readouterr().err
 
     def clash(*args: object, **kwargs: object) -> None:
-        raise TopicError("topic app-incidents-changelog has 4 partitions, not 6")
+        raise TopicError("topic app-incidents-changelog has 4 partitions, not 6 "
+                         "(TopicAuthorizationFailedError named in a message is no denial)")
 
     monkeypatch.setattr(cli, "create_topics", clash)
     with pytest.raises(TopicError, match="partitions"):
         cli._create_own_topics(settings, [], 1.0)
+
+
+@pytest.mark.parametrize(("codes", "denied"), [([29], True), ([29, 31], True), ([29, 37], False),
+                                               ([37], False)])
+def test_a_creation_refused_by_acls_alone_is_a_denial(
+        monkeypatch: pytest.MonkeyPatch, codes: list[int], denied: bool) -> None:
+    """``TopicError.denied`` from the broker's error codes (29, 31: topic or cluster
+    authorization failed), never from the words of a message."""
+    from streams import admin
+    from streams.topics import TopicError, TopicSpec
+
+    class Admin:
+        def create_topics(self, *args: object, **kwargs: object) -> dict[str, object]:
+            return {"topics": [{"name": f"t{n}", "error_code": code, "error_message": "no"}
+                               for n, code in enumerate(codes)]}
+
+        def close(self) -> None:
+            pass
+
+    monkeypatch.setattr(admin, "_admin", lambda *args: Admin())
+    with pytest.raises(TopicError) as error:
+        admin.create_topics("b:9092", [TopicSpec(f"t{n}", 1) for n in range(len(codes))])
+    assert error.value.denied is denied
