@@ -1,5 +1,5 @@
-"""Custom clocks (SPEC section 4.1): the worked examples of ``tests/golden/clocks``, and the built-in
-clocks redefined in the clocks language giving byte-identical output on every golden case.
+"""Custom clocks (SPEC section 4.1): the worked examples of ``tests/golden/clocks``, and the
+built-in clocks redefined in the clocks language giving byte-identical output on every golden case.
 
 The equivalence runs each golden case twice: as it is, and with every policy's ``response`` and
 ``resolution`` written out in its ``clocks`` block as SPEC 4.1 defines them (every key explicit, the

@@ -26,7 +26,8 @@ policies:
     calendar: paris-office
     clocks:
       on_site: {stop: [{milestone: on_site}], cancel: [resolved, closed], calendar: 24x7}
-      repair: {start: {milestone: on_site}, stop: [resolved, closed], pauses: true, on_reopen: resume}
+      repair: {start: {milestone: on_site}, stop: [resolved, closed], pauses: true,
+               on_reopen: resume}
     incidents:
       P1: {response: 15m, on_site: 2h, repair: 4h}
       "*": {response: 1h, on_site: 1d}
