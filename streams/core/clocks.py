@@ -191,22 +191,25 @@ def _new_severity(clock: MetricClock, at_ms: int, severity: str) -> Stop | None:
 def transitions(clock: ClockDefinition) -> dict[tuple[Condition, int], Action]:
     """The table of a clock: (condition, clock state) -> what the event does to it.
 
-    A clock not started starts at its start condition; a started one (running or paused) stops
-    at its stop conditions, ends at its cancel conditions (an event that is both stops it) and
-    takes every severity change; one that pauses pauses while running and runs again while
-    paused; one that resumes on reopen runs again once stopped (never once cancelled)."""
+    A clock not started starts at its start condition; a started one (running or paused) takes
+    every severity change; one that pauses pauses while running and runs again while paused; one
+    that resumes on reopen runs again once stopped (never once cancelled). A started clock stops
+    at its stop conditions and ends at its cancel conditions, and these win over the rest: an
+    event that is both stops it, and a clock that stops at ``paused`` or ``severity_changed``
+    stops there (judged by the severity it had) rather than pausing or taking the change."""
     table: dict[tuple[Condition, int], Action] = {(clock.start, IDLE): _start}
     for state in (RUNNING, PAUSED_):
         table[(SEVERITY_CHANGED, state)] = _new_severity
-        for kind in clock.cancel:
-            table[(kind, state)] = _cancel
-        for kind in clock.stop:
-            table[(kind, state)] = _stop
     if clock.pauses:
         table[(PAUSED, RUNNING)] = _pause
         table[(RESUMED, PAUSED_)] = _resume
     if clock.on_reopen == "resume":
         table[(REOPENED, STOPPED)] = _reopen
+    for state in (RUNNING, PAUSED_):  # a condition the clock names wins over the rest
+        for kind in clock.cancel:
+            table[(kind, state)] = _cancel
+        for kind in clock.stop:
+            table[(kind, state)] = _stop
     return table
 
 
