@@ -12,6 +12,7 @@ import pytest
 
 from streams.core.clocks import BUILT_INS, ClockDefinition
 from streams.core.events import TYPES
+from streams.core.policyfile import load_policies
 from tests.unit.test_policy import SLAWATCH, load, problems, the_problem
 
 MIN = 60_000
@@ -156,3 +157,13 @@ def test_policy_validate_prints_the_warning_and_exits_0(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert f"{path}: policies[0].clocks.first_reply: warning: " in done.stderr
     assert "ok (1 policy versions" in done.stdout
+
+
+def test_the_readme_policy_example_loads_with_its_field_service_contract() -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    section = readme[readme.index("## The policy file, by example"):]
+    block = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    policies = load_policies(block, "README.md")
+    field = next(v for v in policies.versions if v.id == "elevators-field")
+    assert field.metric_names == ("response", "resolution", "on_site", "repair", "dispatch")
+    assert policies.warnings == ()
