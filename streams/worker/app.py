@@ -46,7 +46,7 @@ from streams.topics import (
 )
 from streams.worker.recovery import LatestTable, SafeTableManager
 from streams.worker.shell import TABLES, Shell, wall_ms
-from streams.worker.transport import FETCH_MAX_WAIT_MS, _App
+from streams.worker.transport import FETCH_MAX_WAIT_MS, _App, refuse
 
 log = logging.getLogger(__name__)
 
@@ -178,6 +178,7 @@ def create_app(  # noqa: C901 - the factory wires each agent, timer and page as 
                 continue
             if not await shell.fence.wait(partition):
                 shell.parts.pop(partition, None)  # rebuilt from the changelogs if it comes back
+                refuse(message)  # its offset stays uncommitted: the new owner reads it
                 continue
             try:
                 acks = []

@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 import os
 import random
+import re
 import signal
 import socket
 import threading
@@ -143,6 +144,7 @@ def converge(dep: Deployment, want: dict[str, dict[str, Any]], until: int, timeo
                             and (k in extra or k in changed_ids)})[:3]
         tails += "".join(f"\n--- the changelog of {iid}: {incident_history(dep, iid)}"
                          for iid in incidents)
+        tails += "".join(f"\n--- {w.log_path.name}: {where_it_read(w.log())}" for w in logs)
         raise AssertionError(
             f"{len(missing)} missing e.g. {[want[k] for k in missing[:2]]}\n"
             f"{len(extra)} extra e.g. {[got[k] for k in extra[:2]]}\n"
@@ -150,6 +152,15 @@ def converge(dep: Deployment, want: dict[str, dict[str, Any]], until: int, timeo
             "history of the extra and changed (id, kind, at, detected_at, burn_rate_long): "
             f"{shown}\n"
             f"{tails}") from None
+
+
+def where_it_read(log: str) -> str:
+    """Where the worker started reading each input partition it took, its dropped writes and
+    the acknowledgements it kept from committing: the last lines of a failure report."""
+    starts = re.findall(r"(\S+\[\d+\]): reading from offset (\d+)", log)
+    shown = " ".join(f"{tp.rsplit('.', 1)[-1]}@{offset}" for tp, offset in starts)
+    return (f"read from {shown}; fence drops {log.count('is no longer this worker')}; "
+            f"acknowledged unprocessed {log.count('acknowledged unprocessed')}")
 
 
 def service_history(dep: Deployment, name: str) -> list[tuple[int, list[Any], list[Any]]]:
@@ -270,6 +281,8 @@ def test_a_worker_paused_past_its_session_corrupts_nothing(
                    for seq in offsets.values())
         print(f"keys with a value older than the one before it: {late} of {len(offsets)}")
         print("fence drops:", b.log().count("is no longer this worker's"))
+        print("acknowledged unprocessed (a, b):",
+              [w.log().count("acknowledged unprocessed") for w in (a, b)])
 
         a.stop()
         b.stop()

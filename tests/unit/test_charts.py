@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from streams.charts import figures, period_range
 from streams.report import CompliancePoint, Report, ReportOptions, Row, Standing
+from streams.report.charts import figures, period_range
 
 
 def report(compliance: list[CompliancePoint] = (), periods: list[Row] = (),  # type: ignore[assignment]

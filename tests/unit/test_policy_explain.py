@@ -17,9 +17,9 @@ from textwrap import dedent
 
 import pytest
 
-from streams.cli import format_explanation
 from streams.core.policy import IncidentExplanation, PolicySet
 from streams.core.policyfile import load_policies
+from streams.explain import format_explanation
 
 SLAWATCH = Path(sys.executable).parent / "slawatch"
 MIN = 60_000

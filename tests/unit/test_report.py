@@ -326,7 +326,7 @@ def test_table_shows_human_durations_and_marks_partial_wall_times() -> None:
 def test_charts_are_png_and_not_blank(tmp_path: Path) -> None:
     from matplotlib import image
 
-    from streams.charts import write_charts
+    from streams.report.charts import write_charts
 
     written = write_charts(build_report(standing(), ReportOptions()), tmp_path / "charts")
     assert sorted(p.name for p in written) == ["availability.png", "budget-burn.png",
@@ -340,7 +340,7 @@ def test_charts_are_png_and_not_blank(tmp_path: Path) -> None:
 
 
 def test_no_availability_no_availability_charts(tmp_path: Path) -> None:
-    from streams.charts import write_charts
+    from streams.report.charts import write_charts
 
     only_incidents = standing().select(lambda r, _: r.metric != "availability")
     report = build_report(only_incidents, ReportOptions())

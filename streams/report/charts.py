@@ -17,7 +17,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from .report import NONE, Report, Row
+from streams.report.kpis import NONE, Report, Row
 
 #: At most this many services (the worst first) in the availability chart, bars in the burn chart.
 MAX_SERVICES = 16
@@ -54,7 +54,7 @@ def figures(report: Report) -> Iterator[tuple[str, Any]]:
 
 
 def period_range(first: str, last: str, period: str) -> list[str]:
-    """Every period label from ``first`` to ``last`` (``report.period_label``'s), in order:
+    """Every period label from ``first`` to ``last`` (``kpis.period_label``'s), in order:
     the periods with no data are on the axis too, so a gap shows as one."""
     if period == "month":
         year, month = int(first[:4]), int(first[5:7])

@@ -1,0 +1,179 @@
+"""A report as text: the terminal table, CSV (and its round trip) and JSON. Pure: a ``Report``
+in, text out.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Sequence
+from typing import Any, Final
+
+from streams.report.kpis import KPI_COLUMNS, PERIOD_COLUMNS, Cell, Report, Row, count_column
+from streams.report.options import DIMENSIONS
+
+#: How ``parse_csv`` reads each column back: the counts as ints, ``met`` as a bool, the group
+#: values and instants as text, every other figure as a float.
+_INT_COLUMNS: Final = frozenset(
+    c for c in KPI_COLUMNS if c.endswith(("_n", "_outcomes", "_met", "_periods"))
+    or c in ("incidents", "breaches", "near_breaches"))
+_BOOL_COLUMNS: Final = frozenset({"met"})
+_TEXT_COLUMNS: Final = frozenset({*DIMENSIONS, "policy_period", "period_start", "period_end"})
+
+
+def human_duration(seconds: float | None) -> str:
+    """``45s``, ``12m 30s``, ``1h 05m``, ``2d 03h``: two units, the smaller one rounded."""
+    if seconds is None:
+        return "n/a"
+    s = int(seconds + 0.5)
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m {s % 60:02d}s"
+    minutes = (s + 30) // 60
+    if minutes < 24 * 60:
+        return f"{minutes // 60}h {minutes % 60:02d}m"
+    hours = (s + 1800) // 3600
+    return f"{hours // 24}d {hours % 24:02d}h"
+
+
+def _pct(value: Cell, decimals: int = 1) -> str:
+    return "n/a" if not isinstance(value, int | float) else f"{value:.{decimals}f}%"
+
+
+def _ratio(row: Row, metric: str) -> str:
+    n = row[count_column(metric)]
+    if not n:
+        return "-"
+    return f"{_pct(row[f'{metric}_compliance_percent'])} ({row[f'{metric}_met']}/{n})"
+
+
+def _wall(row: Row, name: str) -> list[str]:
+    """Wall mean, p50, p90; marked ``*`` when some outcomes lack ``opened_at``."""
+    mark = "*" if row[f"{name}_wall_n"] != row[f"{name}_n"] and row[f"{name}_wall_n"] else ""
+    return [human_duration(_float(row[f"{name}_wall_{s}_s"])) + mark
+            for s in ("mean", "p50", "p90")]
+
+
+def _float(value: Cell) -> float | None:
+    return float(value) if isinstance(value, int | float) else None
+
+
+def _aligned(header: Sequence[str], lines: Sequence[Sequence[str]], left: int) -> list[str]:
+    """Columns padded to their widest cell: the first ``left`` to the left, the rest right."""
+    widths = [max(len(str(c)) for c in col) for col in zip(header, *lines, strict=True)]
+    out = []
+    for cells in (header, *lines):
+        parts = [c.ljust(w) if i < left else c.rjust(w)
+                 for i, (c, w) in enumerate(zip(cells, widths, strict=True))]
+        out.append("  ".join(parts).rstrip())
+    return out
+
+
+def format_table(report: Report) -> str:
+    """The terminal report: an overview, the times, availability, and the periods with credits."""
+    by, rows = list(report.options.by), report.kpis
+    if not rows:
+        return "no standing alerts or outcomes"
+    out = ["OVERVIEW"]
+    out += _aligned(
+        [*by, "incidents", "breaches", "near-breaches", "response met", "resolution met",
+         "availability met", "overall met"],
+        [[*(str(r[d]) for d in by), str(r["incidents"]), str(r["breaches"]),
+          str(r["near_breaches"]), _ratio(r, "response"), _ratio(r, "resolution"),
+          _ratio(r, "availability"), _pct(r["compliance_percent"])] for r in rows], len(by))
+    timed = [(r, name, label) for r in rows for name, label in (("mtta", "MTTA"), ("mttr", "MTTR"))
+             if r[f"{name}_n"]]
+    if timed:
+        out += ["", "TIMES (working time on the policy calendar; wall time opened -> stop)"]
+        out += _aligned(
+            [*by, "", "n", "work mean", "p50", "p90", "wall mean", "p50", "p90"],
+            [[*(str(r[d]) for d in by), label, str(r[f"{name}_n"]),
+              *(human_duration(_float(r[f"{name}_work_{s}_s"])) for s in ("mean", "p50", "p90")),
+              *_wall(r, name)] for r, name, label in timed], len(by) + 1)
+        if any(r[f"{n}_wall_n"] != r[f"{n}_n"] for r, n, _ in timed):
+            out.append("* wall time over the outcomes that carry opened_at only; n/a: none does")
+    available = [r for r in rows if r["availability_periods"]]
+    if available:
+        out += ["", "AVAILABILITY (periods that ended)"]
+        out += _aligned(
+            [*by, "periods", "availability", "worst", "downtime", "budget", "burn",
+             "credit periods", "max credit"],
+            [[*(str(r[d]) for d in by), str(r["availability_periods"]),
+              _pct(r["availability_percent"], 3), _pct(r["availability_min_percent"], 3),
+              human_duration(_float(r["downtime_s"])), human_duration(_float(r["budget_s"])),
+              _pct(r["budget_burn_percent"]), str(r["credit_periods"]),
+              _pct(r["credit_max_percent"], 0)] for r in available], len(by))
+    if report.periods:
+        out += ["", "AVAILABILITY PERIODS (credit owed: the greatest tier reached)"]
+        out += _aligned(
+            ["service", "policy", "period start", "period end", "target", "availability",
+             "downtime", "budget", "burn", "met", "credit"],
+            [[str(p["service"]), str(p["policy"]), str(p["period_start"]), str(p["period_end"]),
+              _pct(p["target_percent"], 3), _pct(p["availability_percent"], 3),
+              human_duration(_float(p["downtime_s"])), human_duration(_float(p["budget_s"])),
+              _pct(p["budget_burn_percent"]), "yes" if p["met"] else "NO",
+              _pct(p["credit_percent"], 0)] for p in report.periods], 4)
+    return "\n".join(out)
+
+
+def _csv_cell(value: Cell) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def format_csv(columns: Sequence[str], rows: Sequence[Row]) -> str:
+    """CSV with a header; empty cells are n/a; floats written so that they read back exact."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow([_csv_cell(row.get(c)) for c in columns])
+    return buffer.getvalue()
+
+
+def parse_csv(text: str) -> list[Row]:
+    """The rows of ``format_csv`` read back with their types (the round trip)."""
+    rows = []
+    for cells in csv.DictReader(io.StringIO(text)):
+        row: Row = {}
+        for column, cell in cells.items():
+            if column in _TEXT_COLUMNS:
+                row[column] = cell
+            elif cell == "":
+                row[column] = None
+            elif column in _BOOL_COLUMNS:
+                row[column] = cell == "true"
+            elif column in _INT_COLUMNS:
+                row[column] = int(cell)
+            else:
+                row[column] = float(cell)
+        rows.append(row)
+    return rows
+
+
+def report_json(report: Report) -> dict[str, Any]:
+    """The JSON object of ``--format json``: the summary, the groups, the periods and the
+    compliance per period."""
+    return {"summary": report.standing.summary(), "by": list(report.options.by),
+            "period": report.options.period, "kpis": report.kpis, "periods": report.periods,
+            "compliance_over_time": [{"period": p.period, "metric": p.metric, "met": p.met,
+                                      "outcomes": p.outcomes, "percent": round(p.percent, 6)}
+                                     for p in report.compliance]}
+
+
+def format_report(report: Report) -> str:
+    """The report in its format, ending with a newline."""
+    options = report.options
+    if options.format == "json":
+        return json.dumps(report_json(report), indent=2) + "\n"
+    if options.format == "csv":
+        if options.periods_csv:
+            return format_csv(PERIOD_COLUMNS, report.periods)
+        return format_csv([*options.by, *KPI_COLUMNS], report.kpis)
+    return format_table(report) + "\n"
+
