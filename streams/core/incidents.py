@@ -187,6 +187,9 @@ class Incident:
         if self.clocks is None:
             return
         for clock in self.clocks:
+            due = clock._next
+            if due is None or (due != _UNKNOWN and due > now_ms):
+                continue  # nothing crosses by now_ms (the cached common case)
             for rec in clock.fire_before(now_ms + 1):
                 out.append(_new(Change, ("alert", clock.name, rec)))
                 if rec.at_ms > self.high_ms:
