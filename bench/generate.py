@@ -5,6 +5,10 @@ updates, severity changes, pauses, resolves, closes and reopens. Arrival is in t
 a small share of late arrivals, duplicates and malformed lines, as a real bus delivers.
 
     python bench/generate.py --incidents 100000 --events 1000000 --out bench/out/incidents.jsonl
+
+``--milestones`` adds a field visit to every incident (SPEC 4.1: a ``dispatched`` and an
+``on_site`` milestone after the acknowledgement, in place of two of its updates), for the custom
+clocks of ``bench/clock_policies.yaml``; without it the output is what it always was.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ RESPONSE_MIN = {"P1": 15, "P2": 60, "P3": 240, "P4": 480}
 
 
 def incident_events(
-    rng: random.Random, n: int, start: int, span_ms: int
+    rng: random.Random, n: int, start: int, span_ms: int, milestones: bool = False
 ) -> list[tuple[int, bytes]]:
     iid = f"INC-{n:07d}"
     sev = rng.choices(SEVERITIES, SEV_WEIGHTS)[0]
@@ -50,6 +54,9 @@ def incident_events(
     t += int(target * rng.choice([0.2, 0.4, 0.6, 0.8, 0.95, 1.3, 2.0]))  # some acknowledged late
     emit("updated", t - MINUTE, attributes={"assignee": "oncall"})
     emit("acknowledged", t)
+    if milestones:  # a crew dispatched, then on site (some late against a 2 h promise)
+        emit("milestone", t + rng.randrange(1, 30) * MINUTE, milestone="dispatched")
+        emit("milestone", t + rng.randrange(30, 180) * MINUTE, milestone="on_site")
     if rng.random() < 0.15:
         t += rng.randrange(5, 60) * MINUTE
         emit("severity_changed", t, severity=rng.choice(SEVERITIES))
@@ -74,13 +81,13 @@ def incident_events(
 
 
 def generate(incidents: int, events: int, seed: int = 7, days: int = 60,
-             start_at: str = "2027-01-04T00:00:00Z") -> list[bytes]:
+             start_at: str = "2027-01-04T00:00:00Z", milestones: bool = False) -> list[bytes]:
     rng = random.Random(seed)
     start = parse_instant(start_at)
     timed: list[tuple[int, bytes]] = []
     n = 0
     while n < incidents:
-        timed.extend(incident_events(rng, n, start, days * 24 * 60 * MINUTE))
+        timed.extend(incident_events(rng, n, start, days * 24 * 60 * MINUTE, milestones))
         n += 1
     # arrival: mostly in time order; 1 % arrive up to 30 minutes late
     arrival = []
@@ -108,8 +115,10 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--out", default="bench/out/incidents.jsonl")
+    parser.add_argument("--milestones", action="store_true",
+                        help="a dispatched and an on_site milestone per incident")
     args = parser.parse_args()
-    lines = generate(args.incidents, args.events, args.seed)
+    lines = generate(args.incidents, args.events, args.seed, milestones=args.milestones)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_bytes(b"\n".join(lines) + b"\n")
     print(f"wrote {len(lines)} events over {args.incidents} incidents to {args.out}")

@@ -1,15 +1,21 @@
 """Replay benchmark: events/s and peak memory of ``slawatch replay`` against a minimal baseline.
 
-Two workloads, each timed with its own baseline in the same run on the same file:
+Three workloads, each timed with its own baseline in the same run on the same file:
 - incidents: >= 1M incident events over 100k incidents (``bench/generate.py``);
-- heartbeats: >= 2M heartbeats of 10k services with outages (``bench/generate_heartbeats.py``).
+- heartbeats: >= 2M heartbeats of 10k services with outages (``bench/generate_heartbeats.py``);
+- clocks: 1M incident events with a field visit per incident (``generate.py --milestones``: a
+  ``dispatched`` and an ``on_site`` milestone), replayed twice: with ``policies.yaml`` (the two
+  built-in clocks; the milestones change none) and with ``clock_policies.yaml`` (the same with two
+  custom clocks, ``on_site`` and ``repair``, SPEC 4.1). The difference over the number of added
+  clocks is the cost of one clock: per event, and as a share of the built-in run.
 
 The baseline does the least any consumer must: orjson decode, timestamp parse (the same
 ``parse_instant``) and a dict update per event. Each run is a fresh process, so peak RSS is its
 own. The replay writes its records to a file, as ``slawatch replay --output`` does.
 
-    python bench/replay_bench.py                   # both workloads; generates missing inputs
+    python bench/replay_bench.py                   # every workload; generates missing inputs
     python bench/replay_bench.py --workload incidents
+    python bench/replay_bench.py --workload clocks
 """
 
 from __future__ import annotations
@@ -50,8 +56,8 @@ import io, resource, sys, time, orjson
 from streams.core.policyfile import load_policy_file
 from streams.replay import replay
 policies = load_policy_file(sys.argv[2])
-incidents = sys.argv[1] if sys.argv[4] == "incidents" else None
 heartbeats = sys.argv[1] if sys.argv[4] == "heartbeats" else None
+incidents = None if heartbeats else sys.argv[1]
 t0 = time.perf_counter()
 with open(sys.argv[3], "wb") as out:
     summary = replay(policies, incidents, heartbeats, None, out, io.StringIO())
@@ -63,10 +69,14 @@ print(orjson.dumps({"events": summary.events_read + summary.heartbeats_read, "se
 """
 
 WORKLOADS = {
-    "incidents": ("incidents.jsonl", "policies.yaml", "incident_id", "generate.py"),
+    "incidents": ("incidents.jsonl", "policies.yaml", "incident_id", ["generate.py"]),
     "heartbeats": ("heartbeats.jsonl", "heartbeat_policies.yaml", "service",
-                   "generate_heartbeats.py"),
+                   ["generate_heartbeats.py"]),
+    "clocks": ("incidents-milestones.jsonl", "clock_policies.yaml", "incident_id",
+               ["generate.py", "--milestones"]),
 }
+#: clocks: the policies without the custom clocks, and how many clocks each policy adds
+CLOCKS_WITHOUT, CLOCKS_ADDED = "policies.yaml", 2
 
 
 def run(code: str, *args: str) -> dict[str, float]:
@@ -81,8 +91,8 @@ def bench(workload: str, repeat: int) -> None:
     data, policies, key, generator = WORKLOADS[workload]
     path = HERE / "out" / data
     if not path.exists():
-        subprocess.run([sys.executable, str(HERE / generator), "--out", str(path)], check=True,
-                       env=dict(os.environ, PYTHONPATH=str(ROOT)))
+        subprocess.run([sys.executable, str(HERE / generator[0]), *generator[1:],
+                        "--out", str(path)], check=True, env=dict(os.environ, PYTHONPATH=str(ROOT)))
     output = HERE / "out" / f"replay-{workload}.jsonl"
     base = min((run(BASELINE, str(path), key) for _ in range(repeat)),
                key=lambda r: r["seconds"])
@@ -98,6 +108,18 @@ def bench(workload: str, repeat: int) -> None:
           f"{rep['records']:.0f} records written, {rep['standing']:.0f} standing, "
           f"{rep['skipped']:.0f} skipped")
     print(f"  ratio replay/baseline: {rep_rate / base_rate:.0%}")
+    if workload == "clocks":
+        plain = min((run(REPLAY, str(path), str(HERE / CLOCKS_WITHOUT), str(output), workload)
+                     for _ in range(repeat)), key=lambda r: r["seconds"])
+        extra_s = (rep["seconds"] - plain["seconds"]) / CLOCKS_ADDED
+        print(f"  the same without the custom clocks ({CLOCKS_WITHOUT}): "
+              f"{plain['events'] / plain['seconds']:,.0f} events/s, {plain['seconds']:.2f} s, "
+              f"peak RSS {plain['peak_rss_mb']:.0f} MiB, {plain['records']:.0f} records written")
+        print(f"  cost of one custom clock: {extra_s:+.2f} s, "
+              f"{extra_s / rep['events'] * 1e6:+.2f} us per event, "
+              f"{extra_s / plain['seconds']:+.0%} of the built-in run "
+              f"(+{CLOCKS_ADDED} clocks: {rep['seconds'] / plain['seconds'] - 1:+.0%}, "
+              f"peak RSS {rep['peak_rss_mb'] - plain['peak_rss_mb']:+.0f} MiB)")
 
 
 def main() -> None:

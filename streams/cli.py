@@ -306,6 +306,8 @@ def _validate(path: str) -> int:
             print(problem, file=sys.stderr)
         print(f"{path}: {len(exc.problems)} error(s)", file=sys.stderr)
         return 2
+    for warning in policies.warnings:
+        print(f"{warning.file}: {warning.path}: warning: {warning.message}", file=sys.stderr)
     print(f"{path}: ok ({len(policies.versions)} policy versions, "
           f"{len(policies.calendars)} calendars)")
     return 0

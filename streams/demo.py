@@ -43,6 +43,9 @@ SERVICES = ("payments", "auth", "search", "elevators")
 SEVERITIES = (("P1", 15), ("P2", 30), ("P3", 35), ("P4", 20))
 #: The demo policy's response and resolution targets (seconds), to make some answers late.
 TARGETS_S = {"P1": (20, 120), "P2": (40, 240), "P3": (90, 360), "P4": (180, 600)}
+#: The demo's elevators contract: a technician on site within these seconds (its ``on_site``
+#: clock); the technician's app reports some arrivals late.
+ON_SITE_S = {"P1": 45, "P2": 90, "P3": 90, "P4": 90}
 HEARTBEAT_EVERY_MS = 2_000
 
 Message = tuple[str, str | None, bytes]  # (topic name before the prefix, key, value)
@@ -97,11 +100,13 @@ class Traffic:
         self._seq += 1
         heapq.heappush(self._queue, (at_ms, self._seq, message))
 
-    def _event(self, at_ms: int, iid: str, kind: str, **extra: Any) -> None:
+    def _event(self, at_ms: int, iid: str, kind: str, sent_ms: int | None = None,
+               **extra: Any) -> None:
+        """An incident event stamped ``at_ms``, sent then (or at ``sent_ms``, late)."""
         self._seq += 1
         body = {"event_id": f"{iid}-{self._seq}", "incident_id": iid, "type": kind,
                 "at": format_instant(at_ms), **extra}
-        self._at(at_ms, ("incidents", iid, orjson.dumps(body)))
+        self._at(at_ms if sent_ms is None else sent_ms, ("incidents", iid, orjson.dumps(body)))
 
     def _open(self, t: int) -> None:
         rng = self.rng
@@ -129,7 +134,19 @@ class Traffic:
             done += 30_000
         if severity == "P2" and rng.random() < 0.2:
             self._event(ack + 5_000, iid, "severity_changed", severity="P1")
+        if service == "elevators":
+            self._field_visit(t, iid, severity)
         self._event(done, iid, "resolved")
+
+    def _field_visit(self, t: int, iid: str, severity: str) -> None:
+        """An elevator call: a crew dispatched, then a technician on site, one arrival in four
+        reported late by the technician's app (so the page shows a breach withdrawn), some after
+        a remote fix resolved the incident (the ``on_site`` clock was cancelled by then)."""
+        rng = self.rng
+        self._event(t + rng.randint(2_000, 8_000), iid, "milestone", milestone="dispatched")
+        arrived = t + int(1000 * ON_SITE_S[severity] * rng.uniform(0.4, 1.3))
+        late = arrived + rng.randint(5_000, 20_000) if rng.random() < 0.25 else None
+        self._event(arrived, iid, "milestone", late, milestone="on_site")
 
     def _outage(self, t: int) -> None:
         up = [s for s in SERVICES if s not in self._down]

@@ -1,13 +1,49 @@
 """``slawatch policy explain`` as text and as JSON: which policy and version an incident opened
-at an instant would get, and why (``PolicySet.explain_incident`` finds it; this only writes it).
+at an instant would get, and why (``PolicySet.explain_incident`` finds it; this only writes it),
+with the winner's clocks (the built-ins and its custom ones, SPEC 4.1) and their targets.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from .core.policy import IncidentExplanation
+from .core.clocks import BUILT_INS, ClockDefinition, Condition
+from .core.events import TYPE_NAMES
+from .core.policy import IncidentExplanation, PolicyVersion
 from .core.timefmt import NEVER_MS, format_instant
+
+
+def _condition(c: Condition) -> str:
+    return TYPE_NAMES[c] if isinstance(c, int) else f"{{milestone: {c}}}"
+
+
+def _conditions(cs: frozenset[Condition]) -> list[str]:
+    """Conditions as written: event types in their SPEC order, then milestones by name."""
+    return [_condition(c) for c in sorted(cs, key=lambda c: (isinstance(c, str), str(c)
+                                                             if isinstance(c, str) else c))]
+
+
+def clock_json(d: ClockDefinition, policy: PolicyVersion) -> dict[str, Any]:
+    """A clock's definition in the clocks language, its calendar resolved."""
+    calendar = d.calendar or policy.calendar.name
+    return {"start": _condition(d.start), "stop": _conditions(d.stop),
+            "cancel": _conditions(d.cancel), "pauses": d.pauses, "on_reopen": d.on_reopen,
+            "calendar": calendar, "built_in": d in BUILT_INS}
+
+
+def clock_text(d: ClockDefinition, policy: PolicyVersion) -> str:
+    """``{start: opened, stop: [resolved, closed], pauses: true, ...}``: the keys that differ
+    from the defaults, and the calendar."""
+    spec = clock_json(d, policy)
+    parts = [f"start: {spec['start']}", f"stop: [{', '.join(spec['stop'])}]"]
+    if spec["cancel"]:
+        parts.append(f"cancel: [{', '.join(spec['cancel'])}]")
+    if d.pauses:
+        parts.append("pauses: true")
+    if d.on_reopen != "ignore":
+        parts.append(f"on_reopen: {d.on_reopen}")
+    parts.append(f"calendar: {spec['calendar']}")
+    return "{" + ", ".join(parts) + "}"
 
 
 def format_duration(ms: int) -> str:
@@ -72,6 +108,10 @@ def format_explanation(e: IncidentExplanation) -> str:
             lines.append(f"  {t.metric}: {format_duration(t.target_ms)} "
                          f"(from the \"*\" fallback: no {e.severity} {t.metric} target)")
     lines.append(f"calendar: {winner.calendar.name} ({winner.calendar.zone.key})")
+    lines.append("clocks:")
+    for d in winner.clocks:
+        kind = "built-in" if d in BUILT_INS else "custom"
+        lines.append(f"  {d.name} ({kind}): {clock_text(d, winner)}")
     return "\n".join(lines)
 
 
@@ -99,6 +139,7 @@ def explanation_json(e: IncidentExplanation) -> dict[str, Any]:
             "targets": {t.metric: None if t.target_ms is None else {
                 "ms": t.target_ms, "text": format_duration(t.target_ms), "from": t.severity,
                 "fallback": t.severity != e.severity} for t in e.targets},
+            "clocks": {d.name: clock_json(d, e.winner) for d in e.winner.clocks},
         }
     return {"customer": e.customer, "service": e.service, "severity": e.severity,
             "at": format_instant(e.at_ms), "rule": _RULE, "candidates": candidates,

@@ -39,7 +39,7 @@ Value = dict[str, Any]
 #: the core bounds (field lengths, events per incident), not by what a producer adds.
 _KEPT = ("incident_id", "event_id", "type", "at")
 _KEPT_OF_TYPE = {"opened": ("severity", "service", "customer", "attributes"),
-                 "severity_changed": ("severity",)}
+                 "severity_changed": ("severity",), "milestone": ("milestone",)}
 
 
 def stored_event(raw_event: dict[str, Any]) -> dict[str, Any]:

@@ -192,9 +192,11 @@ def incidents_view(detectors: Mapping[int, Detector], limit: int = 200) -> dict[
                 continue
             opened = inc.opened
             assert opened is not None
+            # one row per clock that started and is measured (the built-ins and the policy's
+            # custom clocks alike); a clock not started yet has no deadline and shows nothing
             views = [(clock, v) for clock, v in ((c, c.view(now)) for c in inc.clocks)
-                     if v["target_ms"] is not None]
-            live = [v for _, v in views if v["state"] != "stopped"]
+                     if v["target_ms"] is not None and v["state"] != "idle"]
+            live = [v for _, v in views if v["state"] in ("running", "paused")]
             urgent = min((v["deadline"] for v in live if _instant(v["deadline"]) is not None),
                          default=FAR_MS)
             breached = any(v["breached"] for _, v in views)

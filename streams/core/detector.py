@@ -24,7 +24,7 @@ from typing import Any, NamedTuple
 
 from . import changelog
 from .availability import ServiceBook
-from .clocks import METRIC_NAMES, Crossing, Stop
+from .clocks import Crossing, Stop
 from .errors import InvalidEvent
 from .events import UPDATED, Heartbeat, IncidentEvent
 from .ids import _blake2b
@@ -42,7 +42,7 @@ class Published(NamedTuple):
     (the policy version and the ``opened`` event that names the customer and service)."""
 
     kind: str  # alert | outcome
-    metric: int
+    metric: str  # the clock's name
     value: Crossing | Stop
     policy: PolicyVersion
     opened: IncidentEvent
@@ -355,21 +355,22 @@ def _alert_kind(policy: PolicyVersion, crossing: Crossing) -> str:
     return "breach" if crossing.threshold.index == policy.breach_index else "near_breach"
 
 
-def _alert_id(incident_id: str, policy: PolicyVersion, kind: str, metric: int,
+def _alert_id(incident_id: str, policy: PolicyVersion, kind: str, metric: str,
               value: Crossing | Stop) -> str:
+    """The id of an incident's record: the clock's name is its metric, built-in or custom (the
+    definition of a clock is not part of it, SPEC section 4.1)."""
     if type(value) is Stop:
-        text = f"incident\x1f{incident_id}\x1f{METRIC_NAMES[metric]}\x1foutcome"
+        text = f"incident\x1f{incident_id}\x1f{metric}\x1foutcome"
     else:
         assert type(value) is Crossing
-        text = (f"incident\x1f{incident_id}\x1f{policy.id}\x1f{METRIC_NAMES[metric]}\x1f"
+        text = (f"incident\x1f{incident_id}\x1f{policy.id}\x1f{metric}\x1f"
                 f"{_alert_kind(policy, value)}\x1f{value.threshold.label}")
     return _blake2b(text.encode(), digest_size=12).hexdigest()
 
 
 def _record(incident_id: str, aid: str, entry: Published) -> Record:
-    _, metric_index, value, policy, opened = entry  # unpacked by name: the hot path
+    _, metric, value, policy, opened = entry  # unpacked by name: the hot path
     keys = policy.match_keys
-    metric = METRIC_NAMES[metric_index]
     if type(value) is Crossing:
         at_ms, elapsed_ms, target_ms, severity, deadline_ms, threshold = value
         rec: Record = {

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from .errors import InvalidEvent, InvalidInstant
 from .timefmt import parse_instant
 
 (OPENED, ACKNOWLEDGED, PAUSED, RESUMED, RESOLVED, REOPENED, CLOSED, SEVERITY_CHANGED,
- UPDATED) = range(9)
+ UPDATED, MILESTONE) = range(10)
 TYPES = {
     "opened": OPENED,
     "acknowledged": ACKNOWLEDGED,
@@ -19,22 +20,26 @@ TYPES = {
     "closed": CLOSED,
     "severity_changed": SEVERITY_CHANGED,
     "updated": UPDATED,
+    "milestone": MILESTONE,
 }
 TYPE_NAMES = {v: k for k, v in TYPES.items()}
+#: SPEC sections 2 and 4.1: a milestone's name (``on_site``), and a custom clock's.
+NAME = re.compile(r"[a-z][a-z0-9_]*\Z")
 
 
 class IncidentEvent:
     """One valid incident event.
 
-    ``seq`` is its arrival number (ties on ``at`` keep arrival order).
+    ``seq`` is its arrival number (ties on ``at`` keep arrival order). ``milestone`` is the name
+    of a ``milestone`` event (None for every other type: the field is an extra one there).
     """
 
     __slots__ = ("incident_id", "event_id", "type", "at", "seq", "severity", "service", "customer",
-                 "attributes")
+                 "attributes", "milestone")
 
     def __init__(self, incident_id: str, event_id: str, type_: int, at: int, severity: str | None,
                  service: str | None, customer: str | None, attributes: dict[str, Any] | None,
-                 seq: int = 0) -> None:
+                 seq: int = 0, milestone: str | None = None) -> None:
         self.incident_id = incident_id
         self.event_id = event_id
         self.type = type_
@@ -44,6 +49,7 @@ class IncidentEvent:
         self.service = service
         self.customer = customer
         self.attributes = attributes
+        self.milestone = milestone
 
     def __repr__(self) -> str:
         return (f"IncidentEvent({self.incident_id!r}, {self.event_id!r}, {TYPE_NAMES[self.type]}, "
@@ -127,6 +133,9 @@ def incident_event(obj: Any) -> IncidentEvent:
         customer = _text(obj, "customer", what)
     elif type_ == SEVERITY_CHANGED:
         severity = _text(obj, "severity", f"incident {incident_id!r} event {event_id!r}")
+    milestone = None
+    if type_ == MILESTONE:
+        milestone = _milestone(obj, f"incident {incident_id!r} event {event_id!r}")
     attributes = get("attributes")
     if attributes is not None and type(attributes) is not dict:
         msg = (
@@ -134,7 +143,25 @@ def incident_event(obj: Any) -> IncidentEvent:
             f"{attributes!r}, expected an object"
         )
         raise InvalidEvent(msg, "bad_field")
-    return IncidentEvent(incident_id, event_id, type_, at, severity, service, customer, attributes)
+    return IncidentEvent(incident_id, event_id, type_, at, severity, service, customer, attributes,
+                         0, milestone)
+
+
+def _milestone(obj: dict[str, Any], what: str) -> str:
+    """The ``milestone`` field of a ``milestone`` event: a name such as ``on_site``."""
+    value = obj.get("milestone")
+    if value is None:
+        msg = f"{what}: missing required field 'milestone'"
+        raise InvalidEvent(msg, "missing_field")
+    if type(value) is str and len(value) > MAX_FIELD_CHARS:
+        name = "milestone"
+        raise _too_long(name, value, what)
+    if type(value) is not str or NAME.match(value) is None:
+        shown = repr(value) if len(repr(value)) <= 80 else repr(value)[:80] + "..."
+        msg = (f"{what}: field 'milestone' is {shown}, expected a name matching "
+               "[a-z][a-z0-9_]* such as on_site")
+        raise InvalidEvent(msg, "bad_field")
+    return value
 
 
 UP, DEGRADED, DOWN = 0, 1, 2

@@ -2,7 +2,9 @@
 
 The fold is the pure function of the SPEC: ``Incident.refold`` rebuilds it from the sorted events,
 ``Incident.apply`` extends it by one in-order event, and both run the same ``_step``, which moves
-each clock by its table (``clocks``).
+each clock by its table (``clocks``): the built-in ``response`` and ``resolution`` and the custom
+clocks of the policy (SPEC section 4.1) alike, the ``opened`` included (it starts the clocks
+that start at it).
 
 Before an event at ``t`` is applied, every crossing strictly before ``t`` fires; a crossing at ``t``
 itself waits for the events of that instant (an acknowledgement exactly at the deadline meets it).
@@ -13,8 +15,18 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from .calendar import utc_always
-from .clocks import _UNKNOWN, RESOLUTION, RESPONSE, STOPPED, Crossing, MetricClock, Stop
-from .events import OPENED, SEVERITY_CHANGED, IncidentEvent
+from .clocks import (
+    _UNKNOWN,
+    BUILT_INS,
+    PAUSED_,
+    RUNNING,
+    TABLES,
+    Crossing,
+    MetricClock,
+    Stop,
+    condition_of,
+)
+from .events import MILESTONE, OPENED, SEVERITY_CHANGED, IncidentEvent
 from .policy import PolicySet, PolicyVersion
 from .timefmt import NEVER_MS
 
@@ -30,7 +42,7 @@ class Change(NamedTuple):
     (``outcome``), as the detector's changelog publishes it."""
 
     kind: str  # alert | outcome
-    metric: int  # RESPONSE | RESOLUTION
+    metric: str  # the clock's name: response, resolution or a custom clock's
     value: Crossing | Stop
 
 #: The most an incident's events may weigh (``stored_size``): a state value (its events as the
@@ -45,6 +57,8 @@ def stored_size(ev: IncidentEvent) -> int:
     """An upper bound of the bytes ``ev`` takes in an incident's state value: its kept fields
     (``streams.state.stored_event``) and their JSON punctuation."""
     size = 96 + len(ev.incident_id) + len(ev.event_id) + len(ev.severity or "")
+    if ev.type == MILESTONE:
+        size += len(ev.milestone or "")
     if ev.type == OPENED:
         size += len(ev.service or "") + len(ev.customer or "") + (
             _ATTRIBUTES_BYTES if ev.attributes else 0)
@@ -64,7 +78,7 @@ class Incident:
         self.event_ids: set[str] = set()
         self.opened: IncidentEvent | None = None
         self.policy: PolicyVersion | None = None
-        self.clocks: tuple[MetricClock, MetricClock] | None = None
+        self.clocks: tuple[MetricClock, ...] | None = None
         self.severity = ""
         self.last_at_ms = NEVER_MS  # the latest ``at`` applied to the fold
         self.seen_at_ms = NEVER_MS  # the latest ``at`` of any event, held or applied
@@ -109,25 +123,26 @@ class Incident:
             if due is None or (due != _UNKNOWN and due >= at_ms):
                 continue  # nothing crosses before at_ms (the cached common case)
             for rec in clock.fire_before(at_ms):
-                out.append(_new(Change, ("alert", clock.metric, rec)))
+                out.append(_new(Change, ("alert", clock.name, rec)))
                 if rec.at_ms > self.high_ms:
                     self.high_ms = rec.at_ms
         self._step(ev, clocks, out)
         self.last_at_ms = at_ms
 
-    def _step(self, ev: IncidentEvent, clocks: tuple[MetricClock, MetricClock],
+    def _step(self, ev: IncidentEvent, clocks: tuple[MetricClock, ...],
               out: list[Change]) -> None:
         """Apply one event to every clock, by the clock's table (``clocks.transitions``)."""
         kind, at_ms = ev.type, ev.at
         if kind == SEVERITY_CHANGED:
             assert ev.severity is not None
             self.severity = ev.severity
+        key = kind if kind != MILESTONE else condition_of(ev)
         for clock in clocks:
-            action = clock.table.get((kind, clock.status))
+            action = clock.table.get((key, clock.status))
             if action is not None:
                 stop = action(clock, at_ms, self.severity)
                 if stop is not None:
-                    out.append(_new(Change, ("outcome", clock.metric, stop)))
+                    out.append(_new(Change, ("outcome", clock.name, stop)))
 
     def refold(self, policies: PolicySet, now_ms: int, out: list[Change]) -> None:
         """Rebuild the fold from every event in order of ``at`` (the opened first at its instant),
@@ -144,52 +159,66 @@ class Incident:
         assert opened.customer is not None and opened.service is not None
         policy = policies.resolve_incident(opened.customer, opened.service, opened.at)
         self.policy = policy
-        calendar = policy.calendar if policy is not None else UNMEASURED
-        clocks = (MetricClock(RESPONSE, calendar, policy),
-                  MetricClock(RESOLUTION, calendar, policy))
+        if policy is None:  # tracked, never judged: the built-in clocks, with no target
+            clocks = tuple([MetricClock(i, d.name, TABLES[i], UNMEASURED, None)
+                            for i, d in enumerate(BUILT_INS)])
+        else:
+            clocks = tuple([MetricClock(i, name, table, calendar, policy)
+                            for i, (name, table, calendar) in enumerate(policy.engine)])
         assert opened.severity is not None
         self.severity = opened.severity
-        for clock in clocks:
-            clock.start(opened.at, opened.severity)
+        scratch: list[Change] = []
+        self._step(opened, clocks, scratch)  # the clocks that start at the opened start
         self.clocks = clocks
         self.last_at_ms = opened.at
         ordered = sorted((ev for ev in self.events if ev.at >= opened.at and ev is not opened),
                          key=lambda ev: (ev.at, ev.seq))
-        scratch: list[Change] = []
         for ev in ordered:
             self.apply(ev, scratch)
         self.fire_until(now_ms, scratch)
         for clock in clocks:
             for rec in clock.fired.values():
-                out.append(_new(Change, ("alert", clock.metric, rec)))
+                out.append(_new(Change, ("alert", clock.name, rec)))
             if clock.stop is not None:
-                out.append(_new(Change, ("outcome", clock.metric, clock.stop)))
+                out.append(_new(Change, ("outcome", clock.name, clock.stop)))
 
     def fire_until(self, now_ms: int, out: list[Change]) -> None:
         """Fire every crossing at or before the detector clock ``now_ms``."""
         if self.clocks is None:
             return
         for clock in self.clocks:
+            due = clock._next
+            if due is None or (due != _UNKNOWN and due > now_ms):
+                continue  # nothing crosses by now_ms (the cached common case)
             for rec in clock.fire_before(now_ms + 1):
-                out.append(_new(Change, ("alert", clock.metric, rec)))
+                out.append(_new(Change, ("alert", clock.name, rec)))
                 if rec.at_ms > self.high_ms:
                     self.high_ms = rec.at_ms
 
     def next_due(self) -> int | None:
         """The next instant at which a threshold of this incident would fire."""
-        if self.clocks is None:
+        clocks = self.clocks
+        if clocks is None:
             return None
-        a = self.clocks[0].next_crossing()
-        b = self.clocks[1].next_crossing()
-        if a is None:
-            return b
-        return a if b is None or a < b else b
+        due = None
+        for clock in clocks:
+            x = clock.next_crossing()
+            if x is not None and (due is None or x < due):
+                due = x
+        return due
 
     def held(self) -> bool:
         """No ``opened`` yet: its events wait for one (SPEC section 4), and it has no clocks."""
         return self.opened is None
 
     def finished(self) -> bool:
-        """Both clocks stopped (or never opened): a candidate for eviction after retention."""
+        """No clock running or paused (each stopped, cancelled or never started; or never
+        opened): a candidate for eviction after retention."""
         clocks = self.clocks
-        return clocks is None or (clocks[0].status == STOPPED and clocks[1].status == STOPPED)
+        if clocks is None:
+            return True
+        for clock in clocks:  # a loop, not any(): it runs at each heap pop (hot path)
+            status = clock.status
+            if status == RUNNING or status == PAUSED_:
+                return False
+        return True

@@ -16,33 +16,25 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 
 from .calendar import Calendar, WeeklySchedule
+from .clocks import (
+    BUILT_INS,
+    TABLES,
+    Action,
+    ClockDefinition,
+    Condition,
+    Threshold,
+    transitions,
+)
+from .errors import PolicyProblem
 
+#: The built-in incident metrics; a policy's ``clocks`` block adds more (SPEC section 4.1).
 METRICS = ("response", "resolution")
+#: Names no custom clock may take: the built-in metrics and the other metrics of the outputs.
+RESERVED_METRICS = ("response", "resolution", "availability", "requests", "burn_rate")
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 MATCH_KEYS = ("customer", "service")
 
 # ----------------------------------------------------------------------------- the model
-
-
-@dataclass(frozen=True, slots=True)
-class Threshold:
-    """One entry that fires: a fraction of the target, a working time left, or the breach."""
-
-    index: int
-    label: float | str  # the policy entry as written: 0.5, "4m"; 1.0 for the breach
-    fraction: Fraction | None  # f of the target, or None for a duration entry
-    left_ms: int = 0  # a duration entry stands for target - left_ms
-
-    @property
-    def is_breach(self) -> bool:
-        return self.fraction == 1 and self.left_ms == 0 and self.label == 1.0
-
-    def level_ms(self, target_ms: int) -> int | None:
-        """The elapsed working ms at which this entry fires for ``target_ms``; None if skipped."""
-        if self.fraction is None:
-            return target_ms - self.left_ms if self.left_ms < target_ms else None
-        f = self.fraction
-        return -(-f.numerator * target_ms // f.denominator)  # round up to the whole ms
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,23 +108,40 @@ class PolicyVersion:
     match: tuple[str | None, str | None]  # (customer, service)
     calendar: Calendar
     near_breach: tuple[Threshold, ...]  # the near-breach entries, then the breach last
-    targets: dict[str, tuple[int | None, int | None]] | None  # severity -> (response, resolution)
+    #: severity -> a target (ms, None: none given) per clock, in the order of ``clocks``
+    targets: dict[str, tuple[int | None, ...]] | None
     availability: Availability | None
     requests: Requests | None = None  # request objectives (SPEC section 9)
+    #: every incident clock: the built-ins, then the ``clocks`` block in the order written
+    clocks: tuple[ClockDefinition, ...] = BUILT_INS
+    #: the calendar of each clock's working time (None: the policy's ``calendar``)
+    clock_calendars: tuple[Calendar | None, ...] = (None, None)
     _levels: dict[tuple[int, int], tuple[tuple[int, Threshold], ...]] = field(
         default_factory=dict, repr=False
     )
     match_keys: tuple[str, ...] = field(init=False, default=())  # the keys of ``match``
     #: the index of the breach among the thresholds (``near_breach`` holds it last)
     breach_index: int = field(init=False, default=-1)
+    #: each clock's (name, table, calendar), drawn once: what an incident's clocks are made of
+    engine: tuple[tuple[str, dict[tuple[Condition, int], Action], Calendar], ...] = field(
+        init=False, default=())
 
     def __post_init__(self) -> None:
         self.match_keys = tuple(k for k, v in zip(MATCH_KEYS, self.match, strict=True)
                                 if v is not None)
         self.breach_index = len(self.near_breach) - 1
+        self.engine = tuple(
+            (d.name, TABLES[i] if i < len(BUILT_INS) and d == BUILT_INS[i] else transitions(d),
+             cal or self.calendar)
+            for i, (d, cal) in enumerate(zip(self.clocks, self.clock_calendars, strict=True)))
 
+    @property
+    def metric_names(self) -> tuple[str, ...]:
+        """The names of the policy's incident clocks (the ``metric`` of their records)."""
+        return tuple(d.name for d in self.clocks)
     def target_ms(self, severity: str, metric: int) -> int | None:
-        """Target of ``metric`` (0 response, 1 resolution) for ``severity``; None: not measured."""
+        """Target of clock ``metric`` (its index in ``clocks``: 0 response, 1 resolution) for
+        ``severity``; None: not measured."""
         targets = self.targets
         if targets is None:
             return None
@@ -192,7 +201,7 @@ class Candidate:
 class TargetSource:
     """The winner's target of one metric for a severity: from that severity's entry or "*"."""
 
-    metric: str  # "response" | "resolution"
+    metric: str  # "response" | "resolution" | a custom clock's name
     target_ms: int | None  # None: not measured
     severity: str | None  # the entry it comes from; None when not measured
 
@@ -207,7 +216,7 @@ class IncidentExplanation:
     at_ms: int
     candidates: tuple[Candidate, ...]
     winner: PolicyVersion | None  # None: tracked and counted, no alert, no outcome
-    targets: tuple[TargetSource, ...]  # response, resolution; empty without a winner
+    targets: tuple[TargetSource, ...]  # per clock of the winner; empty without a winner
 
     @property
     def rule(self) -> str | None:
@@ -222,6 +231,8 @@ class PolicySet:
     versions: list[PolicyVersion]
     calendars: dict[str, Calendar]
     file: str = "<policies>"
+    #: what is valid but likely not meant (``policy validate`` prints them)
+    warnings: tuple[PolicyProblem, ...] = ()
     _by_match: dict[tuple[str | None, str | None], list[PolicyVersion]] = field(
         default_factory=dict, repr=False
     )
@@ -274,7 +285,7 @@ class PolicySet:
         targets: tuple[TargetSource, ...] = ()
         if chosen is not None:
             targets = tuple(TargetSource(name, *chosen.target_source(severity, metric))
-                            for metric, name in enumerate(METRICS))
+                            for metric, name in enumerate(chosen.metric_names))
         return IncidentExplanation(customer, service, severity, at_ms,
                                    tuple(c for _, _, c in candidates), chosen, targets)
 

@@ -24,6 +24,9 @@ Definitions (the README's "Reports" section says the same for users):
   outcome's ``elapsed_seconds`` (on the policy's calendar, pauses excluded for resolution); wall
   time is ``at - opened_at``. Outcomes without ``opened_at`` (older producers) have no wall time:
   the wall figures cover the others, and are ``None`` (n/a) when none has it.
+- custom clocks (SPEC 4.1): per clock the records name, its compliance and the time to its stop
+  (``{clock}_time_*``: working and wall, as MTTA/MTTR), after the fixed columns; their outcomes
+  count in the overall compliance.
 - p50 / p90: nearest rank: the value of rank ``ceil(p/100 * n)`` in ascending order.
 - compliance: met outcomes / outcomes, per metric and over all outcomes, in percent.
 - breaches: standing ``breach`` records, except an availability period's credit-tier records

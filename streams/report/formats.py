@@ -10,14 +10,21 @@ import json
 from collections.abc import Sequence
 from typing import Any, Final
 
-from streams.report.kpis import KPI_COLUMNS, PERIOD_COLUMNS, Cell, Report, Row, count_column
+from streams.report.kpis import (
+    PERIOD_COLUMNS,
+    Cell,
+    Report,
+    Row,
+    count_column,
+    kpi_columns,
+)
 from streams.report.options import DIMENSIONS
 
-#: How ``parse_csv`` reads each column back: the counts as ints, ``met`` as a bool, the group
-#: values and instants as text, every other figure as a float.
-_INT_COLUMNS: Final = frozenset(
-    c for c in KPI_COLUMNS if c.endswith(("_n", "_outcomes", "_met", "_periods"))
-    or c in ("incidents", "breaches", "near_breaches"))
+#: How ``parse_csv`` reads each column back: the counts as ints (a custom clock's too, by the
+#: same endings), ``met`` as a bool, the group values and instants as text, every other figure
+#: as a float.
+_INT_ENDINGS: Final = ("_n", "_outcomes", "_met", "_periods")
+_INT_NAMES: Final = frozenset({"incidents", "breaches", "near_breaches"})
 _BOOL_COLUMNS: Final = frozenset({"met"})
 _TEXT_COLUMNS: Final = frozenset({*DIMENSIONS, "policy_period", "period_start", "period_end"})
 
@@ -73,18 +80,19 @@ def _aligned(header: Sequence[str], lines: Sequence[Sequence[str]], left: int) -
 
 def format_table(report: Report) -> str:
     """The terminal report: an overview, the times, availability, and the periods with credits."""
-    by, rows = list(report.options.by), report.kpis
+    by, rows, clocks = list(report.options.by), report.kpis, report.clocks
     if not rows:
         return "no standing alerts or outcomes"
     out = ["OVERVIEW"]
     out += _aligned(
         [*by, "incidents", "breaches", "near-breaches", "response met", "resolution met",
-         "availability met", "overall met"],
+         *(f"{c} met" for c in clocks), "availability met", "overall met"],
         [[*(str(r[d]) for d in by), str(r["incidents"]), str(r["breaches"]),
           str(r["near_breaches"]), _ratio(r, "response"), _ratio(r, "resolution"),
-          _ratio(r, "availability"), _pct(r["compliance_percent"])] for r in rows], len(by))
-    timed = [(r, name, label) for r in rows for name, label in (("mtta", "MTTA"), ("mttr", "MTTR"))
-             if r[f"{name}_n"]]
+          *(_ratio(r, c) for c in clocks), _ratio(r, "availability"),
+          _pct(r["compliance_percent"])] for r in rows], len(by))
+    names = [("mtta", "MTTA"), ("mttr", "MTTR"), *((f"{c}_time", f"to {c}") for c in clocks)]
+    timed = [(r, name, label) for r in rows for name, label in names if r[f"{name}_n"]]
     if timed:
         out += ["", "TIMES (working time on the policy calendar; wall time opened -> stop)"]
         out += _aligned(
@@ -148,7 +156,7 @@ def parse_csv(text: str) -> list[Row]:
                 row[column] = None
             elif column in _BOOL_COLUMNS:
                 row[column] = cell == "true"
-            elif column in _INT_COLUMNS:
+            elif column in _INT_NAMES or column.endswith(_INT_ENDINGS):
                 row[column] = int(cell)
             else:
                 row[column] = float(cell)
@@ -160,7 +168,8 @@ def report_json(report: Report) -> dict[str, Any]:
     """The JSON object of ``--format json``: the summary, the groups, the periods and the
     compliance per period."""
     return {"summary": report.standing.summary(), "by": list(report.options.by),
-            "period": report.options.period, "kpis": report.kpis, "periods": report.periods,
+            "period": report.options.period, "clocks": list(report.clocks),
+            "kpis": report.kpis, "periods": report.periods,
             "compliance_over_time": [{"period": p.period, "metric": p.metric, "met": p.met,
                                       "outcomes": p.outcomes, "percent": round(p.percent, 6)}
                                      for p in report.compliance]}
@@ -174,6 +183,6 @@ def format_report(report: Report) -> str:
     if options.format == "csv":
         if options.periods_csv:
             return format_csv(PERIOD_COLUMNS, report.periods)
-        return format_csv([*options.by, *KPI_COLUMNS], report.kpis)
+        return format_csv([*options.by, *kpi_columns(report.clocks)], report.kpis)
     return format_table(report) + "\n"
 

@@ -12,7 +12,7 @@ from typing import Final
 
 from streams.core.timefmt import format_instant
 from streams.report.options import ReportOptions
-from streams.report.records import Rec, Standing
+from streams.report.records import INCIDENT_METRICS, Rec, Standing, is_incident_metric
 
 OUTCOME_METRICS: Final = ("response", "resolution", "availability")
 NONE: Final = "-"  # the group value of a record without that field (availability: no customer)
@@ -82,6 +82,24 @@ PERIOD_COLUMNS: Final = (
 )
 
 
+def custom_clocks(records: Sequence[Rec]) -> tuple[str, ...]:
+    """The custom clocks (SPEC 4.1) that records of ``records`` name, sorted."""
+    return tuple(sorted({str(r.metric) for r in records if is_incident_metric(r.metric)
+                         and r.metric not in INCIDENT_METRICS}))
+
+
+def clock_columns(clock: str) -> list[str]:
+    """The figures of one custom clock: its compliance, and the time to its stop (e.g. the
+    time to on-site: ``on_site_time_work_mean_s``), as for MTTA and MTTR."""
+    return [f"{clock}_outcomes", f"{clock}_met", f"{clock}_compliance_percent",
+            *_time_columns(f"{clock}_time")]
+
+
+def kpi_columns(clocks: Sequence[str] = ()) -> tuple[str, ...]:
+    """``KPI_COLUMNS``, then the columns of each custom clock of the report."""
+    return (*KPI_COLUMNS, *(c for clock in clocks for c in clock_columns(clock)))
+
+
 def _times(outcomes: Sequence[Rec], name: str) -> Row:
     work = [r.elapsed_s for r in outcomes if r.elapsed_s is not None]
     wall = [(r.at_ms - r.opened_at_ms) / 1000 for r in outcomes
@@ -106,15 +124,16 @@ def _counted_length_s(rec: Rec) -> float | None:
     return rec.budget_s / (1 - rec.target / 100)
 
 
-def kpis(records: Sequence[Rec]) -> Row:
-    """The figures of one group of standing records (``KPI_COLUMNS``)."""
+def kpis(records: Sequence[Rec], clocks: Sequence[str] = ()) -> Row:
+    """The figures of one group of standing records (``kpi_columns(clocks)``): the overall
+    compliance counts the outcomes of the custom ``clocks`` too."""
     row: Row = {"incidents": len({r.incident_id for r in records if r.incident_id is not None}),
                 "breaches": sum(1 for r in records if r.kind == "breach" and not (
                     r.metric == "availability" and isinstance(r.threshold, float)
                     and r.threshold > 1)),
                 "near_breaches": sum(1 for r in records if r.kind == "near_breach")}
     outcomes = {m: [r for r in records if r.kind == "outcome" and r.metric == m]
-                for m in OUTCOME_METRICS}
+                for m in (*OUTCOME_METRICS, *clocks)}
     all_met = all_n = 0
     for metric, found in outcomes.items():
         met = sum(1 for r in found if r.met)
@@ -123,6 +142,8 @@ def kpis(records: Sequence[Rec]) -> Row:
         all_met, all_n = all_met + met, all_n + len(found)
     row["compliance_percent"] = _percent(all_met, all_n)
     row |= _times(outcomes["response"], "mtta") | _times(outcomes["resolution"], "mttr")
+    for clock in clocks:
+        row |= _times(outcomes[clock], f"{clock}_time")
     periods = outcomes["availability"]
     down = sum(r.downtime_s or 0.0 for r in periods)
     budget = sum(r.budget_s or 0.0 for r in periods)
@@ -136,7 +157,7 @@ def kpis(records: Sequence[Rec]) -> Row:
     row["budget_burn_percent"] = _percent(down, budget) if periods else None
     row["credit_periods"] = sum(1 for r in periods if r.credit_percent > 0)
     row["credit_max_percent"] = max((r.credit_percent for r in periods), default=None)
-    return {column: _rounded(row[column]) for column in KPI_COLUMNS}
+    return {column: _rounded(row[column]) for column in kpi_columns(clocks)}
 
 
 def _rounded(value: Cell) -> Cell:
@@ -145,14 +166,16 @@ def _rounded(value: Cell) -> Cell:
 
 
 def kpi_rows(standing: Standing, by: Sequence[str], period: str = "month") -> list[Row]:
-    """One row per group of the standing records: the group's values, then ``KPI_COLUMNS``.
-    Groups in sorted order; a record without the field is in the group ``-``."""
+    """One row per group of the standing records: the group's values, then ``KPI_COLUMNS`` and
+    the columns of every custom clock the records name. Groups in sorted order; a record
+    without the field is in the group ``-``."""
+    clocks = custom_clocks(standing.records)
     groups: dict[tuple[str, ...], list[Rec]] = {}
     for rec in standing.records:
         ref_ms = standing.reference_ms.get(rec.alert_id)
         key = tuple(_group_value(rec, dim, ref_ms, period) for dim in by)
         groups.setdefault(key, []).append(rec)
-    return [{**dict(zip(by, key, strict=True)), **kpis(groups[key])}
+    return [{**dict(zip(by, key, strict=True)), **kpis(groups[key], clocks)}
             for key in sorted(groups, key=lambda k: [(v == NONE, v) for v in k])]
 
 
@@ -218,11 +241,13 @@ class Report:
     kpis: list[Row]
     periods: list[Row]
     compliance: list[CompliancePoint]
+    clocks: tuple[str, ...] = ()  # the custom clocks the records name (their columns)
 
 
 def build_report(standing: Standing, options: ReportOptions) -> Report:
     """The report ``options`` ask for, of the records that stand (filtered by them)."""
     chosen = standing.select(options.keep)
     return Report(options, chosen, kpi_rows(chosen, options.by, options.period),
-                  period_rows(chosen, options.period), compliance_series(chosen, options.period))
+                  period_rows(chosen, options.period), compliance_series(chosen, options.period),
+                  custom_clocks(chosen.records))
 

@@ -19,8 +19,16 @@ import orjson
 from streams.core.errors import InvalidInstant
 from streams.core.timefmt import parse_instant
 
-INCIDENT_METRICS: Final = ("response", "resolution")
+INCIDENT_METRICS: Final = ("response", "resolution")  # the built-in ones
+#: The metrics that are not an incident's: every other name is (a built-in or a custom clock,
+#: SPEC 4.1: ``metric`` is an open name).
+NOT_INCIDENT_METRICS: Final = ("availability", "burn_rate", "requests")
 DEAD_LETTERS: Final = ("invalid", "late")
+
+
+def is_incident_metric(metric: str | None) -> bool:
+    """Whether ``metric`` names an incident clock: ``response``, ``resolution`` or a custom one."""
+    return metric is not None and metric not in NOT_INCIDENT_METRICS
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +107,7 @@ def decode_record(obj: Any) -> Rec:
         msg = f"kind={kind!r}: expected breach, near_breach, outcome, retraction, invalid or late"
         raise BadRecord(msg)
     metric = _text(obj, "metric", True)
-    incident = metric in INCIDENT_METRICS
+    incident = is_incident_metric(metric)
     outcome = kind == "outcome"
     threshold = obj.get("threshold")
     if threshold is not None and (not isinstance(threshold, int | float | str)
@@ -200,7 +208,7 @@ class Standing:
 
     def without_opened_at(self) -> int:
         return sum(1 for r in self.records if r.kind == "outcome"
-                   and r.metric in INCIDENT_METRICS and r.opened_at_ms is None)
+                   and is_incident_metric(r.metric) and r.opened_at_ms is None)
 
     def summary_line(self) -> str:
         kinds = ", ".join(f"{n} {k}" for k, n in sorted(self.kinds().items())) or "none"

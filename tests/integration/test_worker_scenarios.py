@@ -1,8 +1,9 @@
-"""Acceptance 1: every worked example, produced to the input topics of a running worker, gives
-compacted output topics equal to ``slawatch replay`` of the same files.
+"""Acceptance 1: every worked example (``golden/scenarios``, and the custom clocks of
+``golden/clocks``), produced to the input topics of a running worker, gives compacted output topics
+equal to ``slawatch replay`` of the same files.
 
 The workers run with the manual clock, so the detector clock moves past event time only by the
-ticks the test produces (to the example's ``until``), as replay's ``--until`` moves it. All six
+ticks the test produces (to the example's ``until``), as replay's ``--until`` moves it. They all
 run at once, each with its own topics and consumer group on the session's broker.
 """
 
@@ -25,7 +26,8 @@ from tests.support.schemas import SCHEMA_OF_KIND, problems
 
 pytestmark = pytest.mark.integration
 
-SCENARIOS = sorted(p for p in (Path(__file__).parent.parent / "golden" / "scenarios").iterdir()
+GOLDEN = Path(__file__).parent.parent / "golden"
+SCENARIOS = sorted(p for name in ("scenarios", "clocks") for p in (GOLDEN / name).iterdir()
                    if p.is_dir())
 
 

@@ -1,5 +1,6 @@
-"""The golden scenarios (``tests/golden/scenarios``) as inputs: each folder's incidents and
-heartbeats merged on ``at`` (each file keeping its order) and its ``until``."""
+"""The golden scenarios (``tests/golden/scenarios``, then the custom clocks of
+``tests/golden/clocks``) as inputs: each folder's incidents and heartbeats merged on ``at`` (each
+file keeping its order) and its ``until``."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ import orjson
 
 from streams.core.timefmt import parse_instant
 
-SCENARIOS = sorted(p for p in (Path(__file__).parent.parent / "golden" / "scenarios").iterdir()
-                   if p.is_dir())
+GOLDEN = Path(__file__).parent.parent / "golden"
+SCENARIOS = [p for name in ("scenarios", "clocks") for p in sorted((GOLDEN / name).iterdir())
+             if p.is_dir()]
 
 Input = tuple[str, dict[str, Any]]  # ("incident" | "heartbeat", the JSON object)
 

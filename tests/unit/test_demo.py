@@ -111,3 +111,22 @@ def test_malformed_records_are_the_only_invalid_ones() -> None:
             (incident_event if topic == "incidents" else heartbeat)(obj)
         except InvalidEvent as exc:  # pragma: no cover - the failure message
             raise AssertionError(f"{topic} record {obj} is invalid: {exc}") from None
+
+
+def test_elevator_calls_send_milestones_some_late_and_the_demo_judges_on_site() -> None:
+    """SPEC 4.1 in the demo: the elevators contract has an on_site clock, and its traffic sends
+    dispatched and on_site milestones, some of them after their time (a late report)."""
+    from tests.support.fold import fold
+
+    sent = ten_minutes(5)
+    milestones = [(now, orjson.loads(v)) for now, topic, _, v in sent if topic == "incidents"
+                  and b'"milestone"' in v]
+    names = Counter(obj["milestone"] for _, obj in milestones)
+    assert names["on_site"] > 3 and names["dispatched"] >= names["on_site"]
+    late = [obj for now, obj in milestones if parse_instant(obj["at"]) + 5_000 <= now]
+    assert late, "some arrival is reported late"
+    incidents = [orjson.loads(v) for _, topic, _, v in sent if topic == "incidents"
+                 and v.startswith(b"{") and v.endswith(b"}")]
+    records = fold(DEMO_POLICIES.read_text(), incidents=incidents)
+    on_site = Counter(r["kind"] for r in records if r.get("metric") == "on_site")
+    assert on_site["outcome"] and on_site["breach"], on_site

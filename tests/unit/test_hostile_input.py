@@ -186,9 +186,7 @@ def test_an_instant_is_read_exactly_as_spec_1_says(case: tuple[Any, int | None])
         assert parse_instant(format_instant(got)) == got
 
 
-@pytest.mark.parametrize("type_", [
-    pytest.param(t, marks=pytest.mark.xfail(strict=True, reason="issue 13: milestone not built"))
-    if t == "milestone" else t for t in INCIDENT_TYPES])
+@pytest.mark.parametrize("type_", INCIDENT_TYPES)
 def test_every_spec_2_type_is_a_valid_incident_event(type_: str) -> None:
     ev: dict[str, Any] = {"event_id": "e", "incident_id": "i", "type": type_, "at": BASE}
     if type_ in ("opened", "severity_changed"):
@@ -401,11 +399,8 @@ def test_a_service_heard_at_the_end_of_the_range_is_judged_to_its_end() -> None:
     assert sum(r["kind"] == "outcome" for r in records) == 39
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13: the milestone event type is not built yet")
 def test_a_milestone_event_is_valid_input() -> None:
-    """SPEC 2 lists ``milestone`` (with a ``milestone`` name) among the incident event types.
-    Found: ``streams/core/events.py`` ``TYPES`` has no ``milestone``, so every such event is
-    dead-lettered as ``unknown_type``."""
+    """SPEC 2 lists ``milestone`` (with a ``milestone`` name) among the incident event types."""
     ev = {"event_id": "e1", "incident_id": "i", "type": "milestone", "milestone": "on_site",
           "at": BASE + MIN}
     case = Case(POLICY, [Line("incident", dump(OPENED), GOOD),

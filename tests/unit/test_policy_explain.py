@@ -239,3 +239,42 @@ def test_cli_help_has_an_example() -> None:
     result = explain("--help")
     assert result.returncode == 0
     assert "example:" in result.stdout and "slawatch policy explain --policies" in result.stdout
+
+
+def test_the_winners_custom_clocks_and_their_targets_are_shown() -> None:
+    """SPEC 4.1: explain lists every clock of the winning version (built-in and custom) with its
+    definition and calendar, and each one's target for the severity."""
+    from streams.core.policyfile import load_policies
+    from streams.explain import explanation_json
+
+    policies = load_policies(
+        "calendars:\n"
+        "  office: {timezone: Europe/Paris, hours: {mon-fri: ['08:00-18:00']}}\n"
+        "policies:\n"
+        "  - id: field\n"
+        "    match: {service: elevators}\n"
+        "    calendar: office\n"
+        "    clocks:\n"
+        "      on_site: {stop: [{milestone: on_site}], cancel: [resolved, closed],"
+        " calendar: 24x7}\n"
+        "      repair: {start: {milestone: on_site}, stop: [resolved, closed], pauses: true,"
+        " on_reopen: resume}\n"
+        "    incidents:\n"
+        "      P1: {response: 15m, on_site: 2h, repair: 4h}\n"
+        "      '*': {response: 1h, on_site: 1d}\n", "p.yaml")
+    e = policies.explain_incident("otis", "elevators", "P2", ms("2027-05-01T00:00:00Z"))
+    assert [(t.metric, t.target_ms, t.severity) for t in e.targets] == [
+        ("response", HOUR, "*"), ("resolution", None, None), ("on_site", 24 * HOUR, "*"),
+        ("repair", None, None)]
+    text = format_explanation(e)
+    assert "  on_site: 1d (from the \"*\" fallback: no P2 on_site target)" in text
+    assert ("  repair (custom): {start: {milestone: on_site}, stop: [resolved, closed], "
+            "pauses: true, on_reopen: resume, calendar: office}") in text
+    assert ("  on_site (custom): {start: opened, stop: [{milestone: on_site}], "
+            "cancel: [resolved, closed], calendar: 24x7}") in text
+    assert "  response (built-in): {start: opened, stop: [acknowledged, resolved, closed]" in text
+    clocks = explanation_json(e)["winner"]["clocks"]
+    assert list(clocks) == ["response", "resolution", "on_site", "repair"]
+    assert clocks["repair"] == {"start": "{milestone: on_site}", "stop": ["resolved", "closed"],
+                                "cancel": [], "pauses": True, "on_reopen": "resume",
+                                "calendar": "office", "built_in": False}

@@ -22,6 +22,7 @@ from streams.report import (
     build_report,
     format_csv,
     format_report,
+    format_table,
     human_duration,
     kpi_rows,
     nearest_rank,
@@ -477,3 +478,37 @@ def test_from_topics_without_a_broker_is_a_one_line_error(
     assert cli.main(["report", "--from-topics"]) == 2
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 1 and "SLAWATCH_BROKER" in err[0]
+
+
+# ----------------------------------------------------------------------------- custom clocks
+
+
+def test_a_custom_clock_has_its_compliance_and_time_to_milestone_columns() -> None:
+    """SPEC 4.1 in a report: golden/clocks/05 (worked by hand in its README): on_site outcomes
+    5400 s (missed) and 3600 s (met), repair 9000 s (missed) and 6300 s (met), the response met
+    twice; p50/p90 by nearest rank of two values are the first and the second."""
+    from streams.core.policyfile import load_policy_file
+    from tests.golden.test_clocks import CLOCKS, replayed
+
+    folder = CLOCKS / "05-severity-change"
+    lines, _ = replayed(folder, load_policy_file(str(folder / "policy.yaml")))
+    log = Changelog()
+    read_jsonl(lines, "out.jsonl", log, io.StringIO())
+    report = build_report(log.standing(), ReportOptions.parse(by=["policy"], format="csv"))
+    assert report.clocks == ("on_site", "repair")
+    (row,) = report.kpis
+    assert (row["on_site_outcomes"], row["on_site_met"], row["on_site_compliance_percent"]) == (
+        2, 1, 50.0)
+    assert (row["on_site_time_n"], row["on_site_time_work_mean_s"], row["on_site_time_work_p50_s"],
+            row["on_site_time_work_p90_s"]) == (2, 4500.0, 3600.0, 5400.0)
+    assert (row["repair_time_work_mean_s"], row["repair_time_work_p50_s"],
+            row["repair_time_work_p90_s"]) == (7650.0, 6300.0, 9000.0)
+    # wall time: opened -> stop (repair: 08:00 -> 12:00 and 08:00 -> 10:45)
+    assert row["repair_time_wall_mean_s"] == (14400 + 9900) / 2
+    assert row["compliance_percent"] == round(100 * 4 / 6, 6)  # response 2/2, on_site, repair 1/2
+    text = format_report(report)
+    assert text.splitlines()[0].endswith(",repair_time_wall_p90_s")
+    assert parse_csv(text) == report.kpis
+    table = format_table(build_report(log.standing(), ReportOptions.parse(by=["policy"])))
+    assert "on_site met" in table and "50.0% (1/2)" in table
+    assert any(line.split()[1:4] == ["to", "repair", "2"] for line in table.splitlines())

@@ -44,6 +44,16 @@ class Checker:
         self.file = file
         self.origins = origins or {}  # merged revisions: a path here -> (file, path there)
         self.problems: list[PolicyProblem] = []
+        #: what is valid but likely not meant (``policy validate`` prints them; loading goes on)
+        self.warnings: list[PolicyProblem] = []
+
+    def warn(self, path: str, message: str) -> None:
+        """Note a warning at ``path`` (named as a problem is)."""
+        problems, self.problems = self.problems, self.warnings
+        try:
+            self.bad(path, message)
+        finally:
+            self.problems = problems
 
     def bad(self, path: str, message: str) -> None:
         """Note a problem at ``path`` (named in the file that holds it, for merged revisions)."""

@@ -13,12 +13,14 @@ from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from ..calendar import Calendar
+from ..clocks import Threshold
 from ..errors import PolicyError, PolicyProblem
-from ..policy import MATCH_KEYS, METRICS, PolicySet, PolicyVersion, Requests, Threshold
+from ..policy import MATCH_KEYS, METRICS, PolicySet, PolicyVersion, Requests
 from ..timefmt import NEVER_MS
 from .availability import read_availability
 from .calendars import read_calendar
 from .checker import MAX_PROBLEMS, Checker, TooManyProblems, exact, is_number
+from .clocks import ALWAYS, clock_names, read_clocks
 from .requests import read_requests
 from .text import join, kind, match_text, show
 
@@ -54,6 +56,10 @@ class Validator(Checker):
         root = self.mapping(doc, "", ("calendars", "policies"))
         calendars = {}
         for name, spec in self.mapping(root.get("calendars", {}), "calendars").items():
+            if name == ALWAYS:
+                self.bad(f"calendars.{name}", f"{ALWAYS!r} is reserved: it names the calendar "
+                         "that is always working (give yours another name)")
+                continue
             cal = read_calendar(self, str(name), spec, f"calendars.{name}")
             if cal is not None:
                 calendars[str(name)] = cal
@@ -71,13 +77,13 @@ class Validator(Checker):
             self.cross_check(self.identities)
         if self.problems:
             raise PolicyError(self.problems)
-        return PolicySet(versions, calendars, self.file)
+        return PolicySet(versions, calendars, self.file, tuple(self.warnings))
 
     def policy(self, spec: Any, index: int, raw_calendars: Any, calendars: dict[str, Calendar]
                ) -> PolicyVersion | None:
         path = f"policies[{index}]"
         allowed = ("id", "version", "effective_from", "match", "calendar", "near_breach",
-                   "incidents", "availability", "requests")
+                   "clocks", "incidents", "availability", "requests")
         spec = self.mapping(spec, path, allowed)
         ok = len(self.problems)
         pid = spec.get("id")
@@ -94,18 +100,19 @@ class Validator(Checker):
         match = self.match(spec.get("match", {}), f"{path}.match")
         if len(self.problems) == ok and eff is not None:
             self.identities.append((index, _Identity(pid, version, eff, match)))
-        cal_name = spec.get("calendar")
-        calendar = Calendar("24x7", ZoneInfo("UTC"))
-        if cal_name is not None:
-            if not isinstance(cal_name, str) or cal_name not in raw_calendars:
-                self.bad(f"{path}.calendar", f"unknown calendar {show(cal_name)}; defined: "
-                         f"{', '.join(map(str, raw_calendars)) or 'none'}")
-            elif cal_name in calendars:
-                calendar = calendars[cal_name]
+        calendar = self.calendar(spec.get("calendar"), f"{path}.calendar", raw_calendars,
+                                 calendars)
         near = self.near_breach(spec.get("near_breach", []), f"{path}.near_breach")
+        clocks, clock_calendars = read_clocks(self, spec.get("clocks", {}), f"{path}.clocks",
+                                              raw_calendars, calendars)
+        if "clocks" in spec and "incidents" not in spec:
+            self.bad(f"{path}.clocks", "clocks without an incidents block measure nothing: "
+                     "give their targets per severity under incidents")
         targets = None
         if "incidents" in spec:
-            targets = self.incidents(spec["incidents"], f"{path}.incidents")
+            written = tuple(dict.fromkeys((*METRICS, *clock_names(spec.get("clocks")))))
+            targets = self.incidents(spec["incidents"], f"{path}.incidents",
+                                     tuple(d.name for d in clocks), written)
         availability = None
         if "availability" in spec:
             availability = read_availability(self, spec["availability"], f"{path}.availability",
@@ -116,13 +123,24 @@ class Validator(Checker):
         if len(self.problems) != ok or eff is None:
             return None
         return PolicyVersion(pid, version, eff, match, calendar, near, targets, availability,
-                             requests)
+                             requests, clocks, clock_calendars)
 
     def requests(self, spec: dict[str, Any], path: str, calendar: Calendar) -> Requests | None:
         """The policy's requests block, if it has one (``core.policyfile.requests``)."""
         if "requests" not in spec:
             return None
         return read_requests(self, spec["requests"], f"{path}.requests", calendar.zone)
+
+    def calendar(self, name: Any, path: str, raw_calendars: Any,
+                 calendars: dict[str, Calendar]) -> Calendar:
+        """A policy's calendar: a defined one, or ``24x7`` in UTC (the default)."""
+        if name is not None and name != ALWAYS:
+            if not isinstance(name, str) or name not in raw_calendars:
+                self.bad(path, f"unknown calendar {show(name)}; defined: "
+                         f"{', '.join(map(str, raw_calendars)) or 'none'} (or {ALWAYS})")
+            elif name in calendars:
+                return calendars[name]
+        return Calendar(ALWAYS, ZoneInfo("UTC"))
 
     def match(self, value: Any, path: str) -> tuple[str | None, str | None]:
         value = self.mapping(value, path, MATCH_KEYS)
@@ -160,22 +178,34 @@ class Validator(Checker):
         entries.append(Threshold(len(entries), 1.0, Fraction(1)))
         return tuple(entries)
 
-    def incidents(self, value: Any, path: str) -> dict[str, tuple[int | None, int | None]]:
+    def incidents(self, value: Any, path: str, names: tuple[str, ...], written: tuple[str, ...]
+                  ) -> dict[str, tuple[int | None, ...]]:
+        """Targets per severity, one per clock of ``names`` (the built-ins, then the policy's
+        valid ``clocks``); a key that is none of the clocks ``written`` is a problem."""
         out = {}
         value = self.mapping(value, path)
         if not value:
             self.bad(path, "expected at least one severity (e.g. P1, or \"*\" for every severity)")
         for sev, spec in value.items():
             spath = join(path, str(sev))
-            spec = self.mapping(spec, spath, METRICS)
-            pair = []
-            for metric in METRICS:
-                pair.append(self.duration(spec[metric], f"{spath}.{metric}")
-                            if metric in spec else None)
-            if not any(m in spec for m in METRICS):
-                self.bad(spath, "expected response, resolution or both")
-            out[str(sev)] = (pair[0], pair[1])
+            spec = self.mapping(spec, spath)
+            for key in spec:
+                if key not in written:
+                    self.unknown_metric(join(spath, str(key)), written)
+            targets = tuple(self.duration(spec[name], f"{spath}.{name}") if name in spec
+                            else None for name in names)
+            if not any(name in spec for name in written):
+                self.bad(spath, "expected response, resolution or both" if len(written) == 2
+                         else f"expected a target for at least one of {', '.join(written)}")
+            out[str(sev)] = targets
         return out
+
+    def unknown_metric(self, path: str, names: tuple[str, ...]) -> None:
+        """A severity entry's key that is neither a built-in metric nor a clock of the policy."""
+        clocks = names[len(METRICS):]
+        defined = (f"one of its clocks ({', '.join(clocks)})" if clocks
+                   else "a clock of its clocks block (it has none)")
+        self.bad(path, f"unknown key; expected one of {', '.join(METRICS)}, or {defined}")
 
     def cross_check(self, indexed: list[tuple[int, _Identity]]) -> None:
         by_id: dict[str, list[tuple[int, _Identity]]] = {}
