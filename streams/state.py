@@ -8,6 +8,9 @@ changes it (the worker keeps them in Faust tables whose changelogs bring them ba
   (``{"forgotten": ms}``);
 - a service: the exact state at its last heartbeat (``ServiceBook.snapshot``), never a
   projection, which is a function of that state and the clock;
+- a service's request counts: one value per request objective fold (its counters,
+  ``requests.snapshot``), and one for the service with the ``event_id``s it remembers; keyed by
+  ``request_key`` (JSON arrays: no service name can make one key of another);
 - the partition's detector clock.
 
 Every value also carries the partition it belongs to (``"p"``) and the offset of the input record
@@ -25,10 +28,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NamedTuple
 
+import orjson
+
 from .core.detector import DEFAULT_RETENTION_MS, Detector, Record
 from .core.errors import InvalidEvent
 from .core.events import Heartbeat, IncidentEvent, incident_event
 from .core.policy import PolicySet
+from .core.requests.records import RequestCount
 from .core.timefmt import END_INSTANT_MS, NEVER_MS
 
 Value = dict[str, Any]
@@ -72,10 +78,21 @@ def service_value(partition: int, offset: int, snapshot: dict[str, Any]) -> Valu
     return {"p": partition, "o": offset, "snap": snapshot}
 
 
+def request_key(service: str, fold: tuple[str, ...] = ()) -> str:
+    """The requests table's key of a service (``fold`` empty) or of one of its folds."""
+    return orjson.dumps([service, *fold]).decode()
+
+
+def request_value(partition: int, offset: int, data: dict[str, Any]) -> Value:
+    """A value of the requests table: a service's (``data`` has ``ids``) or one of its folds'
+    (``fold``: its snapshot) with the service's input offset."""
+    return {"p": partition, "o": offset, **data}
+
+
 def rebuild(policies: PolicySet, clock_ms: int | None, incidents: Iterable[tuple[str, Value]],
             services: Iterable[tuple[str, Value]], retention_ms: int = DEFAULT_RETENTION_MS,
-            follow_events: bool = True, clock_limit_ms: int | None = None
-            ) -> tuple[Detector, list[Record]]:
+            follow_events: bool = True, clock_limit_ms: int | None = None,
+            requests: Iterable[tuple[str, Value]] = ()) -> tuple[Detector, list[Record]]:
     """A detector holding the state these values describe, at the clock ``clock_ms`` (or, when
     ``follow_events``, the latest instant they hold), and the records it has to publish: those
     due by then that the values do not show as sent (fired after the last write, or lost in a
@@ -112,12 +129,30 @@ def rebuild(policies: PolicySet, clock_ms: int | None, incidents: Iterable[tuple
         det.remember_forgotten(incident_id, at_ms)
     for name, snap in snaps:
         out += det.services.restore(name, snap, latest)
+    out += _restore_requests(det, requests)
     out += det.advance(latest)
     det.evicted.clear()
     return det, out
 
 
-Write = tuple[str, str, Value]  # ("incidents" | "services", key, value)
+def _restore_requests(det: Detector, values: Iterable[tuple[str, Value]]) -> list[Record]:
+    """The request objectives of each service whose values these are (a fold's value names
+    its service; a service's own value is keyed by its name)."""
+    own: dict[str, Value] = {}
+    folds: dict[str, dict[Any, Any]] = {}
+    for key, value in values:
+        service, *fid = orjson.loads(key)
+        if fid:
+            folds.setdefault(service, {})[tuple(fid)] = value["fold"]
+        else:
+            own[service] = value
+    out: list[Record] = []
+    for name in sorted(own.keys() | folds.keys()):
+        out += det.requests.restore(name, own.get(name), folds.get(name, {}))
+    return out
+
+
+Write = tuple[str, str, Value]  # ("incidents" | "services" | "requests" | "clocks", key, value)
 
 
 class Step(NamedTuple):
@@ -189,6 +224,7 @@ class Partition:
         #: the offset of the heartbeat each service took last here: its value's ``o`` even
         #: while the write that carries it is not in the store yet (the same step)
         self.service_offsets: dict[str, int] = {}
+        self.request_offsets: dict[str, int] = {}  # the same, of its request counts
         #: rebuilt at a saved clock: what it publishes until it has read its inputs again
         self.holding: Holding | None = None
 
@@ -203,12 +239,36 @@ class Partition:
         return self._apply("services", hb.service, offset, hb, lambda previous: service_value(
             self.number, offset, self._snapshot(hb.service)))
 
+    def request(self, offset: int, rec: RequestCount) -> Step:
+        """Apply one decoded request count read at ``offset``: the service's value, and one
+        per objective fold it changed."""
+        def value(previous: Value | None) -> Value:
+            return request_value(self.number, offset, self.det.requests.service_data(rec.service))
+
+        step = self._apply("requests", request_key(rec.service), offset, rec, value)
+        step.writes.extend(self._fold_writes())
+        return step
+
+    def _fold_writes(self) -> list[Write]:
+        """The values of the request folds changed since the last step, each with its
+        service's input offset."""
+        writes: list[Write] = []
+        for service, fid, snap in self.det.requests.changed():
+            offset = self.request_offsets.get(service)
+            if offset is None:
+                previous = self.lookup("requests", request_key(service))
+                offset = -1 if previous is None else previous["o"]
+            writes.append(("requests", request_key(service, fid), request_value(
+                self.number, offset, {"fold": snap})))
+        return writes
+
     def _snapshot(self, name: str) -> dict[str, Any]:
         snap = self.det.services.snapshot(name)
         assert snap is not None, f"service {name!r} took a heartbeat but has no state"
         return snap
 
-    def _apply(self, table: str, key: str, offset: int, event: IncidentEvent | Heartbeat,
+    def _apply(self, table: str, key: str, offset: int,
+               event: IncidentEvent | Heartbeat | RequestCount,
                value: Callable[[Value | None], Value]) -> Step:
         """One input for ``key``: skipped if its value was written by this input or a later one
         (delivered again), else fire what falls due before ``at``, apply it, write its value."""
@@ -227,6 +287,8 @@ class Partition:
         writes.append((table, key, value(previous)))
         if table == "services":
             self.service_offsets[key] = offset
+        elif type(event) is RequestCount:
+            self.request_offsets[event.service] = offset
         return Step(out, writes, None)
 
     def advance(self, now_ms: int) -> Step:
@@ -241,7 +303,7 @@ class Partition:
         det = self.det
         out = det.advance(now_ms)
         writes = self._evictions(-1)
-        fired = {rec["service"] for rec in out if written_first(rec)}
+        fired = {rec["service"] for rec in out if written_first(rec) and "objective" not in rec}
         for name in sorted(fired):
             offset = self.service_offsets.get(name)
             if offset is None:
@@ -250,6 +312,7 @@ class Partition:
             snap = det.services.snapshot(name)
             if offset is not None and snap is not None:
                 writes.append(("services", name, service_value(self.number, offset, snap)))
+        writes += self._fold_writes()
         return Step(out, writes, None)
 
     def _again(self, table: str, key: str) -> Step:
@@ -261,7 +324,12 @@ class Partition:
             return Step([], [], None)
         self.resent.add((table, key))
         det = self.det
-        again = det.republish(key) if table == "incidents" else det.services.republish(key)
+        if table == "incidents":
+            again = det.republish(key)
+        elif table == "services":
+            again = det.services.republish(key)
+        else:
+            again = det.requests.republish(orjson.loads(key)[0])
         return Step(again, [], None)
 
     def _evictions(self, offset: int) -> list[Write]:

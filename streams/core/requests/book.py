@@ -11,29 +11,61 @@ record goes to every objective of every policy whose ``requests`` block matches 
 from __future__ import annotations
 
 import heapq
+from collections import deque
 from typing import Any
 
 from .. import changelog
 from ..availability.foldstate import Fired
 from ..errors import InvalidEvent
-from ..ids import alert_id
+from ..ids import _blake2b, alert_id
 from ..policy import PolicySet
-from ..timefmt import HOUR_MS, format_instant
+from ..timefmt import HOUR_MS, NEVER_MS, format_instant
 from .fold import Change, ObjectiveFold
 from .records import RequestCount
+from .snapshot import Data, fold_restore, fold_snapshot
 
 Record = dict[str, Any]
 DEFAULT_LATENESS_MS = HOUR_MS
+#: The ``event_id``s a service remembers at most (the oldest arrivals are forgotten first): a
+#: table value stays far below Kafka's 1 MB with 64-bit digests.
+MAX_EVENT_IDS = 10_000
 
 
 class RequestService:
-    __slots__ = ("name", "folds", "event_ids", "lateness")
+    __slots__ = ("name", "folds", "event_ids", "arrivals", "lateness", "horizon", "reached")
 
     def __init__(self, name: str, folds: list[ObjectiveFold]) -> None:
         self.name = name
         self.folds = folds
-        self.event_ids: set[str] = set()  # unique per service for the run (SPEC section 9)
+        #: the digests of the applied records' ``event_id``s and their ``at``, kept while a
+        #: copy could still be applied (until the clock minus ``horizon`` passes its ``at``: a
+        #: copy is ``late`` from then on), at most ``MAX_EVENT_IDS``; ``arrivals`` in order
+        self.event_ids: set[str] = set()
+        self.arrivals: deque[tuple[str, int]] = deque()
         self.lateness: dict[str | None, int] = {}  # customer -> its greatest lateness
+        self.horizon = max((f.horizon_ms for f in folds), default=DEFAULT_LATENESS_MS)
+        #: the clock its restored folds had reached (a rebuild may start below it)
+        self.reached = NEVER_MS
+
+    def remember(self, digest: str, at: int, now: int) -> None:
+        self.event_ids.add(digest)
+        arrivals = self.arrivals
+        arrivals.append((digest, at))
+        floor = now - self.horizon
+        while arrivals and (arrivals[0][1] < floor or len(arrivals) > MAX_EVENT_IDS):
+            self.event_ids.discard(arrivals.popleft()[0])
+
+
+def _digest(event_id: str) -> str:
+    return _blake2b(event_id.encode(), digest_size=8).hexdigest()
+
+
+FoldId = tuple[str, str, str]
+
+
+def fold_id(fold: ObjectiveFold) -> FoldId:
+    """What tells a service's folds apart: its policy, customer (or "") and objective."""
+    return fold.chain[0].id, fold.customer or "", fold.objective_id
 
 
 class RequestBook:
@@ -45,6 +77,8 @@ class RequestBook:
         self.heap: list[tuple[int, int, ObjectiveFold]] = []
         self._seq = 0
         self._shared: dict[Any, Any] = {}  # burn levels shared by every fold
+        #: the folds changed since the shell last took them (``changed``)
+        self._changed: dict[tuple[str, FoldId], ObjectiveFold] = {}
 
     def _service(self, name: str) -> RequestService:
         svc = self.services.get(name)
@@ -74,11 +108,12 @@ class RequestBook:
     def refusal(self, rec: RequestCount, now: int) -> InvalidEvent | None:
         """``duplicate`` or ``late`` (SPEC section 9), found without changing anything."""
         svc = self._service(rec.service)
-        if rec.event_id is not None and rec.event_id in svc.event_ids:
+        if rec.event_id is not None and _digest(rec.event_id) in svc.event_ids:
             return InvalidEvent(
                 f"service {rec.service!r}: request count event_id {rec.event_id!r} was already "
                 "applied (the first arrival counts)", "duplicate")
         lateness = self._lateness(svc, rec.customer)
+        now = max(now, svc.reached)
         if rec.at < now - lateness:
             return InvalidEvent(
                 f"service {rec.service!r} request count at {format_instant(rec.at)} is earlier "
@@ -90,7 +125,7 @@ class RequestBook:
         """Apply a record that ``refusal`` let through, at detector clock ``now``."""
         svc = self._service(rec.service)
         if rec.event_id is not None:
-            svc.event_ids.add(rec.event_id)
+            svc.remember(_digest(rec.event_id), rec.at, now)
         out: list[Record] = []
         for fold in svc.folds:
             if fold.customer is not None and fold.customer != rec.customer:
@@ -100,8 +135,10 @@ class RequestBook:
                 fold.advance(now - 1, changes)  # what the clock holds already (rarely any)
             else:
                 fold.catch_up(now - 1)  # nothing is due before the clock: no loop
+            fold.fresh.clear()  # sent again with this record if it comes twice (``republish``)
             fold.take(rec, changes)
             out += _records(fold, changes)
+            self._changed[fold.service, fold_id(fold)] = fold
             self._schedule(fold)
         return out
 
@@ -114,12 +151,59 @@ class RequestBook:
             fold.scheduled = None
             changes: list[Change] = []
             fold.advance(now, changes)
-            out += _records(fold, changes)
+            if changes:
+                fold.fresh += changes
+                self._changed[fold.service, fold_id(fold)] = fold
+                out += _records(fold, changes)
             self._schedule(fold)
         return out
 
     def next_due(self) -> int | None:
         return self.heap[0][0] if self.heap else None
+
+    # -- through a changelog
+
+    def changed(self) -> list[tuple[str, FoldId, Data]]:
+        """(service, ``fold_id``, snapshot) of every fold changed since the last call."""
+        out = [(service, fid, fold_snapshot(fold, fold.fresh))
+               for (service, fid), fold in self._changed.items()]
+        self._changed.clear()
+        return out
+
+    def service_data(self, name: str) -> Data:
+        """What a service keeps beside its folds: the event ids it remembers."""
+        svc = self._service(name)
+        return {"ids": [[d, at] for d, at in svc.arrivals]}
+
+    def restore(self, name: str, data: Data | None, folds: dict[FoldId, Data]) -> list[Record]:
+        """Load a service from ``service_data`` and its folds' snapshots (by ``fold_id``);
+        return what its folds' clocks fired that may not have reached its topic (``fresh``).
+        Folds of objectives that are gone are dropped; new ones start fresh."""
+        self.services.pop(name, None)
+        svc = self._service(name)
+        for digest, at in (data or {}).get("ids", ()):
+            svc.event_ids.add(digest)
+            svc.arrivals.append((digest, at))
+        out: list[Record] = []
+        for fold in svc.folds:
+            saved = folds.get(fold_id(fold))
+            if saved is not None:
+                fold.fresh = fold_restore(fold, saved)
+                svc.reached = max(svc.reached, fold.processed)
+                out += _records(fold, fold.fresh)
+            self._schedule(fold)
+        return out
+
+    def republish(self, name: str) -> list[Record]:
+        """What the service's folds stand on, again (for a shell that cannot tell whether the
+        records of a record delivered twice reached their topic)."""
+        svc = self.services.get(name)
+        out: list[Record] = []
+        for fold in svc.folds if svc is not None else ():
+            for start in fold.order:
+                out += [_record(fold, f) for f in fold.periods[start].published.values()]
+            out += [_record(fold, f) for f in fold.burn_published.values()]
+        return out
 
     def _schedule(self, fold: ObjectiveFold) -> None:
         """Keep the fold in the heap at its next due instant (a due that moves later keeps the

@@ -83,6 +83,7 @@ class ObjectiveFold:
         self.pending: list[tuple[int, int, int]] = []  # (slice end, period start, slice)
         self.judged: deque[tuple[int, int, int]] = deque()  # judged cells, to forget
         self.scheduled: int | None = None
+        self.fresh: list[Change] = []  # what the clock fired since the last record taken
         self._forget_at = NEVER_MS
         # burn rates
         self.last_minute = NEVER_MS  # the last whole minute evaluated
@@ -189,7 +190,8 @@ class ObjectiveFold:
     def _next_end(self, start: int) -> int:
         return calendar_period(start, *self._kind(start))[1]
 
-    def _add(self, start: int, end: int, out: list[Change]) -> None:
+    def new_period(self, start: int, end: int) -> PeriodCounts:
+        """An empty period ``[start, end)`` judged by the version in force at its start."""
         version, block, objective = self._objective_at(start)
         p = PeriodCounts(start, end, version, block, objective)
         if p.timeslices and block is not None and objective is not None:
@@ -198,7 +200,10 @@ class ObjectiveFold:
             p.budget = (1 - objective.target / 100) * length
             p.levels = threshold_levels(length, objective.target, objective.near_breach,
                                         objective.near_breach_labels, objective.credits)
-        self.periods[start] = p
+        return p
+
+    def _add(self, start: int, end: int, out: list[Change]) -> None:
+        p = self.periods[start] = self.new_period(start, end)
         insort(self.order, start)
         if end <= self.processed:
             p.ended = True
