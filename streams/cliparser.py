@@ -30,16 +30,17 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     rp = sub.add_parser(
-        "replay", help="replay incident and heartbeat files or topics offline, deterministically",
+        "replay", help="replay input files or topics offline, deterministically",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Replay JSON Lines inputs through the SLA core and write the alert and "
                     "outcome\nrecords as JSON Lines.\n\nWith --from-topics, backfill: read "
-                    "PREFIX.incidents and PREFIX.heartbeats,\neach partition from the start (or "
-                    "--from-time) up to its end when the run\nbegan (or --to-time), merge them "
-                    "on `at` as files are merged, and write the\nrecords to a file or to "
-                    "--to-topic (keyed by alert_id; never a live topic of\nPREFIX unless "
-                    "--allow-live-topics). --from-time and --to-time compare Kafka\nrecord "
-                    "timestamps. A progress line is drawn on stderr when it is a terminal.\n\n"
+                    "PREFIX.incidents, PREFIX.heartbeats and\nPREFIX.requests, each partition from "
+                    "the start (or --from-time) up to its\nend when the run began (or "
+                    "--to-time), merge them on `at` as files are merged,\nand write the records "
+                    "to a file or to --to-topic (keyed by alert_id; never a\nlive topic of "
+                    "PREFIX unless --allow-live-topics). --from-time and --to-time\ncompare "
+                    "Kafka record timestamps. A progress line is drawn on stderr when it is a\n"
+                    "terminal.\n\n"
                     "--revision merges a policy file into --policies: what if this policy had "
                     "applied.\n\n"
                     "An input whose `at` is later than its reference instant plus --max-future is "
@@ -75,7 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="how far past its reference instant an input's `at` may lie "
                          "($SLAWATCH_MAX_FUTURE, else 5m)")
     rp.add_argument("--from-topics", action="store_true",
-                    help="read PREFIX.incidents and PREFIX.heartbeats instead of files")
+                    help="read PREFIX.incidents, PREFIX.heartbeats and PREFIX.requests "
+                         "instead of files")
     rp.add_argument("--broker", metavar="URL",
                     help="with --from-topics: host:port, several by commas ($SLAWATCH_BROKER)")
     rp.add_argument("--prefix", metavar="P",
@@ -127,7 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
         "create", help="create the input and output topics with their partitions and compaction",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Create every slawatch topic, all with the same partitions:\n"
-                    "  PREFIX.incidents, PREFIX.heartbeats        input\n"
+                    "  PREFIX.incidents, PREFIX.heartbeats,       input\n"
+                    "  PREFIX.requests\n"
                     "  PREFIX.breaches, PREFIX.near-breaches,     changelogs keyed by alert_id,\n"
                     "  PREFIX.outcomes                            cleanup.policy=compact\n"
                     "  PREFIX.deadletter                          invalid and late input\n"
@@ -149,7 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
     wk = sub.add_parser(
         "worker", help="run the Faust worker: live detection on Kafka",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Consume PREFIX.incidents and PREFIX.heartbeats, keep the detector's tables, "
+        description="Consume PREFIX.incidents, PREFIX.heartbeats and PREFIX.requests, keep the "
+                    "detector's tables, "
                     "and publish\nto PREFIX.breaches, PREFIX.near-breaches, PREFIX.outcomes and "
                     "PREFIX.deadletter\nuntil SIGINT or SIGTERM. Workers with the same app id "
                     "share the partitions.\nEvery flag but --no-web and --loglevel has a "
@@ -206,12 +210,14 @@ def _add_local_parsers(sub: Any) -> None:
     bk.add_argument("--prefix", metavar="P",
                     help="topic name prefix ($SLAWATCH_TOPIC_PREFIX, else sla)")
     sd = sub.add_parser(
-        "send", help="send incident events or heartbeats (JSON, or a JSON Lines file)",
+        "send", help="send incident events, heartbeats or request counts (JSON, or JSON Lines)",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Send events to the topics a worker reads: an incident event (it has "
                     "incident_id)\nto PREFIX.incidents keyed by incident_id, a heartbeat "
-                    "(service and status) to\nPREFIX.heartbeats keyed by service. Each is "
-                    "checked first as the worker checks it;\na bad one is reported with its "
+                    "(service and status) to\nPREFIX.heartbeats keyed by service, a request "
+                    "count (service and total, errors,\nlatency_le or duration_ms) to "
+                    "PREFIX.requests keyed by service. Each is checked first\nas the worker "
+                    "checks it; a bad one is reported with its "
                     "place and not sent, the others are. Exits 0,\nor 2 with a one-line error "
                     "(nothing valid to send, no broker, no topic).",
         epilog="examples:\n  slawatch send --now '{\"incident_id\": \"INC-1\", \"event_id\": "

@@ -210,7 +210,7 @@ def backfill(policies: PolicySet, settings: Settings, *, from_ms: int | None = N
              retention_ms: int = DEFAULT_RETENTION_MS,
              max_future_ms: int | None = None, timeout_s: float = 30.0,
              progress: Progress | None = None) -> Summary:
-    """Replay the incident and heartbeat topics of ``settings`` (from ``from_ms``, up to
+    """Replay the incident, heartbeat and request topics of ``settings`` (from ``from_ms``, up to
     ``to_ms`` or their end as of the start, by record timestamp: see ``streams.topicread``)
     through one ``Detector``, as ``replay`` does files; write records to ``out`` or to the
     topic ``to_topic`` (created, compacted, when missing). Refusing live topics is the
@@ -218,7 +218,8 @@ def backfill(policies: PolicySet, settings: Settings, *, from_ms: int | None = N
     plus ``max_future_ms`` (None: no bound) is a ``future`` dead letter. With a ``progress``
     line, the messages go to its stream instead of ``err``, each on a line of its own; clearing
     it at the end is the caller's."""
-    topics = {settings.topic("incidents"): INCIDENTS, settings.topic("heartbeats"): HEARTBEATS}
+    topics = {settings.topic(INCIDENTS): INCIDENTS, settings.topic(HEARTBEATS): HEARTBEATS,
+              settings.topic(REQUESTS): REQUESTS}
     on_progress = progress.update if progress is not None else None
     messages: Text = err if progress is None else progress  # on their own lines, not the bar's
     with TopicReader(settings, list(topics), from_ms=from_ms, to_ms=to_ms, timeout_s=timeout_s,

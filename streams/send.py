@@ -4,9 +4,10 @@ An event is one JSON object, given on the command line or as a line of a JSON Li
 where the SPEC (section 2) says, with the key it says, which a worker checks (a record keyed
 otherwise is a dead letter): an incident event (it has ``incident_id``) to ``PREFIX.incidents``
 keyed by its ``incident_id``, a heartbeat (``service`` and ``status``) to ``PREFIX.heartbeats``
-keyed by its ``service``. Each is checked as the worker will check it (``streams.codec``, the
-same limits); a bad one is reported with where it was, like a replay's, and not sent. Request
-counts (SPEC ``sla.requests``) are not read by this version's worker, so they are refused too.
+and a request count (``service`` and any of ``total``, ``errors``, ``latency_le``,
+``duration_ms``) to ``PREFIX.requests``, both keyed by their ``service``. Each is checked as the
+worker will check it (``streams.codec``, the same limits); a bad one is reported with where it
+was, like a replay's, and not sent.
 
 ``plan`` is pure (lines in, messages and problems out); ``produce`` sends what it planned.
 
@@ -25,7 +26,7 @@ import orjson
 
 from .admin import check_reachable
 from .broker import EMBEDDED_KAFKA_PYTHON_PRODUCER_SETTINGS
-from .codec import decode_heartbeat, decode_incident, loads
+from .codec import decode_heartbeat, decode_incident, decode_request, loads
 from .core.errors import InvalidEvent
 from .core.timefmt import format_instant
 from .settings import Settings
@@ -74,15 +75,10 @@ def message(raw: bytes) -> Message:
         beat = decode_heartbeat(raw)
         return Message("heartbeats", beat.service, raw)
     if isinstance(obj, dict) and "service" in obj and any(k in obj for k in _REQUEST_FIELDS):
-        msg = (
-            "request counts (SPEC sla.requests) are not read by this version's "
-                           "worker"
-        )
-        raise InvalidEvent(msg, "unknown_type")
-    msg = (
-        "not an incident event (no incident_id) nor a heartbeat (service and "
-                       "status)"
-    )
+        rec = decode_request(raw)
+        return Message("requests", rec.service, raw)
+    msg = ("not an incident event (no incident_id), a heartbeat (service and status) nor a "
+           "request count (service and total, errors, latency_le or duration_ms)")
     raise InvalidEvent(msg, "unknown_type")
 
 

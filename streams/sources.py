@@ -3,10 +3,10 @@
 A ``FileSource`` is a JSON Lines file (``-``: standard input), read a bounded line at a time
 (``streams.codec.MAX_RECORD_BYTES``): the rest of a longer line is skipped unread into memory, and
 the line is one ``too_large`` dead letter; a UTF-8 byte order mark before the first line is
-dropped. A ``PartitionSource`` is one partition of the incident or heartbeat topic, read by
-``streams.topicread``. ``merge`` interleaves them on ``at`` (ties: the earlier source first), and a
-bad record comes out as soon as it is read. ``InputError`` (in the tree of ``streams``): an input
-file that cannot be read.
+dropped. A ``PartitionSource`` is one partition of an input topic (incidents, heartbeats,
+request counts), read by ``streams.topicread``. ``merge`` interleaves them on ``at`` (ties: the
+earlier source first), and a bad record comes out as soon as it is read. ``InputError`` (in the
+tree of ``streams``): an input file that cannot be read.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from .core.errors import InvalidEvent, SlawatchError
 from .core.events import Heartbeat, IncidentEvent, check_future, heartbeat, incident_event
 from .core.requests.records import RequestCount, request_count
 from .topicread import TopicReader
-from .topics import HEARTBEATS_TOPIC, INCIDENTS_TOPIC
+from .topics import HEARTBEATS_TOPIC, INCIDENTS_TOPIC, REQUESTS_TOPIC
 
 
 class InputError(SlawatchError):
@@ -32,7 +32,7 @@ class InputError(SlawatchError):
 Decoded = IncidentEvent | Heartbeat | RequestCount | InvalidEvent
 INCIDENTS: Final = INCIDENTS_TOPIC  # a source's kind is the topic it would be read from
 HEARTBEATS: Final = HEARTBEATS_TOPIC
-REQUESTS: Final = "requests"  # SPEC sla.requests: read from files only in this version
+REQUESTS: Final = REQUESTS_TOPIC
 _PARSE: Final[dict[str, Callable[[Any], IncidentEvent | Heartbeat | RequestCount]]] = {
     INCIDENTS: incident_event, HEARTBEATS: heartbeat, REQUESTS: request_count}
 

@@ -2,7 +2,8 @@
 
 Names are before the prefix (``Settings.topic("breaches")`` is ``sla.breaches`` by default):
 
-    incidents, heartbeats           the inputs (co-partitioned, keyed by incident id / service)
+    incidents, heartbeats,          the inputs (co-partitioned, keyed by incident id / service)
+      requests
     ticks                           internal: ticks that move each partition's detector clock
     breaches, near-breaches,        the alert changelogs, keyed by ``alert_id`` and compacted:
       outcomes                      the latest record per key is the truth
@@ -23,8 +24,9 @@ from .core.errors import SlawatchError
 
 INCIDENTS_TOPIC: Final = "incidents"
 HEARTBEATS_TOPIC: Final = "heartbeats"
+REQUESTS_TOPIC: Final = "requests"
 #: the inputs, co-partitioned: partition p of each goes to the same worker
-INPUT_TOPICS: Final = (INCIDENTS_TOPIC, HEARTBEATS_TOPIC)
+INPUT_TOPICS: Final = (INCIDENTS_TOPIC, HEARTBEATS_TOPIC, REQUESTS_TOPIC)
 #: internal: ticks that move each partition's detector clock, co-partitioned with the inputs
 TICKS_TOPIC: Final = "ticks"
 #: the alert changelogs (keyed by ``alert_id``, compacted: the latest record per key is the truth)

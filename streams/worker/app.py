@@ -38,8 +38,7 @@ from streams.settings import Settings
 from streams.state import written_first
 from streams.status import incidents_view, services_view
 from streams.topics import (
-    HEARTBEATS_TOPIC,
-    INCIDENTS_TOPIC,
+    INPUT_TOPICS,
     OUTPUT_TOPICS,
     TICKS_TOPIC,
     TopicSpec,
@@ -57,6 +56,7 @@ MAX_RECORD_BYTES = 1_000_000
 TABLE_HELP = {
     "incidents": "incident id -> the events applied to it and the ids of its standing records",
     "services": "service -> its availability state at its last heartbeat",
+    "requests": "service (and objective) -> its request objectives' counters",
     "clocks": "partition -> the detector clock",
 }
 
@@ -147,8 +147,8 @@ def create_app(  # noqa: C901 - the factory wires each agent, timer and page as 
                          key_serializer="raw", value_serializer="raw",
                          partitions=settings.partitions)
 
-    source = app.topic(settings.topic(INCIDENTS_TOPIC), settings.topic(HEARTBEATS_TOPIC),
-                       settings.topic(TICKS_TOPIC), key_type=bytes, value_type=bytes,
+    source = app.topic(*(settings.topic(name) for name in (*INPUT_TOPICS, TICKS_TOPIC)),
+                       key_type=bytes, value_type=bytes,
                        key_serializer="raw", value_serializer="raw")
     outputs = {name: settings.topic(name) for name in OUTPUT_TOPICS}
     ticks = raw(TICKS_TOPIC)
@@ -191,7 +191,7 @@ def create_app(  # noqa: C901 - the factory wires each agent, timer and page as 
                     tables[table].data[key] = value
                     acks.append(await send(changelogs[table], dumps(key), dumps(value),
                                            partition))
-                    if table == "services":
+                    if table in ("services", "requests"):
                         service_acks[partition] = acks[-1]
                 if records and any(map(written_first, records)):
                     # the changelog is the only trace of what the clock fired for a service:

@@ -11,7 +11,7 @@ from typing import Any
 import faust
 from faust.types import TP
 
-from streams.codec import dead_letter, decode_heartbeat, decode_incident, loads
+from streams.codec import dead_letter, decode_heartbeat, decode_incident, decode_request, loads
 from streams.core.detector import Detector, Record
 from streams.core.errors import InvalidEvent, SlawatchError
 from streams.core.events import check_future
@@ -20,7 +20,7 @@ from streams.core.timefmt import NEVER_MS, format_instant, parse_instant
 from streams.settings import Settings
 from streams.state import Holding, Partition, Step, Write, partition_clock, rebuild
 from streams.status import Status
-from streams.topics import HEARTBEATS_TOPIC, INCIDENTS_TOPIC, TICKS_TOPIC
+from streams.topics import HEARTBEATS_TOPIC, INCIDENTS_TOPIC, REQUESTS_TOPIC, TICKS_TOPIC
 from streams.worker.fence import Fence
 
 log = logging.getLogger(__name__)
@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 #: fires again (identically) what fired since, and never loses it (``state.rebuild``), so a
 #: write per tick would only grow the changelog.
 CLOCK_SAVE_MS = 5_000
-TABLES = ("incidents", "services", "clocks")
+TABLES = ("incidents", "services", "requests", "clocks")
 #: An input partition whose records have not reached the agent for this long, while its ticks
 #: do, is read again from what was processed (``Shell._watch``).
 STALL_S = 5.0
@@ -49,6 +49,10 @@ class Shell:
         self.policies = policies
         self.incidents_topic = settings.topic(INCIDENTS_TOPIC)
         self.heartbeats_topic = settings.topic(HEARTBEATS_TOPIC)
+        self.requests_topic = settings.topic(REQUESTS_TOPIC)
+        #: each input topic and the table its records write (``Partition.applied``'s names)
+        self.inputs = ((self.incidents_topic, "incidents"), (self.heartbeats_topic, "services"),
+                       (self.requests_topic, "requests"))
         self.ticks_topic = settings.topic(TICKS_TOPIC)
         self.manual = settings.clock == "MANUAL"
         self.parts: dict[int, Partition] = {}
@@ -80,7 +84,7 @@ class Shell:
         part = self.parts.get(number)
         if part is not None:
             return part, []
-        incidents, services, clocks = (self.tables[name] for name in TABLES)
+        incidents, services, requests, clocks = (self.tables[name] for name in TABLES)
         saved = clocks.get(str(number))
         clock = None if saved is None else saved["now"]
         limit = wall_ms() + self.settings.max_future_ms
@@ -93,14 +97,16 @@ class Shell:
             self.policies, clock,
             ((k, v) for k, v in incidents.items() if v["p"] == number),
             ((k, v) for k, v in services.items() if v["p"] == number),
-            self.settings.retention_ms, follow_events=False, clock_limit_ms=limit)
+            self.settings.retention_ms, follow_events=False, clock_limit_ms=limit,
+            requests=((k, v) for k, v in requests.items() if v["p"] == number))
         part = self.parts[number] = Partition(det, number, self._lookup)
         if clock is not None:
             part.holding = Holding()
         self.fence.took(number)
         self.saved_clock[number] = det.now_ms
-        log.info("partition %d: rebuilt %d incidents and %d services at %s; %d records to "
-                 "publish", number, len(det.incidents), len(det.services.services),
+        log.info("partition %d: rebuilt %d incidents, %d services and the requests of %d at "
+                 "%s; %d records to publish", number, len(det.incidents),
+                 len(det.services.services), len(det.requests.services),
                  format_instant(det.now_ms) if det.now_ms > NEVER_MS else "no clock", len(records))
         return part, records
 
@@ -144,8 +150,7 @@ class Shell:
         """``records`` held (``state.Holding``) until this worker has read each input partition
         to the end it had when first seen here after the rebuild; then what the hold kept."""
         out = holding.take(records)
-        inputs = [TP(topic, part.number) for topic in (self.incidents_topic,
-                                                        self.heartbeats_topic)]
+        inputs = [TP(topic, part.number) for topic, _ in self.inputs]
         if holding.until is None:
             ends = {tp: self.app.consumer.highwater(tp) for tp in inputs}
             if any(end is None for end in ends.values()):
@@ -174,6 +179,11 @@ class Shell:
                 self._check_key(key, ev.incident_id, "incident_id")
                 check_future(ev.at, reference_ms, max_future_ms)
                 return part.incident(offset, obj, ev)
+            if topic == self.requests_topic:
+                rec = decode_request(value)
+                self._check_key(key, rec.service, "service")
+                check_future(rec.at, reference_ms, max_future_ms)
+                return part.request(offset, rec)
             hb = decode_heartbeat(value)
             self._check_key(key, hb.service, "service")
             check_future(hb.at, reference_ms, max_future_ms)
@@ -245,7 +255,7 @@ class Shell:
         seek to what was processed is always safe: what comes twice is skipped by the offset
         each table value carries."""
         now_s = time.monotonic() if now_s is None else now_s
-        for topic in (self.incidents_topic, self.heartbeats_topic):
+        for topic, _ in self.inputs:
             tp = TP(topic, partition)
             highwater, read_to = self.app.consumer.highwater(tp), self._read_to(tp)
             if highwater is not None and read_to >= highwater:
@@ -263,10 +273,9 @@ class Shell:
                 self.reread.append((tp, read_to))
 
     def _remaining(self, partition: int) -> list[str]:
-        """The inputs ("incidents", "services") of the partition with records left to read."""
-        return [table for topic, table in ((self.incidents_topic, "incidents"),
-                                           (self.heartbeats_topic, "services"))
-                if self._behind(TP(topic, partition))]
+        """The inputs (by table: "incidents", "services", "requests") of the partition with
+        records left to read."""
+        return [table for topic, table in self.inputs if self._behind(TP(topic, partition))]
 
     def _behind(self, tp: TP, since_ms: int | None = None) -> bool:
         """True while the input partition has records that this worker has not processed
@@ -297,8 +306,7 @@ class Shell:
         control) keeps an old high watermark: read to it, a worker took itself for caught up
         and let a tick move the clock past records it had not read (measured on Kafka: a tick
         one day ahead at offset 400 of 633 fired 683 alerts that the next records withdrew)."""
-        return not any(self._behind(TP(topic, partition), since_ms)
-                       for topic in (self.incidents_topic, self.heartbeats_topic))
+        return not any(self._behind(TP(topic, partition), since_ms) for topic, _ in self.inputs)
 
     # -- what the web server shows
 

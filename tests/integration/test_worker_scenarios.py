@@ -1,6 +1,6 @@
-"""Acceptance 1: every worked example (``golden/scenarios``, and the custom clocks of
-``golden/clocks``), produced to the input topics of a running worker, gives compacted output topics
-equal to ``slawatch replay`` of the same files.
+"""Acceptance 1: every worked example (``golden/scenarios``, the custom clocks of ``golden/clocks``
+and the request objectives of ``golden/requests``), produced to the input topics of a running
+worker, gives compacted output topics equal to ``slawatch replay`` of the same files.
 
 The workers run with the manual clock, so the detector clock moves past event time only by the
 ticks the test produces (to the example's ``until``), as replay's ``--until`` moves it. They all
@@ -27,15 +27,19 @@ from tests.support.schemas import SCHEMA_OF_KIND, problems
 pytestmark = pytest.mark.integration
 
 GOLDEN = Path(__file__).parent.parent / "golden"
-SCENARIOS = sorted(p for name in ("scenarios", "clocks") for p in (GOLDEN / name).iterdir()
-                   if p.is_dir())
+SCENARIOS = sorted(p for name in ("scenarios", "clocks", "requests")
+                   for p in (GOLDEN / name).iterdir() if p.is_dir())
+#: each input file of an example, its topic and the field its records are keyed by
+INPUTS = (("incidents", "incident_id"), ("heartbeats", "service"), ("requests", "service"))
 
 
 def replayed(folder: Path) -> list[dict[str, Any]]:
     out = io.BytesIO()
     until = parse_instant((folder / "until.txt").read_text().strip())
-    replay(load_policy_file(str(folder / "policy.yaml")), str(folder / "incidents.jsonl"),
-           str(folder / "heartbeats.jsonl"), until, out, io.StringIO())
+    files = {name: str(folder / f"{name}.jsonl") if (folder / f"{name}.jsonl").exists() else None
+             for name, _ in INPUTS}
+    replay(load_policy_file(str(folder / "policy.yaml")), files["incidents"], files["heartbeats"],
+           until, out, io.StringIO(), requests=files["requests"])
     return [orjson.loads(line) for line in out.getvalue().splitlines()]
 
 
@@ -44,8 +48,8 @@ def test_every_worked_example_through_the_worker_equals_replay(broker: EmbeddedB
     runs = []
     for folder in SCENARIOS:
         dep = Deployment(broker, folder / "policy.yaml")
-        dep.send_file("incidents", folder / "incidents.jsonl", "incident_id")
-        dep.send_file("heartbeats", folder / "heartbeats.jsonl", "service")
+        for name, key in INPUTS:
+            dep.send_file(name, folder / f"{name}.jsonl", key)
         runs.append((folder, dep, Worker(dep, tmp_path, folder.name).start()))
     try:
         for folder, dep, _ in runs:
@@ -63,7 +67,7 @@ def test_every_worked_example_through_the_worker_equals_replay(broker: EmbeddedB
             wait_for(same, 120, what=f"{folder.name}: the worker's standing records = replay's")
             dead = dep.read(["deadletter"])
             assert Counter(r["reason"] for r in dead) == want_dead, folder.name
-            assert all(r["source_topic"] in (dep.topic("incidents"), dep.topic("heartbeats"))
+            assert all(r["source_topic"] in {dep.topic(name) for name, _ in INPUTS}
                        and r["offset"] >= 0 for r in dead)
             # every record is keyed by its alert_id, as the compacted topics need, and is what
             # the schemas say (the worker publishes the records replay writes)

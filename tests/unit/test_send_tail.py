@@ -32,15 +32,23 @@ def test_each_event_goes_to_its_topic_with_the_key_the_worker_checks() -> None:
     assert got.messages[0] == Message("incidents", "INC-7", orjson.dumps(OPENED))
 
 
+def test_request_counts_go_to_the_requests_topic_keyed_by_service() -> None:
+    count = {"service": "api", "total": 10, "errors": 1, "at": "2027-03-01T10:00:00Z"}
+    line = {"service": "web", "duration_ms": 12.5, "at": "2027-03-01T10:00:00Z"}
+    got = plan(lines(count, line))
+    assert got.problems == []
+    assert [(m.topic, m.key) for m in got.messages] == [("requests", "api"), ("requests", "web")]
+
+
 def test_bad_events_are_named_with_their_place_and_not_sent() -> None:
     got = plan(lines(b"{not json", {**OPENED, "type": "exploded"}, {"hello": 1},
-                     {"service": "api", "total": 10, "errors": 1,
+                     {"service": "api", "total": 10, "errors": 11,
                       "at": "2027-03-01T10:00:00Z"}, BEAT))
     assert [m.topic for m in got.messages] == ["heartbeats"]
     assert [p.split(": ", 1)[0] for p in got.problems] == [
         "f.jsonl:1", "f.jsonl:2", "f.jsonl:3", "f.jsonl:4"]
     assert "malformed JSON" in got.problems[0] and "exploded" in got.problems[1]
-    assert "nor a heartbeat" in got.problems[2] and "request counts" in got.problems[3]
+    assert "nor a request count" in got.problems[2] and "errors" in got.problems[3]
 
 
 def test_now_stamps_only_events_without_at() -> None:

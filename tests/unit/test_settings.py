@@ -259,6 +259,7 @@ def test_topic_specs_list_every_topic_and_compact_the_alert_changelogs() -> None
     assert specs == [
         TopicSpec("sw.incidents", 6, compact=False, replication_factor=3),
         TopicSpec("sw.heartbeats", 6, compact=False, replication_factor=3),
+        TopicSpec("sw.requests", 6, compact=False, replication_factor=3),
         TopicSpec("sw.breaches", 6, compact=True, replication_factor=3),
         TopicSpec("sw.near-breaches", 6, compact=True, replication_factor=3),
         TopicSpec("sw.outcomes", 6, compact=True, replication_factor=3),
@@ -271,7 +272,8 @@ def test_topic_specs_list_every_topic_and_compact_the_alert_changelogs() -> None
 
 def test_the_default_topics() -> None:
     assert [(s.name, s.partitions, s.compact) for s in Settings.from_env({}).topic_specs()] == [
-        ("sla.incidents", 4, False), ("sla.heartbeats", 4, False), ("sla.breaches", 4, True),
+        ("sla.incidents", 4, False), ("sla.heartbeats", 4, False), ("sla.requests", 4, False),
+        ("sla.breaches", 4, True),
         ("sla.near-breaches", 4, True), ("sla.outcomes", 4, True), ("sla.deadletter", 4, False),
         ("sla.ticks", 4, False)]
 

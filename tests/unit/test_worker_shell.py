@@ -43,7 +43,8 @@ def shell(clock_ms: int | None, **settings: Any) -> Shell:
     s = Shell(app, Settings.from_env({}, broker="127.0.0.1:9092", **settings),  # type: ignore[arg-type]
               POLICY)
     clocks = {} if clock_ms is None else {"0": {"p": 0, "now": clock_ms}}
-    s.tables = {"incidents": Table(), "services": Table(), "clocks": Table(clocks)}
+    s.tables = {"incidents": Table(), "services": Table(), "requests": Table(),
+                "clocks": Table(clocks)}
     return s
 
 
@@ -113,7 +114,8 @@ def test_a_new_owner_pages_nobody_for_an_acknowledgement_it_reads_again() -> Non
     clock, the incident is unacknowledged past its 1 h response target: the breach must not go
     out before the acknowledgement is read again, and then it never does."""
     value = incident_value(0, 10, None, OPENED, [])
-    s = taken_over(TWO_HOURS_ON, {"i": value}, {"sla.incidents": 21, "sla.heartbeats": 0},
+    s = taken_over(TWO_HOURS_ON, {"i": value}, {"sla.incidents": 21, "sla.heartbeats": 0,
+                   "sla.requests": 0},
                    {"sla.incidents": 5})
     records, _ = s.handle("sla.incidents", 0, 10, b"i", orjson.dumps(OPENED))
     assert records == [], "held: the partition is read again up to offset 21"
@@ -132,24 +134,28 @@ def test_what_a_rebuild_finds_due_goes_out_once_the_inputs_are_read_again() -> N
     """No lost write: the breach fired by the saved clock stands, and goes out at the end of
     the re-read, not before it; the input ends are learnt from the first fetch."""
     value = incident_value(0, 10, None, OPENED, [])
-    ends: dict[str, int | None] = {"sla.incidents": None, "sla.heartbeats": None}
+    ends: dict[str, int | None] = {"sla.incidents": None, "sla.heartbeats": None,
+                   "sla.requests": None}
     s = taken_over(TWO_HOURS_ON, {"i": value}, ends, {"sla.incidents": 11})
     tick = orjson.dumps({"now": "2026-04-01T02:00:01Z"})
     records, _ = s.handle("sla.ticks", 0, 0, None, tick)
     assert records == [], "the ends at the takeover are not known yet"
-    ends.update({"sla.incidents": 11, "sla.heartbeats": 0})
+    ends.update({"sla.incidents": 11, "sla.heartbeats": 0,
+                   "sla.requests": 0})
     records, _ = s.handle("sla.ticks", 0, 1, None, tick)
     assert [r["kind"] for r in records if r["metric"] == "response"] == ["breach"]
 
 
 def test_a_partition_that_starts_without_a_saved_clock_holds_nothing() -> None:
-    s = taken_over(None, {}, {"sla.incidents": 100, "sla.heartbeats": 0}, {})
+    s = taken_over(None, {}, {"sla.incidents": 100, "sla.heartbeats": 0,
+                   "sla.requests": 0}, {})
     s.handle("sla.incidents", 0, 0, b"i", orjson.dumps(OPENED))
     assert s.parts[0].holding is None, "its clock starts from the events: none runs ahead"
 
 
 def test_dead_letters_are_never_held() -> None:
-    s = taken_over(TWO_HOURS_ON, {}, {"sla.incidents": 100, "sla.heartbeats": 0}, {})
+    s = taken_over(TWO_HOURS_ON, {}, {"sla.incidents": 100, "sla.heartbeats": 0,
+                   "sla.requests": 0}, {})
     records, _ = s.handle("sla.incidents", 0, 0, b"x", b"not json")
     assert [r["kind"] for r in records] == ["invalid"] and s.parts[0].holding is not None
 
@@ -158,7 +164,8 @@ def test_a_tick_moves_the_clock_past_the_events_only_on_high_watermarks_fetched_
     """A partition left out of the fetches a while keeps its old high watermark: read to it,
     the worker is not caught up with what was produced before the tick."""
     polled = {"sla.incidents": 1_000, "sla.heartbeats": 5_000}
-    s = taken_over(None, {}, {"sla.incidents": 1, "sla.heartbeats": 0}, {})
+    s = taken_over(None, {}, {"sla.incidents": 1, "sla.heartbeats": 0,
+                   "sla.requests": 0}, {})
     aiokafka = SimpleNamespace(last_poll_timestamp=lambda tp: polled[tp.topic])
     s.app.consumer._thread = SimpleNamespace(_ensure_consumer=lambda: aiokafka)  # type: ignore[attr-defined]
     s.handle("sla.incidents", 0, 0, b"i", orjson.dumps(OPENED))
@@ -183,7 +190,8 @@ def test_an_input_partition_whose_records_stop_coming_is_read_again() -> None:
     ``STALL_S`` the partition is read again from 12, once per stall."""
     from streams.worker.shell import STALL_S
 
-    s = watched({"sla.incidents": 40, "sla.heartbeats": 0}, {"sla.incidents": 12})
+    s = watched({"sla.incidents": 40, "sla.heartbeats": 0,
+                   "sla.requests": 0}, {"sla.incidents": 12})
     s._watch(0, now_s=100.0)
     s._watch(0, now_s=100.0 + STALL_S - 0.1)
     assert s.reread == [], "not stalled yet"
@@ -196,7 +204,8 @@ def test_an_input_partition_whose_records_stop_coming_is_read_again() -> None:
 def test_progress_or_being_read_to_the_end_is_no_stall() -> None:
     from streams.worker.shell import STALL_S
 
-    s = watched({"sla.incidents": 40, "sla.heartbeats": 0}, {"sla.incidents": 12})
+    s = watched({"sla.incidents": 40, "sla.heartbeats": 0,
+                   "sla.requests": 0}, {"sla.incidents": 12})
     s._watch(0, now_s=100.0)
     s.position[TP("sla.incidents", 0)] = 20  # a record arrived meanwhile
     s._watch(0, now_s=100.0 + STALL_S)
@@ -211,9 +220,35 @@ def test_progress_or_being_read_to_the_end_is_no_stall() -> None:
 def test_an_input_partition_never_fetched_is_read_again_from_its_commit() -> None:
     from streams.worker.shell import STALL_S
 
-    s = watched({"sla.incidents": None, "sla.heartbeats": 0}, {"sla.incidents": 7})
+    s = watched({"sla.incidents": None, "sla.heartbeats": 0,
+                   "sla.requests": 0}, {"sla.incidents": 7})
     s._watch(0, now_s=0.0)
     s._watch(0, now_s=STALL_S)
     assert s.reread == [(TP("sla.incidents", 0), 7)]
     s.forget({TP("sla.incidents", 0)})
     assert TP("sla.incidents", 0) not in s.stalls, "a revoked partition is not watched"
+
+
+REQUESTS_POLICY = load_policies(
+    "policies:\n  - id: api\n    match: {service: api}\n    requests:\n      period: day\n"
+    "      objectives:\n        - {id: ok, sli: errors, target: 99.0}\n")
+
+
+def test_a_request_count_writes_its_service_and_fold_values_and_a_bad_one_is_a_dead_letter(
+        ) -> None:
+    s = shell(None, partitions=2)
+    s.policies = REQUESTS_POLICY
+    now = wall_ms()
+    count = {"service": "api", "at": now - 60_000, "total": 100, "errors": 3}
+    records, writes = s.handle("sla.requests", 0, 7, b"api", orjson.dumps(count), now)
+    assert records == []
+    assert sorted(key for table, key, _ in writes if table == "requests") == [
+        '["api","api","","ok"]', '["api"]']
+    assert all(value["p"] == 0 and value["o"] == 7 for _, _, value in writes)
+    assert s.parts[0].applied["requests"] == count["at"]
+    records, writes = s.handle("sla.requests", 0, 8, b"web", orjson.dumps(count), now)
+    assert [r["reason"] for r in records] == ["wrong_key"] and writes == []
+    bad = {**count, "errors": 101}
+    records, writes = s.handle("sla.requests", 0, 9, b"api", orjson.dumps(bad), now)
+    assert [r["reason"] for r in records] == ["bad_field"] and "errors" in records[0]["error"]
+    assert writes == []
