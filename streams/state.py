@@ -224,7 +224,8 @@ class Partition:
         #: the offset of the heartbeat each service took last here: its value's ``o`` even
         #: while the write that carries it is not in the store yet (the same step)
         self.service_offsets: dict[str, int] = {}
-        self.request_offsets: dict[str, int] = {}  # the same, of its request counts
+        #: the same, of the last request count each request fold took, by its table key
+        self.fold_offsets: dict[str, int] = {}
         #: rebuilt at a saved clock: what it publishes until it has read its inputs again
         self.holding: Holding | None = None
 
@@ -241,25 +242,52 @@ class Partition:
 
     def request(self, offset: int, rec: RequestCount) -> Step:
         """Apply one decoded request count read at ``offset``: the service's value, and one
-        per objective fold it changed."""
-        def value(previous: Value | None) -> Value:
-            return request_value(self.number, offset, self.det.requests.service_data(rec.service))
+        per objective fold it changed, each with the offset of the last record it took.
 
-        step = self._apply("requests", request_key(rec.service), offset, rec, value)
-        step.writes.extend(self._fold_writes())
-        return step
+        The values of one step are separate changelog records, so a crash can keep some and
+        lose the rest: a record delivered again goes to the folds whose value is older than
+        it (none: it is skipped, ``_again``), and is refused as a duplicate or late only if
+        the service's value is older too."""
+        det, book, service = self.det, self.det.requests, rec.service
+        key = request_key(service)
+        fids = book.fold_ids(service)
+        done = frozenset(fid for fid in fids if self._fold_offset(service, fid) >= offset)
+        previous = self.lookup("requests", key)
+        again = previous is not None and previous["o"] >= offset
+        if again and len(done) == len(fids):
+            return self._again("requests", key)
+        if not again:
+            refused = book.refusal(rec, det.now_ms)
+            if refused is not None:
+                return Step([], self._evictions(offset), refused)
+        out = book.take(rec, det.now_ms, done)
+        if rec.at > self.applied.get("requests", NEVER_MS):
+            self.applied["requests"] = rec.at
+        writes = self._evictions(offset)
+        if not again:
+            writes.append(("requests", key, request_value(self.number, offset,
+                                                          book.service_data(service))))
+        writes += self._fold_writes(offset)
+        return Step(out, writes, None)
 
-    def _fold_writes(self) -> list[Write]:
-        """The values of the request folds changed since the last step, each with its
-        service's input offset."""
+    def _fold_offset(self, service: str, fid: tuple[str, ...]) -> int:
+        """The offset of the last request count the fold took (-1: none)."""
+        key = request_key(service, fid)
+        found = self.fold_offsets.get(key)
+        if found is None:
+            value = self.lookup("requests", key)
+            found = -1 if value is None else value["o"]
+        return found
+
+    def _fold_writes(self, taken: int | None = None) -> list[Write]:
+        """The values of the request folds changed since the last step: with the offset of
+        the record they ``taken`` in it, else of the last one they took."""
         writes: list[Write] = []
         for service, fid, snap in self.det.requests.changed():
-            offset = self.request_offsets.get(service)
-            if offset is None:
-                previous = self.lookup("requests", request_key(service))
-                offset = -1 if previous is None else previous["o"]
-            writes.append(("requests", request_key(service, fid), request_value(
-                self.number, offset, {"fold": snap})))
+            key = request_key(service, fid)
+            offset = self._fold_offset(service, fid) if taken is None else taken
+            self.fold_offsets[key] = offset
+            writes.append(("requests", key, request_value(self.number, offset, {"fold": snap})))
         return writes
 
     def _snapshot(self, name: str) -> dict[str, Any]:
@@ -267,8 +295,7 @@ class Partition:
         assert snap is not None, f"service {name!r} took a heartbeat but has no state"
         return snap
 
-    def _apply(self, table: str, key: str, offset: int,
-               event: IncidentEvent | Heartbeat | RequestCount,
+    def _apply(self, table: str, key: str, offset: int, event: IncidentEvent | Heartbeat,
                value: Callable[[Value | None], Value]) -> Step:
         """One input for ``key``: skipped if its value was written by this input or a later one
         (delivered again), else fire what falls due before ``at``, apply it, write its value."""
@@ -287,8 +314,6 @@ class Partition:
         writes.append((table, key, value(previous)))
         if table == "services":
             self.service_offsets[key] = offset
-        elif type(event) is RequestCount:
-            self.request_offsets[event.service] = offset
         return Step(out, writes, None)
 
     def advance(self, now_ms: int) -> Step:

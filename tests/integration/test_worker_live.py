@@ -278,3 +278,115 @@ def test_a_killed_worker_loses_nothing_and_repeats_only_identical_records(
         for w in (a, b, restarted):
             w.stop()
         dep.close()
+
+
+# ----------------------------------------------------------------------------- request counts
+
+REQUESTS = """
+policies:
+  - id: api
+    match: {}
+    requests:
+      period: day
+      objectives:
+        - id: ok
+          sli: errors
+          target: 99.0
+          credits: [{below: 99.0, percent: 10}, {below: 98.0, percent: 25}]
+          burn_rate: [{long: 1h, short: 5m, factor: 2}]
+        - {id: fast, sli: latency, threshold: 300ms, target: 95.0}
+"""
+
+
+def request_counts(services: int, minutes: int, start: int, seed: int) -> list[dict[str, Any]]:
+    """Per-minute aggregates of ``services`` services, with bursts of errors and slow
+    requests, in ``at`` order (each with an ``event_id``, as a collector would send them)."""
+    rnd = random.Random(seed)
+    out = []
+    for m in range(1, minutes + 1):
+        for s in range(services):
+            total = rnd.randint(50, 150)
+            burst = rnd.random() < 0.03 * (s % 3)
+            errors = rnd.randint(10, 40) if burst else rnd.randint(0, 1)
+            fast = total - (rnd.randint(5, 30) if burst else rnd.randint(0, 3))
+            out.append({"service": f"svc-{s}", "at": format_instant(start + m * 60_000),
+                        "total": total, "errors": min(errors, total),
+                        "latency_le": {"300ms": fast, "+Inf": total},
+                        "event_id": f"svc-{s}-{m}"})
+    return out
+
+
+def test_killed_workers_lose_no_request_counter(broker: EmbeddedBroker, tmp_path: Path) -> None:
+    """Request counts through two workers, one SIGKILLed mid-stream (the survivor rebuilds its
+    partitions from the changelogs), then a third worker joins and takes partitions over
+    before the day ends: the day's outcomes (exact good/total counts) and burn rates equal
+    replay's, and no count is refused as a duplicate."""
+    policy = policy_file(tmp_path, REQUESTS)
+    dep = Deployment(broker, policy, partitions=4)
+    start = parse_instant("2027-04-01T00:00:00Z")
+    counts = request_counts(8, 360, start, seed=3)
+    path = tmp_path / "requests.jsonl"
+    path.write_bytes(b"".join(orjson.dumps(c) + b"\n" for c in counts))
+    end_of_counts = start + 361 * 60_000
+    until = start + 25 * 3_600_000  # past the day's end: every outcome is out
+
+    def replayed(to: int) -> dict[str, Any]:
+        out = io.BytesIO()
+        replay(load_policy_file(str(policy)), None, None, to, out, io.StringIO(),
+               requests=str(path))
+        return standing([orjson.loads(line) for line in out.getvalue().splitlines()])
+
+    midway, final = replayed(end_of_counts), replayed(until)
+    assert any(r["metric"] == "burn_rate" for r in midway.values())
+    assert {r["met"] for r in final.values() if r["kind"] == "outcome"} == {True, False}
+
+    def send(batch: list[dict[str, Any]]) -> None:
+        for c in batch:
+            dep.send("requests", c["service"], c)
+        dep.producer.flush()
+
+    a = Worker(dep, tmp_path, "a").start()
+    b = Worker(dep, tmp_path, "b").start()
+    c = Worker(dep, tmp_path, "c")
+    try:
+        wait_for(lambda: "Worker ready" in a.log() and "Worker ready" in b.log(), 60, 0.5,
+                 "both workers to be ready")
+        half = len(counts) // 2
+        send(counts[:half])
+        wait_for(lambda: len(dep.read()) > 0, 60, 0.2, "the first burn rates")
+        sender = threading.Thread(target=send, args=(counts[half:],))
+        sender.start()
+        time.sleep(0.3)
+        b.kill()  # mid-stream
+        sender.join()
+
+        def equal(to: int, want: dict[str, Any]) -> Any:
+            def check() -> bool:
+                dep.tick(to)
+                return standing(dep.read()) == want
+            return check
+
+        try:
+            wait_for(equal(end_of_counts, midway), 120, 1.0, "the survivor's outputs = replay's")
+        except AssertionError:
+            got = standing(dep.read())
+            missing = sorted(set(midway) - set(got))
+            extra = sorted(set(got) - set(midway))
+            changed = [k for k in set(midway) & set(got) if midway[k] != got[k]]
+            raise AssertionError(
+                f"{len(missing)} missing e.g. {[midway[k] for k in missing[:3]]}\n"
+                f"{len(extra)} extra e.g. {[got[k] for k in extra[:3]]}\n"
+                f"{len(changed)} changed e.g. {[(midway[k], got[k]) for k in changed[:2]]}\n"
+                f"dead letters: {dep.read(['deadletter'])[:3]}\n"
+                f"survivor log tail:\n{a.log()[-5000:]}") from None
+        c.start()  # takes partitions over from the survivor, rebuilt from the changelogs
+        wait_for(lambda: "Worker ready" in c.log() and "rebuilt" in c.log(), 90, 0.5,
+                 "the third worker to take partitions")
+        wait_for(equal(until, final), 120, 1.0, "the day's outcomes after the rebuild = replay's")
+        dead = dep.read(["deadletter"])
+        assert dead == [], f"every count applied once, none refused: {dead[:3]}"
+        assert c.alive()
+    finally:
+        for w in (a, b, c):
+            w.stop()
+        dep.close()

@@ -121,14 +121,20 @@ class RequestBook:
                 f"({lateness / 1000:g}s): it changes nothing", "late")
         return None
 
-    def take(self, rec: RequestCount, now: int) -> list[Record]:
-        """Apply a record that ``refusal`` let through, at detector clock ``now``."""
+    def take(self, rec: RequestCount, now: int, skip: frozenset[FoldId] = frozenset()
+             ) -> list[Record]:
+        """Apply a record that ``refusal`` let through, at detector clock ``now``, to every
+        fold of its service but those of ``skip`` (a shell's: they have it already)."""
         svc = self._service(rec.service)
         if rec.event_id is not None:
-            svc.remember(_digest(rec.event_id), rec.at, now)
+            digest = _digest(rec.event_id)
+            if digest not in svc.event_ids:
+                svc.remember(digest, rec.at, now)
         out: list[Record] = []
         for fold in svc.folds:
             if fold.customer is not None and fold.customer != rec.customer:
+                continue
+            if skip and fold_id(fold) in skip:
                 continue
             changes: list[Change] = []
             if fold.scheduled is not None and fold.scheduled < now:
@@ -169,6 +175,10 @@ class RequestBook:
                for (service, fid), fold in self._changed.items()]
         self._changed.clear()
         return out
+
+    def fold_ids(self, name: str) -> list[FoldId]:
+        """The ``fold_id`` of each of the service's folds."""
+        return [fold_id(f) for f in self._service(name).folds]
 
     def service_data(self, name: str) -> Data:
         """What a service keeps beside its folds: the event ids it remembers."""
