@@ -6,6 +6,7 @@ policy. And the outages of worked example 05, counted by hand in its README."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -116,3 +117,17 @@ def test_the_outages_of_the_availability_month(
     assert row["mtbf_s"] == pytest.approx(509_760)
     assert row["mean_outage_s"] == pytest.approx(4320)
     assert "requests_periods" not in row  # no request objective: none of its columns
+
+
+def test_the_readme_example_of_request_objectives_is_what_the_command_prints(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    text = (Path(__file__).parents[2] / "README.md").read_text()
+    blocks = [b for b in re.findall(r"```\n(OVERVIEW\n.*?)\n```", text, re.S)
+              if "REQUEST OBJECTIVE PERIODS" in b]
+    assert len(blocks) == 1, "the README lost its example report of request objectives"
+    folder = next(c for c in CASES if c.name.startswith("r1"))
+    out = replay(folder, tmp_path / "out.jsonl")
+    capsys.readouterr()
+    assert cli.main(["report", "--input", str(out), "--by", "service"]) == 0
+    captured = capsys.readouterr()
+    assert blocks[0] == captured.out + captured.err.rstrip("\n")
