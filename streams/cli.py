@@ -414,7 +414,7 @@ def _report(args: argparse.Namespace) -> int:
             by=args.by, period=args.period, customers=args.customer, services=args.service,
             from_ms=time_flag(args.from_time, "--from-time"),
             to_ms=time_flag(args.to_time, "--to-time"), format=args.format,
-            periods_csv=args.periods)
+            periods_csv=args.periods, objective_periods_csv=args.objective_periods)
         if args.from_topics and args.input is not None:
             msg = "give --input FILE or --from-topics, not both"
             raise ReportError(msg)

@@ -299,7 +299,10 @@ withdraw, dead letters are counted and ignored) and report, per group:
 incidents, breaches and near-breaches, compliance (met outcomes / outcomes),
 MTTA and MTTR (response and resolution outcomes: working time and wall time,
 mean, p50 and p90 by nearest rank), availability, downtime, budget burn and
-credits owed (per service, policy and period: the greatest tier reached).
+credits owed (per service, policy and period: the greatest tier reached),
+outages, MTBF and mean outage; for request objectives, the error rate and
+latency compliance (requests pooled over the periods), the share of periods
+met, budget burn and credits.
 Periods are UTC. The summary line goes to stderr. Exits 0, or 2 with a
 one-line error."""
 
@@ -341,8 +344,12 @@ def _add_report_parser(sub: Any) -> None:
     rp.add_argument("--periods", action="store_true",
                     help="with --format csv: one row per (service, policy, period) with its "
                          "credit, instead of the groups")
+    rp.add_argument("--objective-periods", action="store_true",
+                    help="with --format csv: one row per request objective's period (service, "
+                         "customer, policy, objective) with its budget burn and credit, instead "
+                         "of the groups")
     rp.add_argument("--output", metavar="FILE", help="write the report here (default: stdout)")
     rp.add_argument("--charts", metavar="DIR",
                     help="also write PNG charts here: compliance.png, availability.png, "
-                         "budget-burn.png")
+                         "budget-burn.png, objective-budget.png")
 

@@ -1,27 +1,33 @@
 """PNG charts of a report (``slawatch report --charts DIR``), drawn with matplotlib (Agg).
 
 Only this module imports matplotlib, and only ``run_report`` imports this module, so the other
-commands never load it. Three charts, each written only when the report has data for it:
+commands never load it. Four charts, each written only when the report has data for it:
 
 - ``compliance.png``: compliance per report period, one line per metric and one overall, each
   with markers; a period with no outcome is a gap in the lines;
 - ``availability.png``: each service's availability per period, with its target as a dashed line;
-- ``budget-burn.png``: downtime / budget per (service, period), with the 100 % line.
+- ``budget-burn.png``: downtime / budget per (service, period), with the 100 % line;
+- ``objective-budget.png``: the error budget each request objective spent in each of its periods,
+  one line per objective (service, customer, policy, objective) over the periods' starts, with
+  the 100 % line.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from streams.core.timefmt import parse_instant
 from streams.report.kpis import NONE, Report, Row
 
 #: At most this many services (the worst first) in the availability chart, bars in the burn chart.
 MAX_SERVICES = 16
 MAX_BARS = 40
+#: At most this many objectives (those that spent the most first) in the objective budget chart.
+MAX_OBJECTIVES = 12
 
 
 def write_charts(report: Report, directory: Path) -> list[Path]:
@@ -47,7 +53,8 @@ def figures(report: Report) -> Iterator[tuple[str, Any]]:
     from matplotlib import pyplot
 
     for name, draw in (("compliance.png", _compliance), ("availability.png", _availability),
-                       ("budget-burn.png", _budget_burn)):
+                       ("budget-burn.png", _budget_burn),
+                       ("objective-budget.png", _objective_budget)):
         figure = draw(pyplot, report)
         if figure is not None:
             yield name, figure
@@ -180,3 +187,64 @@ def _budget_burn(pyplot: Any, report: Report) -> Any:
     axes.set_title("Budget burn per service and period")
     axes.set_xlim(0, max(110.0, max(burns) * 1.05))
     return figure
+
+
+def objective_label(row: Row) -> str:
+    """The name of a request objective's line: ``service[/customer] objective (policy)``."""
+    customer = "" if row["customer"] in (None, NONE) else f"/{row['customer']}"
+    return f"{row['service']}{customer} {row['objective']} ({row['policy']})"
+
+
+def _objective_budget(pyplot: Any, report: Report) -> Any:
+    from matplotlib import dates as typed_dates
+    from matplotlib.transforms import ScaledTranslation
+
+    dates: Any = typed_dates  # its locators and formatters are untyped
+
+    objectives: dict[str, list[Row]] = {}
+    for row in report.objective_periods:
+        objectives.setdefault(objective_label(row), []).append(row)
+    if not objectives:
+        return None
+
+    def spent(label: str) -> float:
+        return max((float(r["budget_burn_percent"]) for r in objectives[label]
+                    if r["budget_burn_percent"] is not None), default=0.0)
+
+    shown = sorted(sorted(objectives, key=lambda label: (-spent(label), label))[:MAX_OBJECTIVES])
+    figure, axes = pyplot.subplots(figsize=(8, 4.5), layout="constrained")
+    # each line drawn beside the others (in points), as in the compliance chart: objectives of
+    # the same period and burn never hide each other's markers
+    starts = {str(r["period_start"]) for label in shown for r in objectives[label]}
+    dodge_pt = min(7.0, 420 / len(starts) / len(shown))
+    for i, label in enumerate(shown):
+        rows = sorted(objectives[label], key=lambda r: str(r["period_start"]))
+        shift = (i - (len(shown) - 1) / 2) * dodge_pt / 72
+        # NaN for a period without a budget (timeslices all in maintenance): a gap in its line
+        axes.plot([_utc(r["period_start"]) for r in rows],
+                  [math.nan if r["budget_burn_percent"] is None else float(r["budget_burn_percent"])
+                   for r in rows], marker="o", markersize=min(6.0, dodge_pt * 0.9), label=label,
+                  gid=label, transform=axes.transData + ScaledTranslation(
+                      shift, 0, figure.dpi_scale_trans))
+    # the shifted lines do not move the limits: the periods' starts set them, with room
+    first, last = _utc(min(starts)), _utc(max(starts))
+    room = max((last - first) / 20, timedelta(hours=12))
+    axes.set_xlim(first - room, last + room)
+    axes.axhline(100, color="black", linestyle="--", linewidth=1)
+    axes.set_ylim(0, max(110.0, max(spent(label) for label in shown) * 1.05))
+    axes.set_ylabel("error budget spent (% of the period's; dashed: all of it)")
+    axes.set_xlabel("period start (UTC)")
+    title = "Error budget spent per request objective and period"
+    if len(objectives) > len(shown):
+        title += f" (the {len(shown)} that spent most of {len(objectives)})"
+    axes.set_title(title)
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize="small")
+    locator = dates.AutoDateLocator()
+    axes.xaxis.set_major_locator(locator)
+    axes.xaxis.set_major_formatter(dates.ConciseDateFormatter(locator))
+    return figure
+
+
+def _utc(instant: Any) -> datetime:
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=parse_instant(str(instant)))

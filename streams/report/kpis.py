@@ -1,16 +1,27 @@
-"""The figures of a report: KPI rows per group, one row per availability period, compliance
-per period; ``build_report`` makes them all from what stands (the definitions are in the
-docstring of ``streams.report``). Pure: records in, rows out.
+"""The figures of a report: KPI rows per group, one row per availability period and per request
+objective's period, compliance per period; ``build_report`` makes them all from what stands (the
+definitions are in the docstring of ``streams.report``). Pure: records in, rows out.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
 from streams.core.timefmt import format_instant
+from streams.report.failures import (
+    OBJECTIVE_COLUMNS,
+    OUTAGE_COLUMNS,
+    budget_burn_percent,
+    counted_length_s,
+    has_objectives,
+    has_outages,
+    is_objective_outcome,
+    objective_figures,
+    outage_figures,
+)
 from streams.report.options import ReportOptions
 from streams.report.records import INCIDENT_METRICS, Rec, Standing, is_incident_metric
 
@@ -80,6 +91,14 @@ PERIOD_COLUMNS: Final = (
     "availability_percent", "downtime_s", "degraded_s", "budget_s", "budget_burn_percent", "met",
     "credit_percent",
 )
+#: The rows of ``objective_period_rows``: one per request objective's period outcome.
+OBJECTIVE_PERIOD_COLUMNS: Final = (
+    "service", "customer", "policy", "objective", "sli", "budgeting", "policy_period",
+    "period_start", "period_end", "target_percent", "good", "total", "ratio", "bad_time_s",
+    "budget_s", "budget_burn_percent", "met", "credit_percent",
+)
+#: The metrics whose breach records above the budget (threshold > 1) are credit tiers.
+_TIERED: Final = ("availability", "requests")
 
 
 def custom_clocks(records: Sequence[Rec]) -> tuple[str, ...]:
@@ -95,9 +114,12 @@ def clock_columns(clock: str) -> list[str]:
             *_time_columns(f"{clock}_time")]
 
 
-def kpi_columns(clocks: Sequence[str] = ()) -> tuple[str, ...]:
-    """``KPI_COLUMNS``, then the columns of each custom clock of the report."""
-    return (*KPI_COLUMNS, *(c for clock in clocks for c in clock_columns(clock)))
+def kpi_columns(clocks: Sequence[str] = (), objectives: bool = False,
+                outages: bool = False) -> tuple[str, ...]:
+    """``KPI_COLUMNS``, then the columns of each custom clock of the report, then (when asked)
+    those of the outages and of the request objectives."""
+    return (*KPI_COLUMNS, *(c for clock in clocks for c in clock_columns(clock)),
+            *(OUTAGE_COLUMNS if outages else ()), *(OBJECTIVE_COLUMNS if objectives else ()))
 
 
 def _times(outcomes: Sequence[Rec], name: str) -> Row:
@@ -113,23 +135,21 @@ def _times(outcomes: Sequence[Rec], name: str) -> Row:
 
 
 def count_column(metric: str) -> str:
-    """The column of a metric's number of outcomes: an availability outcome is a period."""
-    return "availability_periods" if metric == "availability" else f"{metric}_outcomes"
+    """The column of a metric's number of outcomes: an availability or a request objective's
+    outcome is a period."""
+    if metric in ("availability", "requests"):
+        return f"{metric}_periods"
+    return f"{metric}_outcomes"
 
 
-def _counted_length_s(rec: Rec) -> float | None:
-    """The period's length without maintenance, from its budget and target."""
-    if rec.budget_s is None or rec.target is None or not 0 < rec.target < 100:
-        return None
-    return rec.budget_s / (1 - rec.target / 100)
-
-
-def kpis(records: Sequence[Rec], clocks: Sequence[str] = ()) -> Row:
-    """The figures of one group of standing records (``kpi_columns(clocks)``): the overall
-    compliance counts the outcomes of the custom ``clocks`` too."""
+def kpis(records: Sequence[Rec], clocks: Sequence[str] = (), objectives: bool = False,
+         outages: bool = False) -> Row:
+    """The figures of one group of standing records (``kpi_columns(clocks, objectives,
+    outages)``): the overall compliance counts the outcomes of the custom ``clocks`` and of the
+    request objectives too."""
     row: Row = {"incidents": len({r.incident_id for r in records if r.incident_id is not None}),
                 "breaches": sum(1 for r in records if r.kind == "breach" and not (
-                    r.metric == "availability" and isinstance(r.threshold, float)
+                    r.metric in _TIERED and isinstance(r.threshold, float)
                     and r.threshold > 1)),
                 "near_breaches": sum(1 for r in records if r.kind == "near_breach")}
     outcomes = {m: [r for r in records if r.kind == "outcome" and r.metric == m]
@@ -140,6 +160,8 @@ def kpis(records: Sequence[Rec], clocks: Sequence[str] = ()) -> Row:
         row[count_column(metric)], row[f"{metric}_met"] = len(found), met
         row[f"{metric}_compliance_percent"] = _percent(met, len(found))
         all_met, all_n = all_met + met, all_n + len(found)
+    requests = [r for r in records if is_objective_outcome(r)]
+    all_met, all_n = all_met + sum(1 for r in requests if r.met), all_n + len(requests)
     row["compliance_percent"] = _percent(all_met, all_n)
     row |= _times(outcomes["response"], "mtta") | _times(outcomes["resolution"], "mttr")
     for clock in clocks:
@@ -147,7 +169,7 @@ def kpis(records: Sequence[Rec], clocks: Sequence[str] = ()) -> Row:
     periods = outcomes["availability"]
     down = sum(r.downtime_s or 0.0 for r in periods)
     budget = sum(r.budget_s or 0.0 for r in periods)
-    lengths = [(r.downtime_s or 0.0, n) for r in periods if (n := _counted_length_s(r))]
+    lengths = [(r.downtime_s or 0.0, n) for r in periods if (n := counted_length_s(r))]
     unavailable = _percent(sum(d for d, _ in lengths), sum(n for _, n in lengths))
     row["availability_percent"] = None if unavailable is None else 100 - unavailable
     row["availability_min_percent"] = min((r.availability for r in periods
@@ -157,7 +179,11 @@ def kpis(records: Sequence[Rec], clocks: Sequence[str] = ()) -> Row:
     row["budget_burn_percent"] = _percent(down, budget) if periods else None
     row["credit_periods"] = sum(1 for r in periods if r.credit_percent > 0)
     row["credit_max_percent"] = max((r.credit_percent for r in periods), default=None)
-    return {column: _rounded(row[column]) for column in kpi_columns(clocks)}
+    if outages:
+        row |= outage_figures(records)
+    if objectives:
+        row |= objective_figures(records)
+    return {column: _rounded(row[column]) for column in kpi_columns(clocks, objectives, outages)}
 
 
 def _rounded(value: Cell) -> Cell:
@@ -166,16 +192,18 @@ def _rounded(value: Cell) -> Cell:
 
 
 def kpi_rows(standing: Standing, by: Sequence[str], period: str = "month") -> list[Row]:
-    """One row per group of the standing records: the group's values, then ``KPI_COLUMNS`` and
-    the columns of every custom clock the records name. Groups in sorted order; a record
-    without the field is in the group ``-``."""
+    """One row per group of the standing records: the group's values, then ``KPI_COLUMNS``, the
+    columns of every custom clock the records name, and those of the outages and the request
+    objectives when records of them stand. Groups in sorted order; a record without the field is
+    in the group ``-``."""
     clocks = custom_clocks(standing.records)
+    objectives, outages = has_objectives(standing.records), has_outages(standing.records)
     groups: dict[tuple[str, ...], list[Rec]] = {}
     for rec in standing.records:
         ref_ms = standing.reference_ms.get(rec.alert_id)
         key = tuple(_group_value(rec, dim, ref_ms, period) for dim in by)
         groups.setdefault(key, []).append(rec)
-    return [{**dict(zip(by, key, strict=True)), **kpis(groups[key], clocks)}
+    return [{**dict(zip(by, key, strict=True)), **kpis(groups[key], clocks, objectives, outages)}
             for key in sorted(groups, key=lambda k: [(v == NONE, v) for v in k])]
 
 
@@ -198,6 +226,32 @@ def period_rows(standing: Standing, period: str = "month") -> list[Row]:
             "met": r.met, "credit_percent": r.credit_percent,
         })
     rows.sort(key=lambda row: (str(row["service"]), str(row["policy"]), str(row["period_start"])))
+    return rows
+
+
+def objective_period_rows(standing: Standing, period: str = "month") -> list[Row]:
+    """One row per request objective's period outcome: its counts (occurrences) or bad time
+    (timeslices), its budget burn and its credit."""
+    rows = []
+    for r in standing.records:
+        if not is_objective_outcome(r):
+            continue
+        assert r.period_start_ms is not None and r.period_end_ms is not None
+        ref_ms = standing.reference_ms.get(r.alert_id)
+        rows.append({
+            "service": r.service, "customer": NONE if r.customer is None else r.customer,
+            "policy": r.policy_id,
+            "objective": r.objective, "sli": r.sli, "budgeting": r.budgeting,
+            "policy_period": NONE if ref_ms is None else period_label(ref_ms, period),
+            "period_start": format_instant(r.period_start_ms),
+            "period_end": format_instant(r.period_end_ms),
+            "target_percent": r.target, "good": r.good, "total": r.total, "ratio": r.ratio,
+            "bad_time_s": r.bad_s, "budget_s": r.budget_s if r.budgeting == "timeslices" else None,
+            "budget_burn_percent": _rounded(budget_burn_percent(r)), "met": r.met,
+            "credit_percent": r.credit_percent,
+        })
+    rows.sort(key=lambda row: tuple(str(row[c] or "") for c in (
+        "service", "customer", "policy", "objective", "period_start")))
     return rows
 
 
@@ -242,6 +296,13 @@ class Report:
     periods: list[Row]
     compliance: list[CompliancePoint]
     clocks: tuple[str, ...] = ()  # the custom clocks the records name (their columns)
+    objectives: bool = False  # a request objective's record stands: its columns and sections
+    outages: bool = False  # an availability outcome carries ``outages``: their columns
+    objective_periods: list[Row] = field(default_factory=list)
+
+    def columns(self) -> tuple[str, ...]:
+        """The columns of the KPI rows, after the groups'."""
+        return kpi_columns(self.clocks, self.objectives, self.outages)
 
 
 def build_report(standing: Standing, options: ReportOptions) -> Report:
@@ -249,5 +310,6 @@ def build_report(standing: Standing, options: ReportOptions) -> Report:
     chosen = standing.select(options.keep)
     return Report(options, chosen, kpi_rows(chosen, options.by, options.period),
                   period_rows(chosen, options.period), compliance_series(chosen, options.period),
-                  custom_clocks(chosen.records))
+                  custom_clocks(chosen.records), has_objectives(chosen.records),
+                  has_outages(chosen.records), objective_period_rows(chosen, options.period))
 

@@ -34,12 +34,14 @@ class ReportOptions:
     to_ms: int | None = None
     format: str = "table"
     periods_csv: bool = False
+    objective_periods_csv: bool = False
 
     @classmethod
     def parse(cls, *, by: Sequence[str] | None = None, period: str | None = None,
               customers: Sequence[str] | None = None, services: Sequence[str] | None = None,
               from_ms: int | None = None, to_ms: int | None = None,
-              format: str | None = None, periods_csv: bool = False) -> ReportOptions:
+              format: str | None = None, periods_csv: bool = False,
+              objective_periods_csv: bool = False) -> ReportOptions:
         """The options from the flags' texts (the instants parsed by the command line);
         ``ReportError`` names the first bad one."""
         dims = _list(by) or ["customer"]
@@ -67,11 +69,16 @@ class ReportOptions:
                 f"{format_instant(to_ms)}"
             )
             raise ReportError(msg)
-        if periods_csv and fmt != "csv":
-            msg = "--periods goes with --format csv (table and json show the periods anyway)"
+        for flag, given in (("--periods", periods_csv),
+                            ("--objective-periods", objective_periods_csv)):
+            if given and fmt != "csv":
+                msg = f"{flag} goes with --format csv (table and json show the periods anyway)"
+                raise ReportError(msg)
+        if periods_csv and objective_periods_csv:
+            msg = "--periods or --objective-periods: one table of periods per CSV"
             raise ReportError(msg)
         return cls(tuple(dims), period, frozenset(_list(customers)), frozenset(_list(services)),
-                   from_ms, to_ms, fmt, periods_csv)
+                   from_ms, to_ms, fmt, periods_csv, objective_periods_csv)
 
     def keep(self, rec: Rec, ref_ms: int | None) -> bool:
         """Whether a standing record (at its reference instant ``ref_ms``) is in the report."""

@@ -20,6 +20,9 @@ from streams.core.errors import InvalidInstant
 from streams.core.timefmt import parse_instant
 
 INCIDENT_METRICS: Final = ("response", "resolution")  # the built-in ones
+#: The metrics of a request objective's records (SPEC section 9): its periods' records, and its
+#: burn-rate alerts (which carry ``objective``; an availability burn rate does not).
+OBJECTIVE_METRICS: Final = ("requests", "burn_rate")
 #: The metrics that are not an incident's: every other name is (a built-in or a custom clock,
 #: SPEC 4.1: ``metric`` is an open name).
 NOT_INCIDENT_METRICS: Final = ("availability", "burn_rate", "requests")
@@ -29,6 +32,12 @@ DEAD_LETTERS: Final = ("invalid", "late")
 def is_incident_metric(metric: str | None) -> bool:
     """Whether ``metric`` names an incident clock: ``response``, ``resolution`` or a custom one."""
     return metric is not None and metric not in NOT_INCIDENT_METRICS
+
+
+def is_objective_record(rec: Rec) -> bool:
+    """Whether ``rec`` is a request objective's (SPEC section 9): a period's record or a burn-rate
+    alert, both naming the ``objective``."""
+    return rec.objective is not None and rec.metric in OBJECTIVE_METRICS
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +66,15 @@ class Rec:
     degraded_s: float | None = None
     budget_s: float | None = None
     credit_percent: float = 0.0
+    outages: int | None = None  # availability outcomes (SPEC 5); None from older producers
+    # request objectives (SPEC 9)
+    objective: str | None = None
+    sli: str | None = None  # errors, latency
+    budgeting: str | None = None  # occurrences, timeslices
+    good: int | None = None  # occurrences
+    total: int | None = None
+    ratio: float | None = None
+    bad_s: float | None = None  # timeslices: the bad time (``budget_s`` is its budget)
 
 
 class BadRecord(ValueError):
@@ -81,6 +99,16 @@ def _number(obj: dict[str, Any], name: str, required: bool = False) -> float | N
         msg = f"{name}={value!r}: expected a number"
         raise BadRecord(msg)
     return float(value)
+
+
+def _count(obj: dict[str, Any], name: str, required: bool = False) -> int | None:
+    value = obj.get(name)
+    if value is None and not required:
+        return None
+    if type(value) is not int or value < 0:
+        msg = f"{name}={value!r}: expected an integer >= 0"
+        raise BadRecord(msg)
+    return value
 
 
 def _instant(obj: dict[str, Any], name: str, required: bool = False) -> int | None:
@@ -119,6 +147,7 @@ def decode_record(obj: Any) -> Rec:
         msg = f"met={met!r}: expected true or false"
         raise BadRecord(msg)
     availability_outcome = outcome and metric == "availability"
+    periodic = availability_outcome or (outcome and metric == "requests")
     return Rec(
         alert_id=alert_id, kind=kind, metric=metric,
         at_ms=_instant(obj, "at", incident and outcome),
@@ -131,15 +160,46 @@ def decode_record(obj: Any) -> Rec:
         met=met if isinstance(met, bool) else None,
         elapsed_s=_number(obj, "elapsed_seconds", incident and outcome),
         target_s=_number(obj, "target_seconds"),
-        period_start_ms=_instant(obj, "period_start", availability_outcome),
-        period_end_ms=_instant(obj, "period_end", availability_outcome),
+        period_start_ms=_instant(obj, "period_start", periodic),
+        period_end_ms=_instant(obj, "period_end", periodic),
         target=_number(obj, "target"),
         availability=_number(obj, "availability", availability_outcome),
         downtime_s=_number(obj, "downtime_seconds", availability_outcome),
         degraded_s=_number(obj, "degraded_seconds"),
-        budget_s=_number(obj, "budget_seconds", availability_outcome),
         credit_percent=_number(obj, "credit_percent") or 0.0,
+        outages=_count(obj, "outages"),
+        **_objective_fields(obj, metric, outcome, availability_outcome),
     )
+
+
+def _objective_fields(obj: dict[str, Any], metric: str | None, outcome: bool,
+                      availability_outcome: bool) -> dict[str, Any]:
+    """The fields of a request objective's record (SPEC 9), and ``budget_seconds`` (the budget of
+    an availability period or of a timeslices one); an objective's outcome needs the fields its
+    figures are made of: ``good`` and ``total`` (occurrences) or the bad time and its budget
+    (timeslices)."""
+    requests_outcome = outcome and metric == "requests"
+    budgeting = _text(obj, "budgeting", requests_outcome)
+    if requests_outcome and budgeting not in ("occurrences", "timeslices"):
+        msg = f"budgeting={budgeting!r}: expected occurrences or timeslices"
+        raise BadRecord(msg)
+    sli = _text(obj, "sli", requests_outcome)
+    if requests_outcome and sli not in ("errors", "latency"):
+        msg = f"sli={sli!r}: expected errors or latency"
+        raise BadRecord(msg)
+    counted = requests_outcome and budgeting == "occurrences"
+    sliced = requests_outcome and budgeting == "timeslices"
+    fields: dict[str, Any] = {
+        "objective": _text(obj, "objective", requests_outcome), "sli": sli,
+        "budgeting": budgeting, "good": _count(obj, "good", counted),
+        "total": _count(obj, "total", counted), "ratio": _number(obj, "ratio"),
+        "bad_s": _number(obj, "bad_seconds", sliced),
+        "budget_s": _number(obj, "budget_seconds", availability_outcome or sliced)}
+    good, total = fields["good"], fields["total"]
+    if good is not None and total is not None and good > total:
+        msg = f"good={good}: expected at most total ({total})"
+        raise BadRecord(msg)
+    return fields
 
 
 # ----------------------------------------------------------------------------- the changelog

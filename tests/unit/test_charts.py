@@ -116,3 +116,88 @@ def test_the_availability_target_line_is_inside_the_frame(charts: Any) -> None:
 def test_period_range_includes_the_periods_between(first: str, last: str, period: str,
                                                    expected: list[str]) -> None:
     assert period_range(first, last, period) == expected
+
+
+# ----------------------------------------------------------------------------- objective budget
+
+
+def objective_period(objective: str, start: str, burn: float | None, customer: str = "-",
+                     policy: str = "api-slo") -> Row:
+    return {"service": "api", "customer": customer, "policy": policy, "objective": objective,
+            "period_start": f"2027-03-{start}T00:00:00.000Z", "budget_burn_percent": burn}
+
+
+def objective_report(rows: list[Row]) -> Report:
+    return Report(ReportOptions(), Standing([], {}), [], [], [], objectives=True,
+                  objective_periods=rows)
+
+
+def lines_of(figure: Any) -> dict[str, Any]:
+    """The objective budget chart's lines, by objective."""
+    return {line.get_gid(): line for line in figure.axes[0].get_lines() if line.get_gid()}
+
+
+def test_the_objective_budget_has_one_line_per_objective_with_its_burns(charts: Any) -> None:
+    from matplotlib import dates
+
+    rows = [objective_period("success", "02", 10.0), objective_period("success", "01", 100.0),
+            objective_period("fast", "01", 50.0), objective_period("fast", "02", 150.0),
+            objective_period("success", "01", 200.0, customer="acme", policy="acme-api")]
+    figure = charts(objective_report(rows))["objective-budget.png"]
+    lines = lines_of(figure)
+    assert set(lines) == {"api success (api-slo)", "api fast (api-slo)",
+                          "api/acme success (acme-api)"}
+    assert list(lines["api success (api-slo)"].get_ydata()) == [100.0, 10.0]  # in time order
+    assert list(lines["api fast (api-slo)"].get_ydata()) == [50.0, 150.0]
+    assert list(lines["api/acme success (acme-api)"].get_ydata()) == [200.0]
+    days = [dates.date2num(x) for x in lines["api fast (api-slo)"].get_xdata()]
+    assert [dates.num2date(d).strftime("%Y-%m-%d %H:%M") for d in days] == [
+        "2027-03-01 00:00", "2027-03-02 00:00"]
+    for line in lines.values():
+        assert line.get_marker() not in ("", " ", "None", None)
+    axes = figure.axes[0]
+    whole = [line for line in axes.get_lines() if line.get_linestyle() == "--"]
+    assert [list(line.get_ydata()) for line in whole] == [[100, 100]]
+    left, right = axes.get_xlim()
+    assert left < min(days) and max(days) < right, "every period is in the frame"
+    assert axes.get_ylim()[1] > 200.0
+    assert [t.get_text() for t in axes.get_legend().get_texts()] == sorted(lines)
+
+
+def test_a_period_without_a_budget_is_a_gap(charts: Any) -> None:
+    rows = [objective_period("slices", d, b) for d, b in (("01", 20.0), ("02", None),
+                                                           ("03", 40.0))]
+    (line,) = lines_of(charts(objective_report(rows))["objective-budget.png"]).values()
+    ys = list(line.get_ydata())
+    assert ys[0] == 20.0 and math.isnan(ys[1]) and ys[2] == 40.0
+
+
+def test_no_objective_marker_hides_another_of_the_same_period_and_burn(charts: Any) -> None:
+    rows = [objective_period(name, d, 50.0) for name in ("a", "b", "c", "d") for d in ("01", "02")]
+    figure = charts(objective_report(rows))["objective-budget.png"]
+    centres = []
+    for name, line in lines_of(figure).items():
+        size_px = line.get_markersize() * figure.dpi / 72
+        shown = line.get_transform().transform(line.get_xydata())
+        centres += [(name, x, y, size_px) for x, y in shown]
+    for i, (n1, x1, y1, s1) in enumerate(centres):
+        for n2, x2, y2, s2 in centres[i + 1:]:
+            if n1 != n2:
+                assert math.hypot(x1 - x2, y1 - y2) >= (s1 + s2) / 2, (n1, n2)
+
+
+def test_the_objective_budget_shows_those_that_spent_most(charts: Any) -> None:
+    from streams.report.charts import MAX_OBJECTIVES
+
+    rows = [objective_period(f"o{n:02d}", "01", float(n)) for n in range(MAX_OBJECTIVES + 2)]
+    figure = charts(objective_report(rows))["objective-budget.png"]
+    shown = lines_of(figure)
+    assert len(shown) == MAX_OBJECTIVES
+    assert "api o00 (api-slo)" not in shown and "api o01 (api-slo)" not in shown
+    assert f"the {MAX_OBJECTIVES} that spent most of {MAX_OBJECTIVES + 2}" in (
+        figure.axes[0].get_title())
+
+
+def test_no_objective_no_objective_budget(charts: Any) -> None:
+    assert "objective-budget.png" not in charts(report([point("2027-03", "response", 1, 1),
+                                                        point("2027-03", "overall", 1, 1)]))
