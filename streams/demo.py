@@ -7,7 +7,7 @@ the broker, each by the PID we started, and leaves no process behind.
 
 The traffic (``Traffic``) is a pure function of a random seed and the wall clock it is given:
 customers open incidents of every severity on their services, acknowledge and resolve them (some
-late, some paused while waiting on the customer, some escalated); services send heartbeats from
+late, some paused while waiting on the customer, some escalated); services send heartbeats and request counts from
 two instances, and now and then one fails (its instances report ``down`` or fall silent); a rare
 malformed record shows the dead-letter topic at work.
 """
@@ -169,6 +169,26 @@ class Traffic:
                 beat = {"service": service, "instance": instance, "status": status,
                         "at": format_instant(t)}
                 self._at(t, ("heartbeats", service, orjson.dumps(beat)))
+            self._requests(t, service, failing=bool(until))
+
+    def _requests(self, t: int, service: str, failing: bool) -> None:
+        """The requests a service served in the last interval, as a collector's delta: most
+        succeed and are fast; a failing service errs, and now and then a burst of errors or
+        of slow requests (payments most often) spends the request objectives' budgets."""
+        rng = self.rng
+        total = rng.randint(80, 120)
+        errors = rng.randint(0, 1)
+        slow = rng.randint(0, 2)
+        if failing:
+            errors = rng.randint(total // 2, total)
+        elif rng.random() < 0.04:
+            errors = rng.randint(5, 30)
+        if rng.random() < (0.15 if service == "payments" else 0.03):
+            slow = rng.randint(10, 40)
+        count = {"service": service, "at": format_instant(t), "total": total, "errors": errors,
+                 "latency_le": {"300ms": total - slow, "+Inf": total},
+                 "event_id": f"{service}-{t}"}
+        self._at(t, ("requests", service, orjson.dumps(count)))
 
 
 # ----------------------------------------------------------------------------- the live view
@@ -199,7 +219,21 @@ def format_record(rec: dict[str, Any]) -> str:
                       f", deadline {str(rec.get('deadline', ''))[11:19]}")
         return f"{clock:8}  {label:12}  {metric:10}  {who:32}  {detail}  [{rec.get('policy_id')}]"
     who = f"service {rec.get('service')}"
-    if metric == "burn_rate":
+    if "objective" in rec:
+        who += f" {rec['objective']}"
+    if metric == "requests":
+        if "good" in rec:
+            detail = f"{rec['good']} of {rec['total']} requests good"
+        else:
+            detail = (f"{rec.get('bad_seconds', 0):g}s of bad slices of a "
+                      f"{rec.get('budget_seconds', 0):g}s budget")
+        detail = f"target {rec.get('target')}%: {detail}"
+        if kind == "outcome":
+            detail = ("met" if rec.get("met") else "MISSED") + f", ratio {rec.get('ratio')}, " \
+                + detail
+        elif kind != "retraction":
+            detail = f"{_threshold(rec.get('threshold'))} of budget: " + detail
+    elif metric == "burn_rate":
         detail = (f"budget burning {rec.get('burn_rate_long', 0):.1f}x over "
                   f"{rec.get('long_window_seconds', 0):g}s (alert at {rec.get('threshold')}x)")
     else:

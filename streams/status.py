@@ -7,6 +7,7 @@
     status.prometheus(clocks, open_incidents)   # the text exposition format
     incidents_view(detectors, limit)            # open incidents, the most urgent first
     services_view(detectors, status.history)    # each service's period under each policy
+    objectives_view(detectors)                  # each request objective's period so far
 
 The views read the detectors without moving them (``MetricClock.view``, ``ServiceFold.view``),
 each at its partition's detector clock (``Detector.now_ms``), so a page never fires an alert. A
@@ -250,3 +251,37 @@ def services_view(detectors: Mapping[int, Detector],
                          "instances": len(svc.instances), "periods": periods}))
     rows.sort(key=lambda row: row[0])
     return {"count": len(rows), "services": [row for _, row in rows]}
+
+
+def objectives_view(detectors: Mapping[int, Detector]) -> dict[str, Any]:
+    """Every request objective of ``detectors`` with its latest period so far (SPEC section 9):
+    its counts, ``ratio`` and the share of its error budget spent (``budget_used``: bad over
+    the budget, above 1 once spent; occurrences: bad requests over the share of those counted
+    so far, the ratio it would end with)."""
+    rows = []
+    for partition, det in detectors.items():
+        for name, svc in det.requests.services.items():
+            for fold in svc.folds:
+                if not fold.order:
+                    continue
+                p = fold.periods[fold.order[-1]]
+                if p.objective is None or p.version is None or p.block is None:
+                    continue
+                share = 1 - p.objective.target / 100
+                row: dict[str, Any] = {
+                    "service": name, "customer": fold.customer, "partition": partition,
+                    "policy_id": p.version.id, "objective": fold.objective_id,
+                    "sli": p.objective.sli, "budgeting": p.block.budgeting,
+                    "target": float(p.objective.target), "period_start": _bound(p.start),
+                    "period_end": _bound(p.end), "good": p.good, "total": p.total,
+                    "ratio": None if not p.total else round(p.good / p.total, 6)}
+                if p.timeslices:
+                    row["bad_seconds"] = p.bad_ms / 1000
+                    row["budget_seconds"] = float(p.budget / 1000)
+                    used = float(p.bad_ms / p.budget) if p.budget else None
+                else:
+                    used = float((p.total - p.good) / (share * p.total)) if p.total else 0.0
+                row["budget_used"] = None if used is None else round(used, 6)
+                rows.append(row)
+    rows.sort(key=lambda r: (r["service"], r["customer"] or "", r["policy_id"], r["objective"]))
+    return {"count": len(rows), "objectives": rows}

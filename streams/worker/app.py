@@ -36,7 +36,7 @@ from streams.core.policy import PolicySet
 from streams.core.timefmt import format_instant
 from streams.settings import Settings
 from streams.state import written_first
-from streams.status import incidents_view, services_view
+from streams.status import incidents_view, objectives_view, services_view
 from streams.topics import (
     INPUT_TOPICS,
     OUTPUT_TOPICS,
@@ -280,6 +280,10 @@ def _pages(app: faust.App, shell: Shell) -> None:
     async def services(view: faust.web.View, request: faust.web.Request) -> Any:
         return as_json(view, services_view(shell.detectors(), shell.status.history))
 
+    @app.page("/api/objectives")
+    async def objectives(view: faust.web.View, request: faust.web.Request) -> Any:
+        return as_json(view, objectives_view(shell.detectors()))
+
     @app.page("/api/alerts")
     async def alerts(view: faust.web.View, request: faust.web.Request) -> Any:
         return as_json(view, {"alerts": shell.status.alerts(limit(request, 100))})
@@ -293,7 +297,7 @@ def _pages(app: faust.App, shell: Shell) -> None:
         code, body = shell.health()
         return as_json(view, body, code)
 
-    del index, incidents, services, alerts, metrics, health  # registered
+    del index, incidents, services, objectives, alerts, metrics, health  # registered
 
 
 def run_worker(app: faust.App, loglevel: str = "warning") -> int:

@@ -57,6 +57,10 @@ policies:
       period: day
       heartbeat_timeout: 1d
       near_breach: [0.5, 0.75]
+    requests:
+      period: day
+      objectives:
+        - {id: ok, sli: errors, target: 99.0}
 """
 #: Widths of the screenshots (the phone one is tall: a headless screenshot is the viewport).
 SHOTS = {"desktop": (1280, 1150), "phone": (390, 2900)}
@@ -218,6 +222,9 @@ def send_scenario(deployment: Deployment) -> None:
                      customer="acme", service="auth")):
         deployment.send("incidents", event["incident_id"], event)
     deployment.send("incidents", "INC-BROKEN", b"{not json")
+    # 8 errors of 1,000 requests: 80 % of the day's 1 % budget
+    deployment.send("requests", "api", {"service": "api", "at": "2027-03-04T10:00:00Z",
+                                        "total": 1000, "errors": 8})
     deployment.producer.flush()
 
 
@@ -267,6 +274,8 @@ def test_the_status_page_shows_what_operators_look_for_in_a_real_browser(
         assert "DOWN" not in db and ">56%<" in db  # 480 s of an 864 s budget
         web = inside(dom, "data-service", "web")
         assert web.count('data-outcome="met"') == 3 and 'data-outcome="missed"' not in web
+        api = inside(dom, "data-objective", "ok")
+        assert ">80%<" in api and "992 of 1000 good" in api and "budget left 20%" in api
 
         ARTIFACTS.mkdir(exist_ok=True)
         for name, (width, height) in SHOTS.items():

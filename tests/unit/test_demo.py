@@ -10,6 +10,7 @@ import orjson
 from streams.core.errors import InvalidEvent
 from streams.core.events import heartbeat, incident_event
 from streams.core.policyfile import load_policy_file
+from streams.core.requests.records import request_count
 from streams.core.timefmt import parse_instant
 from streams.demo import DEMO_POLICIES, SERVICES, Traffic, format_record
 
@@ -48,7 +49,7 @@ def test_traffic_is_valid_input_in_time_order_but_for_a_few_malformed_records() 
             kinds[obj["type"]] += 1
             by_incident[ev.incident_id].append(obj["type"])
             severities.add(obj.get("severity", ""))
-        else:
+        elif topic == "heartbeats":
             hb = heartbeat(obj)
             assert key == hb.service and hb.at <= now
             kinds[f"heartbeat {obj['status']}"] += 1
@@ -108,7 +109,8 @@ def test_malformed_records_are_the_only_invalid_ones() -> None:
         except orjson.JSONDecodeError:
             continue
         try:
-            (incident_event if topic == "incidents" else heartbeat)(obj)
+            {"incidents": incident_event, "heartbeats": heartbeat,
+             "requests": request_count}[topic](obj)
         except InvalidEvent as exc:  # pragma: no cover - the failure message
             raise AssertionError(f"{topic} record {obj} is invalid: {exc}") from None
 
@@ -130,3 +132,28 @@ def test_elevator_calls_send_milestones_some_late_and_the_demo_judges_on_site() 
     records = fold(DEMO_POLICIES.read_text(), incidents=incidents)
     on_site = Counter(r["kind"] for r in records if r.get("metric") == "on_site")
     assert on_site["outcome"] and on_site["breach"], on_site
+
+
+def test_services_send_request_counts_whose_objectives_fire_within_ten_minutes() -> None:
+    """Request counts go to the requests topic keyed by service; through the demo's policy,
+    the payments latency slices reach a near-breach and the breach, and error bursts fire
+    burn rates, all within ten minutes (what a user watches)."""
+    from streams.core.detector import Detector
+
+    det = Detector(load_policy_file(DEMO_POLICIES))
+    fired: list[dict[str, Any]] = []
+    counts = 0
+    for _, topic, key, value in ten_minutes(3):
+        if topic != "requests":
+            continue
+        rec = request_count(orjson.loads(value))
+        assert key == rec.service
+        counts += 1
+        fired += det.on_event(rec)
+    assert counts > 150 * len(SERVICES), "every 2 s, but from a service fallen silent"
+    kinds = {(r["metric"], r["kind"], r.get("objective")) for r in fired}
+    assert ("requests", "near_breach", "fast") in kinds
+    assert ("requests", "breach", "fast") in kinds
+    assert ("burn_rate", "near_breach", "success") in kinds
+    assert all(format_record(r).count("\n") == 0 and r["service"] in format_record(r)
+               for r in fired)

@@ -13,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from streams.core.detector import Detector
 from streams.core.events import heartbeat, incident_event
 from streams.core.policy import PolicySet
-from streams.core.policyfile import load_policy_file
+from streams.core.policyfile import load_policies, load_policy_file
 from streams.core.timefmt import parse_instant
 from streams.status import TICK_BUCKETS, Status, incidents_view, services_view
 from tests.support.scenarios import SCENARIOS, Input, scenario_inputs
@@ -296,7 +296,7 @@ def test_the_status_page_loads_nothing_from_elsewhere() -> None:
     for pattern in (r"\bsrc\s*=", r"<link\b", r"@import", r"url\(", r"https?://"):
         assert not re.search(pattern, page, re.I), pattern
     fetched = set(re.findall(r'panel\("[a-z]+", "([^"]+)"', page))
-    assert fetched == {"health", "api/incidents", "api/services", "api/alerts"}
+    assert fetched == {"health", "api/incidents", "api/services", "api/objectives", "api/alerts"}
 
 
 def test_a_custom_clock_has_a_row_from_its_start() -> None:
@@ -320,3 +320,28 @@ def test_a_custom_clock_has_a_row_from_its_start() -> None:
     assert rows("04", 9)["HD-2"]["dispatch"] == "running"
     # 03: LIFT-20 resolved (on_site cancelled): finished, off the page; LIFT-21 still open
     assert "LIFT-20" not in rows("03", 3)
+
+
+def test_the_objectives_view_shows_each_objectives_period_so_far_and_its_budget() -> None:
+    from streams.core.requests.records import request_count
+    from streams.status import objectives_view
+
+    policies = load_policies(
+        "policies:\n  - id: api\n    match: {service: api}\n    requests:\n      period: day\n"
+        "      objectives:\n        - {id: ok, sli: errors, target: 99.0}\n"
+        "  - id: slices\n    match: {service: web}\n    requests:\n      period: day\n"
+        "      budgeting: timeslices\n      slice: 1h\n      objectives:\n"
+        "        - {id: ok, sli: errors, target: 50.0}\n")
+    det = Detector(policies)
+    for obj in ({"service": "api", "at": "2027-03-01T10:00:00Z", "total": 1000, "errors": 5},
+                {"service": "web", "at": "2027-03-01T10:00:00Z", "total": 10, "errors": 9},
+                {"service": "web", "at": "2027-03-01T11:30:00Z", "total": 10}):
+        det.on_event(request_count(obj))
+    view = objectives_view({0: det})
+    api, web = view["objectives"]
+    assert (api["service"], api["good"], api["total"], api["ratio"]) == ("api", 995, 1000, 0.995)
+    assert api["budget_used"] == 0.5, "5 bad of a budget of 1 % of 1,000"
+    assert api["period_start"] == "2027-03-01T00:00:00.000Z"
+    assert (web["budgeting"], web["bad_seconds"], web["budget_seconds"]) == (
+        "timeslices", 3600.0, 43200.0)
+    assert web["budget_used"] == round(1 / 12, 6)
