@@ -7,9 +7,10 @@ the broker, each by the PID we started, and leaves no process behind.
 
 The traffic (``Traffic``) is a pure function of a random seed and the wall clock it is given:
 customers open incidents of every severity on their services, acknowledge and resolve them (some
-late, some paused while waiting on the customer, some escalated); services send heartbeats and request counts from
-two instances, and now and then one fails (its instances report ``down`` or fall silent); a rare
-malformed record shows the dead-letter topic at work.
+late, some paused while waiting on the customer, some escalated); services send heartbeats from
+two instances and request counts (bursts of errors and of slow requests), and now and then one
+fails (its instances report ``down`` or fall silent, its requests err); a rare malformed record
+shows the dead-letter topic at work.
 """
 
 from __future__ import annotations
@@ -222,17 +223,7 @@ def format_record(rec: dict[str, Any]) -> str:
     if "objective" in rec:
         who += f" {rec['objective']}"
     if metric == "requests":
-        if "good" in rec:
-            detail = f"{rec['good']} of {rec['total']} requests good"
-        else:
-            detail = (f"{rec.get('bad_seconds', 0):g}s of bad slices of a "
-                      f"{rec.get('budget_seconds', 0):g}s budget")
-        detail = f"target {rec.get('target')}%: {detail}"
-        if kind == "outcome":
-            detail = ("met" if rec.get("met") else "MISSED") + f", ratio {rec.get('ratio')}, " \
-                + detail
-        elif kind != "retraction":
-            detail = f"{_threshold(rec.get('threshold'))} of budget: " + detail
+        detail = _requests_detail(rec, kind)
     elif metric == "burn_rate":
         detail = (f"budget burning {rec.get('burn_rate_long', 0):.1f}x over "
                   f"{rec.get('long_window_seconds', 0):g}s (alert at {rec.get('threshold')}x)")
@@ -245,6 +236,20 @@ def format_record(rec: dict[str, Any]) -> str:
         if rec.get("credit_percent"):
             detail += f", credit {rec['credit_percent']:g}%"
     return f"{clock:8}  {label:12}  {metric:10}  {who:32}  {detail}  [{rec.get('policy_id')}]"
+
+
+def _requests_detail(rec: dict[str, Any], kind: str) -> str:
+    if "good" in rec:
+        detail = f"{rec['good']} of {rec['total']} requests good"
+    else:
+        detail = (f"{rec.get('bad_seconds', 0):g}s of bad slices of a "
+                  f"{rec.get('budget_seconds', 0):g}s budget")
+    detail = f"target {rec.get('target')}%: {detail}"
+    if kind == "outcome":
+        return ("met" if rec.get("met") else "MISSED") + f", ratio {rec.get('ratio')}, " + detail
+    if kind != "retraction":
+        return f"{_threshold(rec.get('threshold'))} of budget: " + detail
+    return detail
 
 
 def _threshold(value: Any) -> str:
