@@ -23,7 +23,7 @@ from streams.broker import EmbeddedBroker
 pytestmark = pytest.mark.integration
 
 SLAWATCH = Path(sys.executable).parent / "slawatch"
-INPUTS = ("incidents", "heartbeats")
+INPUTS = ("incidents", "heartbeats", "requests")
 CHANGELOGS = ("breaches", "near-breaches", "outcomes")
 ALL = (*INPUTS, *CHANGELOGS, "deadletter", "ticks")
 
@@ -67,6 +67,7 @@ def test_creates_every_topic_then_finds_them_there(broker: EmbeddedBroker) -> No
     assert first.stdout.splitlines() == [
         f"{prefix}.incidents: created (3 partitions, cleanup.policy=delete)",
         f"{prefix}.heartbeats: created (3 partitions, cleanup.policy=delete)",
+        f"{prefix}.requests: created (3 partitions, cleanup.policy=delete)",
         f"{prefix}.breaches: created (3 partitions, cleanup.policy=compact)",
         f"{prefix}.near-breaches: created (3 partitions, cleanup.policy=compact)",
         f"{prefix}.outcomes: created (3 partitions, cleanup.policy=compact)",
