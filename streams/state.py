@@ -84,8 +84,9 @@ def request_key(service: str, fold: tuple[str, ...] = ()) -> str:
 
 
 def request_value(partition: int, offset: int, data: dict[str, Any]) -> Value:
-    """A value of the requests table: a service's (``data`` has ``ids``) or one of its folds'
-    (``fold``: its snapshot) with the service's input offset."""
+    """A value of the requests table: a service's (``data`` has ``ids``; ``offset``: its last
+    request count) or one of its folds' (``fold``: its snapshot; ``offset``: the last count the
+    fold took)."""
     return {"p": partition, "o": offset, **data}
 
 
@@ -136,8 +137,8 @@ def rebuild(policies: PolicySet, clock_ms: int | None, incidents: Iterable[tuple
 
 
 def _restore_requests(det: Detector, values: Iterable[tuple[str, Value]]) -> list[Record]:
-    """The request objectives of each service whose values these are (a fold's value names
-    its service; a service's own value is keyed by its name)."""
+    """The request objectives of each service whose values these are (``request_key``: a
+    service's own value, or one of its folds')."""
     own: dict[str, Value] = {}
     folds: dict[str, dict[Any, Any]] = {}
     for key, value in values:

@@ -98,6 +98,20 @@ def send_events(dep: Deployment, events: list[dict[str, Any]]) -> None:
     dep.producer.flush()
 
 
+def mismatch(want: dict[str, Any], dep: Deployment, survivor: Worker) -> str:
+    """What the standing records miss, add or change against ``want``, the first dead letters
+    and the survivor's log tail: the message of a takeover test that did not converge."""
+    got = standing(dep.read())
+    missing = sorted(set(want) - set(got))
+    extra = sorted(set(got) - set(want))
+    changed = [k for k in set(want) & set(got) if want[k] != got[k]]
+    return (f"{len(missing)} missing e.g. {[want[k] for k in missing[:3]]}\n"
+            f"{len(extra)} extra e.g. {[got[k] for k in extra[:3]]}\n"
+            f"{len(changed)} changed e.g. {[(want[k], got[k]) for k in changed[:2]]}\n"
+            f"dead letters: {dep.read(['deadletter'])[:3]}\n"
+            f"survivor log tail:\n{survivor.log()[-5000:]}")
+
+
 # ----------------------------------------------------------------------------- 2
 
 
@@ -246,15 +260,7 @@ def test_a_killed_worker_loses_nothing_and_repeats_only_identical_records(
         try:
             wait_for(converged, 120, 1.0, "the survivor's outputs to equal replay")
         except AssertionError:
-            got = standing(dep.read())
-            missing = sorted(set(want) - set(got))
-            extra = sorted(set(got) - set(want))
-            changed = [k for k in set(want) & set(got) if want[k] != got[k]]
-            raise AssertionError(
-                f"{len(missing)} missing e.g. {[want[k] for k in missing[:3]]}\n"
-                f"{len(extra)} extra e.g. {[got[k] for k in extra[:3]]}\n"
-                f"{len(changed)} changed e.g. {[(want[k], got[k]) for k in changed[:2]]}\n"
-                f"survivor log tail:\n{a.log()[-4000:]}") from None
+            raise AssertionError(mismatch(want, dep, a)) from None
         restarted.start()  # takes partitions back, rebuilt from the changelogs
         wait_for(lambda: restarted.log().count("Worker ready") >= 1, 60, 0.5,
                  "the restarted worker")
@@ -369,16 +375,7 @@ def test_killed_workers_lose_no_request_counter(broker: EmbeddedBroker, tmp_path
         try:
             wait_for(equal(end_of_counts, midway), 120, 1.0, "the survivor's outputs = replay's")
         except AssertionError:
-            got = standing(dep.read())
-            missing = sorted(set(midway) - set(got))
-            extra = sorted(set(got) - set(midway))
-            changed = [k for k in set(midway) & set(got) if midway[k] != got[k]]
-            raise AssertionError(
-                f"{len(missing)} missing e.g. {[midway[k] for k in missing[:3]]}\n"
-                f"{len(extra)} extra e.g. {[got[k] for k in extra[:3]]}\n"
-                f"{len(changed)} changed e.g. {[(midway[k], got[k]) for k in changed[:2]]}\n"
-                f"dead letters: {dep.read(['deadletter'])[:3]}\n"
-                f"survivor log tail:\n{a.log()[-5000:]}") from None
+            raise AssertionError(mismatch(midway, dep, a)) from None
         c.start()  # takes partitions over from the survivor, rebuilt from the changelogs
         wait_for(lambda: "Worker ready" in c.log(), 90, 0.5, "the third worker")
         wait_for(equal(until, final), 120, 1.0, "the day's outcomes after the rebuild = replay's")

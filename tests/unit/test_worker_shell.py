@@ -252,3 +252,52 @@ def test_a_request_count_writes_its_service_and_fold_values_and_a_bad_one_is_a_d
     records, writes = s.handle("sla.requests", 0, 9, b"api", orjson.dumps(bad), now)
     assert [r["reason"] for r in records] == ["bad_field"] and "errors" in records[0]["error"]
     assert writes == []
+
+
+def hostile_counts(now: int) -> list[tuple[bytes, str]]:
+    """What a broken producer sends to the requests topic, and the reason of its dead letter."""
+    def count(**fields: Any) -> bytes:
+        return orjson.dumps({"service": "api", "at": now - 60_000, "total": 10, **fields})
+
+    return [
+        (b"{not json", "malformed_json"), (b"\xff\xfe", "malformed_json"),
+        (orjson.dumps([1, 2]), "not_an_object"),
+        (count(at=now + 30 * DAY), "future"),
+        (count(at="9999-12-31T23:59:59Z"), "bad_timestamp"),  # instants end at 9000
+        (count(at="10000-01-01T00:00:00Z"), "bad_timestamp"),
+        (count(at=-1), "bad_timestamp"),
+        (count(total=7).replace(b'"total":7', b'"total":' + b"9" * 30), "bad_field"),
+        (count(errors=11), "bad_field"),
+        (count(total=1.5), "bad_field"),
+        (count(latency_le={"300ms": 9, "100ms": 10}), "bad_field"),
+        (count(customer="x" * 100_000), "too_large"),
+        (b'{"service": "api", "total": 1, "extra": ' + b"[" * 300 + b"]" * 300 + b"}",
+         "too_deep"),
+    ]
+
+
+def test_hostile_request_counts_are_one_dead_letter_each_and_change_nothing() -> None:
+    s = shell(None, partitions=2)
+    s.policies = REQUESTS_POLICY
+    now = wall_ms()
+    good = {"service": "api", "at": now - 120_000, "total": 100, "errors": 1, "event_id": "g"}
+    s.handle("sla.requests", 0, 0, b"api", orjson.dumps(good), now)
+    s.app.consumer.highwater = lambda tp: 0  # type: ignore[attr-defined]  # caught up: a tick
+    s.handle("sla.ticks", 0, 0, None, orjson.dumps({"now": now}), now)  # takes the wall clock
+    det = s.parts[0].det
+    assert det.now_ms >= now - 1_000
+    clock, applied = det.now_ms, dict(s.parts[0].applied)
+    counts = det.requests.services["api"].folds[0].periods
+    before = [(p.good, p.total) for p in counts.values()]
+    cases = hostile_counts(now)
+    for offset, (raw, reason) in enumerate(cases, 1):
+        records, writes = s.handle("sla.requests", 0, offset, b"api", raw, now)
+        assert [r.get("reason") for r in records] == [reason], raw[:80]
+        assert writes == [], raw[:80]
+    again, writes = s.handle("sla.requests", 0, len(cases) + 1, b"api", orjson.dumps(good), now)
+    assert [r.get("reason") for r in again] == ["duplicate"] and writes == []
+    old = {**good, "event_id": "old", "at": now - 2 * 3_600_000}
+    late, writes = s.handle("sla.requests", 0, len(cases) + 2, b"api", orjson.dumps(old), now)
+    assert [r.get("reason") for r in late] == ["late"] and writes == []
+    assert (det.now_ms, s.parts[0].applied) == (clock, applied), "no clock moved"
+    assert [(p.good, p.total) for p in counts.values()] == before, "no counter moved"
