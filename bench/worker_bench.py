@@ -456,13 +456,15 @@ def run_throughput(broker: EmbeddedBroker | KafkaBroker, settings: Settings,
                                                  "deadletter")]
 
     def worker_pass(name: str, app_id: str, argv: list[str], until: int | None = None,
-                    stop_timeout_s: float = STOP_TIMEOUT_S) -> tuple[dict[str, Any], ...]:
+                    stop_timeout_s: float = STOP_TIMEOUT_S, delivery: str = "BATCH"
+                    ) -> tuple[dict[str, Any], ...]:
         wsettings = Settings.from_env({}, broker=bootstrap, topic_prefix=settings.topic_prefix,
                                       partitions=settings.partitions, app_id=app_id)
         before = highwaters(bootstrap, outputs, settings.partitions)
         broker_cpu = proc_cpu_s(broker.pid)
         env = worker_env(bootstrap, wsettings, HERE / "policies.yaml", "MANUAL",
                          tmp / f"{name}-data")
+        env["SLAWATCH_DELIVERY"] = delivery
         child = Child(name, argv, env, LOGS / f"{name}.log", children)
         by_commits = watch_group(admin, app_id, topic, ends, child,
                                  timeout_s * (1 if until is None else 3), until)
@@ -507,6 +509,13 @@ def run_throughput(broker: EmbeddedBroker | KafkaBroker, settings: Settings,
             print(f"    worker wrote {out['worker']['records_written_per_event']:.2f} records "
                   f"per input event: {out['worker']['records_written']}", flush=True)
         _show_line("worker (commits)", out["worker_commits"])
+
+        app_id = f"wb-stream-{tag}"
+        print(f"[a2] slawatch worker on Faust's per-message path, SLAWATCH_DELIVERY=STREAM "
+              f"(group {app_id}) ...", flush=True)
+        out["worker_stream"], out["worker_stream_commits"] = worker_pass(
+            "worker-stream", app_id, [str(SLAWATCH), *WORKER_ARGS], delivery="STREAM")
+        _show_line("worker, stream delivery (changelog stamps)", out["worker_stream"])
 
         group = f"wb-noop-{tag}"
         result = tmp / "noop.json"
@@ -781,6 +790,7 @@ def report_throughput(results: dict[str, Any]) -> None:
           f"{'window s':>8} {'CPU s':>7} {'main thr':>8} {'start s':>7} {'RSS MiB':>7}")
     rows = [("slawatch worker (changelog stamps)", "worker"),
             ("slawatch worker (commits)", "worker_commits"),
+            ("worker, stream delivery (changelog st.)", "worker_stream"),
             ("no-op Faust agent (in-process)", "noop"),
             ("no-op Faust agent (commits)", "noop_commits"),
             ("aiokafka loop (in-process)", "aiokafka"),
@@ -820,7 +830,9 @@ def ratios(t: Mapping[str, Any]) -> dict[str, float | None]:
         x, y = (t.get(a) or {}).get(key), (t.get(b) or {}).get(key)
         return None if x is None or not y else float(x / y)
 
-    return {"worker/no-op events/s": ratio("worker", "noop"),
+    return {"worker/stream delivery events per CPU-s": ratio("worker", "worker_stream",
+                                                             "events_per_cpu_s"),
+            "worker/no-op events/s": ratio("worker", "noop"),
             "worker/aiokafka events/s": ratio("worker", "aiokafka"),
             "worker/no-op events per CPU-s": ratio("worker", "noop", "events_per_cpu_s"),
             "worker/aiokafka events per CPU-s": ratio("worker", "aiokafka", "events_per_cpu_s"),

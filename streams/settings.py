@@ -20,6 +20,10 @@ Variable (field): default
         other client settings (see ENGINE-NOTES and ``broker.EMBEDDED_FAUST_SETTINGS``)
     SLAWATCH_CLOCK (clock): WALL; or MANUAL, where only ticks produced to <prefix>.ticks move the
         detector clock past event time (tests, and backfills that must not see the wall clock)
+    SLAWATCH_DELIVERY (delivery): BATCH, each fetch's records of an input partition processed as one
+        batch below Faust's per-message path (``streams.worker.transport``); or STREAM, each record
+        through Faust's agent stream: slower, the fallback should a faust-streaming release break
+        the batch path
     SLAWATCH_MAX_FUTURE (max_future_ms): 5m; a duration: an input whose ``at`` is later than its
         reference instant plus this is a dead letter (reason ``future``, SPEC section 6)
     SLAWATCH_RETENTION (retention_ms): 30d; a duration: how long a finished incident is kept
@@ -47,6 +51,7 @@ from .core.errors import SlawatchError
 from .topics import ALL_TOPICS, CHANGELOG_TOPICS, TopicSpec
 
 CLOCKS: Final = ("WALL", "MANUAL")
+DELIVERIES: Final = ("BATCH", "STREAM")
 BROKER_KINDS: Final = ("KAFKA", "TANSU")
 SECURITY_PROTOCOLS: Final = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 SASL_MECHANISMS: Final = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
@@ -188,6 +193,7 @@ _VARS: Final[Mapping[str, _Var]] = {
     "app_id": _Var("SLAWATCH_APP_ID", _prefix),
     "broker_kind": _Var("SLAWATCH_BROKER_KIND", lambda v, s: _choice(v, s, BROKER_KINDS)),
     "clock": _Var("SLAWATCH_CLOCK", lambda v, s: _choice(v, s, CLOCKS)),
+    "delivery": _Var("SLAWATCH_DELIVERY", lambda v, s: _choice(v, s, DELIVERIES)),
     "max_future_ms": _Var("SLAWATCH_MAX_FUTURE", lambda v, s: _duration_ms(v, s, 0)),
     "retention_ms": _Var("SLAWATCH_RETENTION", lambda v, s: _duration_ms(v, s, 1000)),
     "web_host": _Var("SLAWATCH_WEB_HOST", _host),
@@ -229,6 +235,7 @@ class Settings:
     app_id: str = "slawatch"
     broker_kind: str = "KAFKA"
     clock: str = "WALL"
+    delivery: str = "BATCH"
     max_future_ms: int = 5 * 60 * 1000
     retention_ms: int = 30 * 24 * 3600 * 1000
     web_host: str = "127.0.0.1"

@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple
 
 import faust
 import orjson
@@ -43,11 +43,21 @@ from streams.topics import (
     TICKS_TOPIC,
     TopicSpec,
 )
+from streams.worker.batches import refuse
 from streams.worker.recovery import LatestTable, SafeTableManager
 from streams.worker.shell import TABLES, Shell, wall_ms
-from streams.worker.transport import FETCH_MAX_WAIT_MS, _App, refuse
+from streams.worker.transport import FETCH_MAX_WAIT_MS, _App
 
 log = logging.getLogger(__name__)
+
+
+class _Record(NamedTuple):
+    """A message as ``deliver`` reads it: what it needs of an aiokafka ``ConsumerRecord``."""
+
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    timestamp: int | None  # ms
 
 TICK_INTERVAL_S = 0.25
 #: Kafka's default limit of a record batch (``message.max.bytes``, ``max.request.size``): no
@@ -81,6 +91,9 @@ def faust_settings(settings: Settings, embedded: bool) -> dict[str, Any]:
         "value_serializer": "raw",
         "Table": LatestTable,
         "TableManager": SafeTableManager,
+        # a fetch hands the worker at most this many records (``batches``): a batch's alerts go
+        # out when it ends, so it bounds how long they wait (~70 ms at 1000)
+        "broker_max_poll_records": 1000,
         # a produce request carries what 5 ms gathered (table writes and alerts), not one record
         "producer_linger": 0.005,
         # Faust reads unprefixed variables (BROKER_URL, WEB_PORT...) that would override ours,
@@ -153,60 +166,89 @@ def create_app(  # noqa: C901 - the factory wires each agent, timer and page as 
     outputs = {name: settings.topic(name) for name in OUTPUT_TOPICS}
     ticks = raw(TICKS_TOPIC)
 
+    tables = shell.tables
+    changelogs: dict[str, str] = {}
+    dumps = orjson.dumps
+    #: the acknowledgement of each partition's last service value: a record held past the step
+    #: that wrote the value naming it (``Shell._hold``) waits for it too
+    service_acks: dict[int, Any] = {}
+
+    async def deliver(tp: TP, batch: Sequence[Any]) -> bool:
+        """Process one input partition's records (aiokafka ``ConsumerRecord``s, in offset
+        order): each applied and its table values put in the store, then each value the batch
+        changed written once to its changelog, then the batch's records sent. False when the
+        partition was lost meanwhile: nothing is written, and the records are left to the new
+        owner, which reads them again from the last committed offset."""
+        topic, partition = tp.topic, tp.partition
+        if not changelogs:
+            changelogs.update((name, table.changelog_topic.get_topic_name())
+                              for name, table in tables.items())
+        out: list[Any] = []
+        changed: dict[tuple[str, str], Any] = {}
+        for record in batch:
+            try:
+                records, writes = shell.handle(topic, partition, record.offset, record.key,
+                                               record.value, record.timestamp or None)
+            except Exception:  # a bug, not bad input: log it, never stall the partition
+                log.exception("record %s[%d]@%d could not be processed", topic, partition,
+                              record.offset)
+                continue
+            for table, key, value in writes:
+                tables[table].data[key] = value  # the next record of the batch reads it
+                changed[table, key] = value
+            out += records
+        if shell.reread:
+            await reread()
+        if not (out or changed):
+            return True
+        if not await shell.fence.wait(partition):
+            shell.parts.pop(partition, None)  # rebuilt from the changelogs if it comes back
+            return False
+        try:
+            await publish(partition, changed, out)
+        except Exception:  # the producer refused a record: log it, go on with the next
+            log.exception("the output of %s[%d]@%d..%d was not sent", topic, partition,
+                          batch[0].offset, batch[-1].offset)
+        return True
+
+    async def publish(partition: int, changed: dict[tuple[str, str], Any],
+                      records: list[Any]) -> None:
+        """The batch's table values to their changelogs (what ``table[key] = value`` does,
+        without Faust's per-write future, buffer and callbacks: a record on the input's
+        partition), then its records, keyed by ``alert_id``."""
+        acks = []
+        for (table, key), value in changed.items():
+            acks.append(await send(changelogs[table], dumps(key), dumps(value), partition))
+            if table in ("services", "requests"):
+                service_acks[partition] = acks[-1]
+        if records and any(map(written_first, records)):
+            # the changelog is the only trace of what the clock fired for a service: it
+            # lands before the alert does, or a new owner could not retract it
+            acks.append(service_acks.pop(partition, None))
+            await asyncio.gather(*(ack for ack in acks if ack is not None))
+        if records:
+            stamp = format_instant(wall_ms())
+            for rec in records:
+                rec["detected_at"] = stamp
+                await send(outputs[topic_of(rec)], rec["alert_id"].encode(), dumps(rec), None)
+
     @app.agent(source, name="slawatch.detect", concurrency=1)
     async def detect(stream: faust.StreamT[bytes]) -> None:
-        tables = shell.tables
-        changelogs = {name: table.changelog_topic.get_topic_name()
-                      for name, table in tables.items()}
-        dumps = orjson.dumps
-        #: the acknowledgement of each partition's last service value: a record held past the
-        #: step that wrote the value naming it (``Shell._hold``) waits for it too
-        service_acks: dict[int, Any] = {}
+        """Faust's per-message path (``SLAWATCH_DELIVERY=STREAM``): each record a batch of
+        one. With batched delivery no record reaches it."""
         async for event in stream.events():
             message = event.message
-            partition = message.partition
             stamp_s = message.timestamp
-            try:
-                records, writes = shell.handle(
-                    message.topic, partition, message.offset, message.key, message.value,
-                    None if not stamp_s else int(stamp_s * 1000))
-            except Exception:  # a bug, not bad input: log it, never stall the partition
-                log.exception("record %s[%d]@%d could not be processed", message.topic,
-                              partition, message.offset)
-                continue
-            if shell.reread:
-                await reread()
-            if not (records or writes):
-                continue
-            if not await shell.fence.wait(partition):
-                shell.parts.pop(partition, None)  # rebuilt from the changelogs if it comes back
+            record = _Record(message.offset, message.key, message.value,
+                             int(stamp_s * 1000) if stamp_s else None)
+            if not await deliver(message.tp, [record]):
                 refuse(message)  # its offset stays uncommitted: the new owner reads it
-                continue
-            try:
-                acks = []
-                for table, key, value in writes:
-                    # what ``table[key] = value`` does, without Faust's per-write future, buffer
-                    # and callbacks (a third of a write's cost): the store, then the changelog
-                    # record on the input's partition, sent before the input is acknowledged
-                    tables[table].data[key] = value
-                    acks.append(await send(changelogs[table], dumps(key), dumps(value),
-                                           partition))
-                    if table in ("services", "requests"):
-                        service_acks[partition] = acks[-1]
-                if records and any(map(written_first, records)):
-                    # the changelog is the only trace of what the clock fired for a service:
-                    # it lands before the alert does, or a new owner could not retract it
-                    acks.append(service_acks.pop(partition, None))
-                    await asyncio.gather(*(ack for ack in acks if ack is not None))
-                if records:
-                    stamp = format_instant(wall_ms())
-                    for rec in records:
-                        rec["detected_at"] = stamp
-                        await send(outputs[topic_of(rec)], rec["alert_id"].encode(),
-                                   dumps(rec), None)
-            except Exception:  # the producer refused a record: log it, go on with the next
-                log.exception("the output of record %s[%d]@%d was not sent", message.topic,
-                              partition, message.offset)
+
+    if settings.delivery == "BATCH":
+        consumer: Any = app.consumer  # the transport's ``_Consumer``
+        consumer.batch_handler = deliver
+        consumer.batch_topics = frozenset(
+            settings.topic(name) for name in (*INPUT_TOPICS, TICKS_TOPIC))
 
     async def reread() -> None:
         """Seek the input partitions whose records stopped coming (``Shell._watch``) to what

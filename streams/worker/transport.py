@@ -7,15 +7,15 @@ from __future__ import annotations
 
 import logging
 import time
-import weakref
 from collections.abc import Collection, Mapping
 from typing import Any
 
 import faust
 from faust.transport.drivers import aiokafka as aiokafka_driver
 from faust.types import TP
-from faust.types.tuples import Message, ack_lock
-from mode.utils.futures import notify
+from faust.types.tuples import Message
+
+from streams.worker.batches import BatchHandler, drain, processed, release
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +65,16 @@ def _transport(wait_ms: int, true_highwaters: bool) -> type[aiokafka_driver.Tran
             return await _fetch_highwaters(self._ensure_consumer(), reported)
 
     class _Consumer(aiokafka_driver.Consumer):
+        #: set by the worker (``batches``): the records of ``batch_topics`` go to it in batches
+        batch_handler: BatchHandler | None = None
+        batch_topics: frozenset[str] = frozenset()
+
+        async def _drain_messages(self, fetcher: Any) -> None:
+            if self.batch_handler is None:
+                await super()._drain_messages(fetcher)
+            else:
+                await drain(self, fetcher, self.batch_handler, self.batch_topics)
+
         def _new_consumer_thread(self) -> aiokafka_driver.AIOKafkaConsumerThread:
             return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
@@ -77,48 +87,6 @@ def _transport(wait_ms: int, true_highwaters: bool) -> type[aiokafka_driver.Tran
         Consumer = _Consumer
 
     return _Transport
-
-
-#: Messages the agent took but left unprocessed (``refuse``): their acknowledgement does not
-#: make their offset committable.
-_unprocessed: weakref.WeakSet[Message] = weakref.WeakSet()
-
-
-def refuse(message: Message) -> None:
-    """The agent dropped ``message`` unprocessed (its partition was lost): its offset must not
-    be committed by this worker, whatever acknowledges it."""
-    _unprocessed.add(message)
-
-
-def processed(app: Any, message: Message) -> bool:
-    """False for a message the agent never processed: one Faust's stream skipped (fetched in an
-    earlier generation, or taken while the flow was stopped for a rebalance) or one the agent
-    refused (``refuse``).
-
-    Faust acknowledges the messages its stream skips (``Stream._py_aiter``: "we want to ack
-    the filtered out message"). A skip happens during a rebalance, after the consumer dropped
-    the partition's acknowledged offsets: the skipped offset then stood alone in them, with no
-    committed offset to compare with, and when the partition came back to the same worker the
-    next commit stored it + 1, before the seek to the committed offset read the partition
-    again. The records from the last commit up to it were never processed: with a paused worker
-    (``tests/integration/test_worker_hostile.py``), incidents lost one event each for good."""
-    return (message not in _unprocessed and app.flow_control.is_active()
-            and message.generation_id == app.consumer_generation_id)
-
-
-def release(consumer: Any, message: Message) -> bool:
-    """What ``Consumer.ack`` does for a message, except marking its offset committable: the
-    consumer stops waiting for it (a rebalance waits until every message taken is
-    acknowledged), and its partition is read again from the last committed offset."""
-    with ack_lock:
-        if message.acked:
-            return False
-        message.acked = True
-        consumer._unacked_messages.discard(message)
-        notify(consumer._waiting_for_ack)
-    log.info("%s[%d]@%d acknowledged unprocessed: its offset is not committed", message.topic,
-             message.partition, message.offset)
-    return False
 
 
 async def seek_to_committed(consumer: Any, changelog_topics: Collection[str]

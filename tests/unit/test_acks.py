@@ -21,7 +21,7 @@ from faust.types.tuples import ConsumerMessage
 from streams.core.policyfile import load_policies
 from streams.settings import Settings
 from streams.worker.app import create_app
-from streams.worker.transport import refuse
+from streams.worker.batches import refuse
 
 POLICY = """
 policies:

@@ -28,6 +28,7 @@ FULL_ENV = {
     "SLAWATCH_DATA_DIR": "/var/lib/slawatch",
     "SLAWATCH_APP_ID": "acme-slawatch",
     "SLAWATCH_CLOCK": "manual",
+    "SLAWATCH_DELIVERY": "stream",
     "SLAWATCH_BROKER_KIND": "tansu",
     "SLAWATCH_MAX_FUTURE": "90s",
     "SLAWATCH_RETENTION": "P7D",
@@ -64,8 +65,8 @@ def test_every_variable_is_read() -> None:
     assert settings.partitions == 12
     assert settings.replication_factor == 3
     assert settings.data_dir == Path("/var/lib/slawatch")
-    assert (settings.app_id, settings.clock, settings.broker_kind) == (
-        "acme-slawatch", "MANUAL", "TANSU")
+    assert (settings.app_id, settings.clock, settings.broker_kind, settings.delivery) == (
+        "acme-slawatch", "MANUAL", "TANSU", "STREAM")
     assert (settings.web_host, settings.web_port) == ("0.0.0.0", 8080)
     assert (settings.max_future_ms, settings.retention_ms) == (90_000, 7 * 86_400_000)
     assert settings.security_protocol == "SASL_SSL"
