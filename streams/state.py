@@ -328,6 +328,8 @@ class Partition:
         withdraws them, and a rebuild fires them again when its clock gets there.)"""
         det = self.det
         out = det.advance(now_ms)
+        if not (out or det.evicted or det.dropped or det.requests.has_changes()):
+            return Step(out, [], None)  # the common case: the clock moved, nothing fired
         writes = self._evictions(-1)
         fired = {rec["service"] for rec in out if written_first(rec) and "objective" not in rec}
         for name in sorted(fired):

@@ -63,6 +63,10 @@ class Shell:
         self.stalls: dict[TP, tuple[int, float]] = {}  # behind since (read to, monotonic s)
         self.reread: list[tuple[TP, int]] = []  # input partitions to seek (``_watch``)
         self.status = Status()
+        #: while a batch is processed, the input partitions' high watermarks read in it: the
+        #: fetch that brought the batch set them, and each record asks (``_behind``)
+        self._highwaters: dict[TP, int | None] | None = None
+        self._input_tps: dict[int, list[tuple[TP, str]]] = {}  # (input partition, table)
         self.fence = Fence(app, app.conf.broker_session_timeout,
                            app.conf.broker_heartbeat_interval, self.incidents_topic)
 
@@ -114,6 +118,23 @@ class Shell:
         return self.tables[table].data.get(key)
 
     # -- records
+
+    def begin_batch(self) -> None:
+        """The records handled until ``end_batch`` came in one fetch: the high watermarks it
+        brought are read once."""
+        self._highwaters = {}
+
+    def end_batch(self) -> None:
+        self._highwaters = None
+
+    def _highwater(self, tp: TP) -> int | None:
+        """The fetch high watermark of ``tp``: once per batch (``begin_batch``)."""
+        cache = self._highwaters
+        if cache is None:
+            return self.app.consumer.highwater(tp)
+        if tp not in cache:
+            cache[tp] = self.app.consumer.highwater(tp)
+        return cache[tp]
 
     def handle(self, topic: str, partition: int, offset: int, key: bytes | None,
                value: bytes | None, timestamp_ms: int | None = None
@@ -257,7 +278,7 @@ class Shell:
         now_s = time.monotonic() if now_s is None else now_s
         for topic, _ in self.inputs:
             tp = TP(topic, partition)
-            highwater, read_to = self.app.consumer.highwater(tp), self._read_to(tp)
+            highwater, read_to = self._highwater(tp), self._read_to(tp)
             if highwater is not None and read_to >= highwater:
                 self.stalls.pop(tp, None)
                 continue
@@ -275,13 +296,17 @@ class Shell:
     def _remaining(self, partition: int) -> list[str]:
         """The inputs (by table: "incidents", "services", "requests") of the partition with
         records left to read."""
-        return [table for topic, table in self.inputs if self._behind(TP(topic, partition))]
+        tps = self._input_tps.get(partition)
+        if tps is None:
+            tps = self._input_tps[partition] = [(TP(topic, partition), table)
+                                                for topic, table in self.inputs]
+        return [table for tp, table in tps if self._behind(tp)]
 
     def _behind(self, tp: TP, since_ms: int | None = None) -> bool:
         """True while the input partition has records that this worker has not processed
         (judged by the fetch high watermark, never ListOffsets: see ENGINE-NOTES), or, with
         ``since_ms``, while its high watermark was last fetched before then."""
-        highwater = self.app.consumer.highwater(tp)
+        highwater = self._highwater(tp)
         if highwater is None or self._read_to(tp) < highwater:
             return True
         if since_ms is None:

@@ -169,6 +169,10 @@ class RequestBook:
 
     # -- through a changelog
 
+    def has_changes(self) -> bool:
+        """True when a fold changed since the last ``changed``."""
+        return bool(self._changed)
+
     def changed(self) -> list[tuple[str, FoldId, Data]]:
         """(service, ``fold_id``, snapshot) of every fold changed since the last call."""
         out = [(service, fid, fold_snapshot(fold, fold.fresh))
