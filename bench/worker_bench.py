@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import heapq
 import io
 import json
 import os
@@ -629,8 +630,62 @@ def percentiles(values: list[float]) -> dict[str, Any]:
             "p99_ms": pct(99), "max_ms": ordered[-1], "mean_ms": statistics.fmean(ordered)}
 
 
+class Load:
+    """Live background traffic at ``rate`` incident events per second while the latency is
+    measured: P3 incidents opened, updated twice and resolved (four events each, ``at`` the
+    wall clock), sent in 10 ms steps from a thread of its own with a batching producer."""
+
+    def __init__(self, bootstrap: str, topic: str, rate: float) -> None:
+        self.topic, self.rate = topic, rate
+        self.producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=5,
+                                      batch_size=256 * 1024)
+        self.sent = 0
+        self.seconds = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="bench-load", daemon=True)
+
+    def start(self) -> Load:
+        if self.rate > 0:
+            self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        pending: list[tuple[int, str, str]] = []  # (due at event number, incident, type)
+        opened = 0
+        began = time.monotonic()
+        step = 0
+        while not self._stop.is_set():
+            step += 1
+            want = int(self.rate * step / 100)
+            while self.sent < want:
+                if pending and pending[0][0] <= self.sent:
+                    _, iid, kind = heapq.heappop(pending)
+                else:
+                    iid, kind, opened = f"load-{opened}", "opened", opened + 1
+                    for lag, later in ((500, "updated"), (1000, "updated"), (1500, "resolved")):
+                        heapq.heappush(pending, (self.sent + lag, iid, later))
+                event = {"event_id": f"{iid}-{kind}-{self.sent}", "incident_id": iid,
+                         "type": kind, "at": format_instant(wall_ms())}
+                if kind == "opened":
+                    event.update(severity="P3", service="load", customer="bench")
+                self.producer.send(self.topic, key=iid.encode(), value=orjson.dumps(event))
+                self.sent += 1
+            time.sleep(max(0.0, began + step / 100 - time.monotonic()))
+        self.seconds = time.monotonic() - began
+
+    def stop(self) -> dict[str, Any]:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+        self.producer.flush()
+        self.producer.close()
+        return {"rate_asked": self.rate, "events_sent": self.sent,
+                "rate_sent": self.sent / self.seconds if self.seconds else 0.0}
+
+
 def run_latency(broker: EmbeddedBroker | KafkaBroker, partitions: int, tmp: Path,
-                children: list[Child], silent: int, driven: int) -> dict[str, Any]:
+                children: list[Child], silent: int, driven: int,
+                load_rate: float = 0.0) -> dict[str, Any]:
     bootstrap = broker.bootstrap
     tag = uuid.uuid4().hex[:6]
     settings = Settings.from_env({}, broker=bootstrap, topic_prefix=f"wl{tag}",
@@ -653,6 +708,7 @@ def run_latency(broker: EmbeddedBroker | KafkaBroker, partitions: int, tmp: Path
         send(iid, "opened", at, severity=severity, service="api", customer="bench")
 
     out: dict[str, Any] = {"prefix": settings.topic_prefix}
+    load: Load | None = None
     try:
         print(f"[latency] worker on the wall clock (group {settings.app_id}) ...", flush=True)
         child = Child("latency worker", [str(SLAWATCH), *WORKER_ARGS],
@@ -668,6 +724,10 @@ def run_latency(broker: EmbeddedBroker | KafkaBroker, partitions: int, tmp: Path
                  "the warm-up outcome", child)
         out["startup_s"] = time.perf_counter() - child.started
         time.sleep(1.0)  # the ticker runs once recovery completed; let it settle
+        load = Load(bootstrap, topic, load_rate).start()
+        if load_rate:
+            print(f"    background load: {load_rate:,.0f} incident events/s", flush=True)
+            time.sleep(3.0)  # the worker at its working point before anything is measured
 
         # silent deadlines: opened P1, nothing more; the breach is due 5 s later. The gaps are
         # random (0.1-0.4 s, 0.25 s on average): a fixed 0.25 s would lock the deadlines to one
@@ -727,11 +787,17 @@ def run_latency(broker: EmbeddedBroker | KafkaBroker, partitions: int, tmp: Path
             assert got is not None
             lags.append(got[0] - stamp)
         out["event_driven"] = {**percentiles(lags), "each_ms": lags}
+        out["load"] = load.stop()
+        if load_rate:
+            print(f"    background load sent {out['load']['rate_sent']:,.0f} events/s",
+                  flush=True)
         out["records_received"] = receiver.count
         out["receiver_errors"] = receiver.errors
         out["peak_rss_mib"] = child.peak_rss_mib()
         out["exit_code"] = child.stop()
     finally:
+        if load is not None and "load" not in out:
+            load.stop()
         receiver.close()
         producer.close()
     return out
@@ -776,6 +842,11 @@ def report(results: dict[str, Any]) -> None:
     lat = results.get("latency")
     if lat:
         report_latency(lat)
+    for name, lat in results.items():
+        if name.startswith("latency_at_"):
+            print(f"\n-- under load: {lat['load']['rate_sent']:,.0f} events/s sent, "
+                  f"{float(name[len('latency_at_'):]):.0%} of capacity --")
+            report_latency(lat)
 
 
 def report_throughput(results: dict[str, Any]) -> None:
@@ -853,6 +924,10 @@ def main() -> int:
     parser.add_argument("--silent", type=int, default=40, help="silent P1 deadlines (40)")
     parser.add_argument("--driven", type=int, default=200, help="resolves of open incidents")
     parser.add_argument("--skip-latency", action="store_true")
+    parser.add_argument("--load-shares", type=lambda text: [float(x) for x in text.split(",")],
+                        default=[], metavar="S,S",
+                        help="also measure the latency under live background traffic at these "
+                             "shares of the worker's measured capacity (e.g. 0.5,0.8)")
     parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument("--profile", action="store_true",
                         help="also run the worker under cProfile (every thread) and print the "
@@ -934,6 +1009,16 @@ def run(args: argparse.Namespace, results: dict[str, Any], tmp: Path, children: 
             if not args.skip_latency:
                 results["latency"] = run_latency(broker, args.partitions, tmp, children,
                                                  args.silent, args.driven)
+            capacity = ((results.get("throughput") or {}).get("worker") or {}).get(
+                "events_per_s")
+            for share in args.load_shares:
+                if not capacity:
+                    raise BenchError("--load-shares needs the throughput pass's capacity")
+                print(f"[latency at {share:.0%} of capacity ({capacity:,.0f} events/s)]",
+                      flush=True)
+                results[f"latency_at_{share:.2f}"] = run_latency(
+                    broker, args.partitions, tmp, children, args.silent, args.driven,
+                    share * capacity)
         finally:
             stop_all(children)
 
