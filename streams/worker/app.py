@@ -3,13 +3,16 @@
     app = create_app(settings, policies, embedded=True)   # no module-level app
     run_worker(app)                                         # until SIGINT/SIGTERM
 
-One agent (``slawatch.detect``, concurrency 1) reads the incident events, the heartbeats and the
-ticks of a partition as one stream. Each partition has its own detector (``state.Partition``),
-rebuilt lazily from the tables after every rebalance, so all state is written in stream context
-on the partition's owner and comes back from the changelogs.
+The worker reads the incident events, the heartbeats, the request counts and the ticks of a
+partition in batches (``batches``: each fetch's records of an input partition go to ``deliver``
+at once, below Faust's per-message path; ``SLAWATCH_DELIVERY=STREAM`` sends each through the
+agent ``slawatch.detect`` instead, as a batch of one). Each partition has its own detector
+(``state.Partition``), rebuilt lazily from the tables after every rebalance, so all state is
+written on the partition's owner and comes back from the changelogs.
 
-- An input record is decoded, applied, its table values written, and the records it produces
-  sent (keyed by ``alert_id``); a bad one becomes a dead letter, never an exception.
+- An input record is decoded and applied, its table values kept; after the batch each changed
+  value is written once to its changelog and the records the batch produced are sent (keyed by
+  ``alert_id``); a bad record becomes a dead letter, never an exception.
 - A timer on every worker produces a tick per owned partition to ``<prefix>.ticks`` (the same
   partition number). The tick moves that partition's detector clock: to the wall clock when the
   partition's inputs are caught up, else only to event time (SPEC section 6), so a backlog never

@@ -345,13 +345,17 @@ class Shell:
                                       {n: len(d.incidents) for n, d in dets.items()})
 
     def health(self) -> tuple[int, dict[str, Any]]:
-        """(HTTP status, body): 200 while the detect agent runs, 503 when it has stopped."""
+        """(HTTP status, body): 200 while the detect agent and Faust's fetcher (where batched
+        delivery runs) run, 503 when either has stopped."""
         app = self.app
         agent = app.agents.get("slawatch.detect")
         actors = list(getattr(agent, "_actors", ()))
         # Faust replaces a crashed actor with a new one (its supervisor): the agent runs while
         # one of its actors does, whatever crashed before
         running = any(not a.crashed and not a.should_stop for a in actors)
+        # batched delivery runs in Faust's fetcher, not the agent: it must not have crashed
+        fetcher = getattr(app, "_fetcher", None)
+        running = running and not getattr(fetcher, "crashed", False)
         recovered = app.tables.recovery.completed.is_set()  # type: ignore[attr-defined]
         body = {"status": "ok" if running else "stopped", "agent_running": running,
                 "recovered": recovered, "rebalancing": bool(app.rebalancing),

@@ -1,4 +1,4 @@
-"""``/health`` answers from the state of the worker's detect agent: 200 while its actor runs,
+"""``/health`` answers from the state of the worker's detect agent and fetcher: 200 while they run,
 503 once it crashed or is stopping (what an orchestrator's liveness probe needs)."""
 
 from __future__ import annotations
@@ -52,3 +52,12 @@ def test_health_is_200_when_faust_restarted_a_crashed_actor() -> None:
     restarted = SimpleNamespace(crashed=False, should_stop=False)
     status, body = shell_with(crashed, restarted).health()
     assert (status, body["agent_running"]) == (200, True)
+
+
+def test_health_is_503_when_the_fetcher_that_runs_batched_delivery_crashed() -> None:
+    s = shell_with(SimpleNamespace(crashed=False, should_stop=False))
+    s.app._fetcher = SimpleNamespace(crashed=False)  # type: ignore[attr-defined]
+    assert s.health()[0] == 200
+    s.app._fetcher.crashed = True  # type: ignore[attr-defined]
+    status, body = s.health()
+    assert (status, body["status"]) == (503, "stopped")
