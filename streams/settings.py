@@ -21,7 +21,7 @@ Variable (field): default
     SLAWATCH_CLOCK (clock): WALL; or MANUAL, where only ticks produced to <prefix>.ticks move the
         detector clock past event time (tests, and backfills that must not see the wall clock)
     SLAWATCH_DELIVERY (delivery): BATCH, each fetch's records of an input partition processed as one
-        batch below Faust's per-message path (``streams.worker.transport``); or STREAM, each record
+        batch below Faust's per-message path (``streams.worker.batches``); or STREAM, each record
         through Faust's agent stream: slower, the fallback should a faust-streaming release break
         the batch path
     SLAWATCH_MAX_FUTURE (max_future_ms): 5m; a duration: an input whose ``at`` is later than its

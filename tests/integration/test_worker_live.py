@@ -228,6 +228,16 @@ def test_bad_input_goes_to_the_dead_letter_topic_and_the_rest_is_processed(
 # ----------------------------------------------------------------------------- 5
 
 
+def differing_versions(records: list[dict[str, Any]]) -> dict[str, set[bytes]]:
+    """The ``alert_id``s whose records differ (``detected_at`` aside), with their versions: a
+    record sent again around a restart or a rebalance must be identical."""
+    versions: dict[str, set[bytes]] = defaultdict(set)
+    for rec in records:
+        body = {k: v for k, v in rec.items() if k not in ("detected_at", "_key")}
+        versions[rec["alert_id"]].add(orjson.dumps(body, option=orjson.OPT_SORT_KEYS))
+    return {aid: v for aid, v in versions.items() if len(v) > 1}
+
+
 def test_a_killed_worker_loses_nothing_and_repeats_only_identical_records(
         broker: EmbeddedBroker, tmp_path: Path) -> None:
     policy = policy_file(tmp_path, STANDARD)
@@ -268,11 +278,7 @@ def test_a_killed_worker_loses_nothing_and_repeats_only_identical_records(
         wait_for(converged, 60, 1.0, "the outputs to equal replay after the restart")
 
         records = dep.read()
-        versions: dict[str, set[bytes]] = defaultdict(set)
-        for rec in records:
-            body = {k: v for k, v in rec.items() if k not in ("detected_at", "_key")}
-            versions[rec["alert_id"]].add(orjson.dumps(body, option=orjson.OPT_SORT_KEYS))
-        changed = {aid: v for aid, v in versions.items() if len(v) > 1}
+        changed = differing_versions(records)
         history_of = [[(r["kind"], r.get("retracts"), r["detected_at"], r["at"]) for r in records
                        if r["alert_id"] == aid] for aid in sorted(changed)[:4]]
         assert changed == {}, (
@@ -326,12 +332,7 @@ def test_a_rebalance_mid_stream_loses_nothing(broker: EmbeddedBroker, tmp_path: 
             wait_for(converged, 120, 1.0, "the outputs to equal replay")
         except AssertionError:
             raise AssertionError(mismatch(want, dep, a)) from None
-        records = dep.read()
-        versions: dict[str, set[bytes]] = defaultdict(set)
-        for rec in records:
-            body = {k: v for k, v in rec.items() if k not in ("detected_at", "_key")}
-            versions[rec["alert_id"]].add(orjson.dumps(body, option=orjson.OPT_SORT_KEYS))
-        assert {aid for aid, v in versions.items() if len(v) > 1} == set()
+        assert differing_versions(dep.read()) == {}
         assert dep.read(["deadletter"]) == []
         assert a.alive() and c.alive()
     finally:

@@ -14,18 +14,9 @@ import pytest
 from faust.transport.consumer import Consumer as FaustConsumer
 from faust.types import TP
 
-from streams.core.policyfile import load_policies
-from streams.settings import Settings
 from streams.worker import batches
-from streams.worker.app import create_app
+from tests.unit.test_acks import TP0, consumer_after_a_revocation
 
-POLICY = """
-policies:
-  - id: standard
-    incidents:
-      P1: {response: 15m, resolution: 4h}
-"""
-TP0 = TP("sla.incidents", 0)
 CHANGELOG0 = TP("slawatch-incidents-changelog", 0)
 
 
@@ -52,12 +43,7 @@ def records(first: int, last: int, tp: TP = TP0) -> list[Record]:
 
 def flowing_consumer() -> tuple[Any, Any]:
     """The worker's app and consumer, flowing, in generation 7, nothing acknowledged."""
-    app = create_app(Settings.from_env({"SLAWATCH_BROKER": "127.0.0.1:1"}),
-                     load_policies(POLICY, "p.yaml"), web=False)
-    app.consumer_generation_id = 7
-    app.flow_control.resume()
-    app.topics._acking_topics.add(TP0.topic)  # what subscribing the agent's topics does
-    return app, app.consumer
+    return consumer_after_a_revocation()
 
 
 def committable(consumer: Any) -> dict[TP, int]:
