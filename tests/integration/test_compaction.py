@@ -38,7 +38,7 @@ pytestmark = pytest.mark.integration
 #: the log cleaner in seconds instead of hours: everything else is the session broker's
 COMPACTING = {"log.roll.ms": "1000", "log.cleaner.backoff.ms": "200",
               "log.cleaner.min.cleanable.ratio": "0.01"}
-INCIDENTS, UPDATES = 60, 40
+INCIDENTS, STEPS, ROUNDS = 60, 40, 8
 PARTITIONS = 2
 
 
@@ -68,6 +68,18 @@ def changelog_records(broker: kafka.KafkaBroker, topic: str) -> tuple[int, int]:
         consumer.close()
 
 
+def processed(dep: Deployment) -> bool:
+    """True when the workers' group has committed every incident event sent so far."""
+    consumer = KafkaConsumer(bootstrap_servers=dep.broker.bootstrap, enable_auto_commit=False,
+                             group_id=dep.settings.app_id)
+    try:
+        tps = [TopicPartition(dep.topic("incidents"), p) for p in range(PARTITIONS)]
+        ends = consumer.end_offsets(tps)
+        return all((consumer.committed(tp) or 0) >= ends[tp] for tp in tps)
+    finally:
+        consumer.close()
+
+
 def log_seconds(log: str, first: str, last: str) -> float:
     """Seconds between the Faust log lines holding ``first`` and then ``last``."""
     stamps = {}
@@ -85,15 +97,18 @@ def test_the_changelogs_compact_and_a_restart_reads_only_the_live_keys(
     policy = policy_file(tmp_path, STANDARD)
     dep = Deployment(compacting_kafka, policy, partitions=PARTITIONS)
     start = parse_instant("2027-04-01T00:00:00Z")
-    waves: list[list[dict[str, object]]] = [[], []]
+    rounds: list[list[dict[str, object]]] = [[] for _ in range(ROUNDS + 1)]
     for i in range(INCIDENTS):  # every event in the first 5 minutes: no deadline passes yet
         iid = f"INC-C-{i:03d}"
-        waves[0].append(opened(iid, start + i * 1000, severity="P1"))
-        waves[0] += [{**event(iid, "updated", start + i * 1000 + n * 100),
-                      "event_id": f"{iid}-u{n}"} for n in range(1, UPDATES)]
-        waves[1].append({**event(iid, "updated", start + 280_000), "event_id": f"{iid}-last"})
-    waves[0].sort(key=lambda e: parse_instant(str(e["at"])))
-    events = waves[0] + waves[1]
+        at = start + i * 1000
+        rounds[0].append(opened(iid, at, severity="P1"))
+        for n in range(1, STEPS):  # stored in the value, and change no clock of STANDARD
+            rounds[n * ROUNDS // STEPS].append(
+                {**event(iid, "milestone", at + n * 100), "event_id": f"{iid}-m{n}",
+                 "milestone": f"step_{n}"})
+        rounds[ROUNDS].append({**event(iid, "milestone", start + 280_000),
+                               "event_id": f"{iid}-last", "milestone": "last"})
+    events = [e for wave in rounds for e in wave]
     until = start + 86_400_000
     want = standing(replay_events(policy, events, until, tmp_path))
     assert sum(r["kind"] == "breach" for r in want.values()) >= INCIDENTS, "deadlines to pass"
@@ -103,23 +118,22 @@ def test_the_changelogs_compact_and_a_restart_reads_only_the_live_keys(
     again = Worker(dep, tmp_path, "again")
     try:
         wait_for(lambda: "Worker ready" in first.log(), 60, 0.5, "the first worker")
-        chunk = len(waves[0]) // 5
-        for n in range(0, len(waves[0]), chunk):  # over 2 s: segments roll in between
-            send_events(dep, waves[0][n:n + chunk])
+        # a round apart: every incident is written again in each of them, however the worker
+        # batches what it reads (one value per key per batch), and segments roll in between
+        for wave in rounds[:ROUNDS]:
+            send_events(dep, wave)
             time.sleep(0.5)
-        wait_for(lambda: changelog_records(compacting_kafka, incidents_log)[1] >= len(waves[0]),
-                 60, 0.5, "every update in the incidents changelog")
-        time.sleep(1.2)  # the next write rolls the segment: the first wave becomes cleanable
-        send_events(dep, waves[1])
-        wait_for(lambda: changelog_records(compacting_kafka, incidents_log)[1] >= len(events),
-                 60, 0.5, "the last updates in the incidents changelog")
+        wait_for(lambda: processed(dep), 60, 0.5, "the first worker to commit the rounds")
+        time.sleep(1.2)  # the next write rolls the segment: the rounds become cleanable
+        send_events(dep, rounds[ROUNDS])
+        wait_for(lambda: processed(dep), 60, 0.5, "the first worker to commit the last round")
         first.stop()
 
         records, written = wait_for(
             lambda: (lambda got: got if got[0] <= 3 * INCIDENTS else None)(
                 changelog_records(compacting_kafka, incidents_log)),
             60, 0.5, "the log cleaner to compact the incidents changelog")
-        assert written >= len(events), "every event wrote its incident's value"
+        assert written >= 5 * INCIDENTS, "each round wrote every incident's value again"
 
         again.start()
         wait_for(lambda: "Worker ready" in again.log(), 60, 0.5, "the restarted worker")
