@@ -8,8 +8,9 @@ worker's CPU per record, more than slawatch and the producer together. ``drain``
 as faust-streaming 0.15.3 writes it (``Consumer.getmany`` and ``Consumer._drain_messages``),
 except that the records of the worker's input topics are handed, a partition's at a time and in
 offset order, to a handler that processes them, writes each table value it changed once and
-sends the batch's records together. Every other topic (the changelogs read by table recovery)
-keeps Faust's path, record by record.
+sends the batch's records together. A fetch of a changelog partition that table recovery reads
+as active is applied to its table at once (``streams.worker.changelogs``); every other record
+(standby changelogs) keeps Faust's path, one at a time.
 
 What Faust guarantees and this keeps (at least once):
 
@@ -34,12 +35,15 @@ import asyncio
 import logging
 import weakref
 from collections.abc import Awaitable, Callable, Sequence
+from time import monotonic
 from typing import Any
 
 from faust.transport.consumer import CONSUMER_FETCHING
 from faust.types import TP
 from faust.types.tuples import Message, ack_lock
 from mode.utils.futures import notify
+
+from streams.worker.changelogs import apply_fetch
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +107,7 @@ async def _deliver_fetch(consumer: Any, app: Any, records: dict[TP, list[Any]],
         app.monitor.track_tp_end_offset(tp, consumer.highwater(tp))
         if tp.topic in batch_topics:
             await _deliver_batch(consumer, tp, batch, handler)
-        else:
+        elif not await apply_fetch(app, consumer, tp, batch):
             await _deliver_each(consumer, tp, batch)
 
 
@@ -117,6 +121,9 @@ async def _deliver_batch(consumer: Any, tp: TP, batch: list[Any], handler: Batch
         return
     last = consumer._to_message(tp, batch[-1])
     consumer.track_message(last)
+    # what Faust's stream marks per event, and its consumer thread reads to log a partition
+    # whose stream never processes ("Stream has not started processing", every few minutes)
+    consumer.app.monitor.stream_inbound_time[tp] = monotonic()
     done = False
     try:
         done = await handler(tp, batch)

@@ -97,6 +97,7 @@ class Shell:
                         "max_future: not trusted, the clock restarts from the events", number,
                         format_instant(clock))
             clock = None
+        began = time.perf_counter()
         det, records = rebuild(
             self.policies, clock,
             ((k, v) for k, v in incidents.items() if v["p"] == number),
@@ -109,9 +110,10 @@ class Shell:
         self.fence.took(number)
         self.saved_clock[number] = det.now_ms
         log.info("partition %d: rebuilt %d incidents, %d services and the requests of %d at "
-                 "%s; %d records to publish", number, len(det.incidents),
+                 "%s in %.2f s; %d records to publish", number, len(det.incidents),
                  len(det.services.services), len(det.requests.services),
-                 format_instant(det.now_ms) if det.now_ms > NEVER_MS else "no clock", len(records))
+                 format_instant(det.now_ms) if det.now_ms > NEVER_MS else "no clock",
+                 time.perf_counter() - began, len(records))
         return part, records
 
     def _lookup(self, table: str, key: str) -> Any:
