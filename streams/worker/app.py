@@ -102,6 +102,9 @@ def faust_settings(settings: Settings, embedded: bool) -> dict[str, Any]:
         "broker_max_poll_records": 1000,
         # a produce request carries what 5 ms gathered (table writes and alerts), not one record
         "producer_linger": 0.005,
+        # a batch's writes go out together: with aiokafka's 16 KiB a send waits for the
+        # partition's full batch to drain, a round trip per 16 KiB of a batch's output
+        "producer_max_batch_size": 512 * 1024,
         # Faust reads unprefixed variables (BROKER_URL, WEB_PORT...) that would override ours,
         # and Kubernetes sets WEB_PORT=tcp://... for a Service named "web": read none of them
         "env": {},
