@@ -1,4 +1,4 @@
-"""The hand-written baseline for ``worker_bench.py``: consume, decode, produce, commit; no Faust.
+"""The hand-written baselines for ``worker_bench.py``: consume, decode, produce, commit; no Faust.
 
 A consumer group member with manual commits reads ``BENCH_TOPIC`` in batches (``getmany``),
 decodes each value with orjson, sends a small record per event to ``BENCH_OUTPUT`` without
@@ -6,6 +6,12 @@ waiting for its delivery, and every 0.5 s (Faust's commit interval on the embedd
 flushes the producer and commits. When it has consumed ``BENCH_EXPECTED`` records it flushes,
 commits, leaves the group, writes the wall and CPU time between the first record and then to
 ``BENCH_RESULT`` and waits to be stopped (SIGTERM).
+
+With ``BENCH_WORK=shell`` it does the worker's own work by hand instead of a small record: each
+partition's fetched records through the product's ``Shell.handle`` (the bench policies, the
+manual clock, tables as dicts), each table value the batch changed sent once and the batch's
+alert records after them (all to ``BENCH_OUTPUT``, on the producer settings of the worker).
+What the worker adds over it is Faust.
 
     BENCH_BROKER=127.0.0.1:PORT BENCH_TOPIC=prefix.incidents BENCH_OUTPUT=prefix.out \
     BENCH_GROUP=aiokafka-x BENCH_EXPECTED=100000 BENCH_RESULT=/tmp/aiokafka.json \
@@ -19,11 +25,77 @@ import os
 import signal
 import time
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 COMMIT_INTERVAL_S = 0.5
+HERE = Path(__file__).resolve().parent
+
+
+class Table:
+    """A table as the shell reads it (Faust's memory store is a dict too)."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, Any] = {}
+
+    def get(self, key: str) -> Any:
+        return self.data.get(key)
+
+    def items(self) -> Any:
+        return self.data.items()
+
+
+def shell_for(env: dict[str, str], consumer: AIOKafkaConsumer) -> Any:
+    """The worker's ``Shell`` on the bench topic's settings, reading ``consumer``'s high
+    watermarks."""
+    from streams.core.policyfile import load_policies
+    from streams.settings import Settings
+    from streams.worker.shell import TABLES, Shell
+
+    prefix = env["BENCH_TOPIC"].removesuffix(".incidents")
+    settings = Settings.from_env({}, broker=env["BENCH_BROKER"], topic_prefix=prefix,
+                                 clock="MANUAL", partitions=int(env["BENCH_PARTITIONS"]))
+    policies = load_policies((HERE / "policies.yaml").read_text(), "policies.yaml")
+    app = SimpleNamespace(
+        conf=SimpleNamespace(broker_session_timeout=60.0, broker_heartbeat_interval=3.0),
+        consumer=SimpleNamespace(assignment=lambda: set(), _committed_offset={},
+                                 # the bench's other inputs are empty (the worker reads
+                                 # them too: high watermark 0)
+                                 highwater=lambda tp: consumer.highwater(tp)
+                                 if tp.topic == env["BENCH_TOPIC"] else 0),
+        consumer_generation_id=1)
+    shell = Shell(app, settings, policies)  # type: ignore[arg-type]
+    shell.tables = {name: Table() for name in TABLES}
+    return shell
+
+
+async def shell_work(shell: Any, producer: AIOKafkaProducer, output: str, partition: int,
+                     records: list[Any]) -> None:
+    """One partition's fetched records as the worker's ``deliver`` and ``publish`` do them."""
+    from streams.core.timefmt import format_instant
+
+    dumps = orjson.dumps
+    tables = shell.tables
+    changed: dict[tuple[str, str], Any] = {}
+    out: list[Any] = []
+    shell.begin_batch()
+    for rec in records:
+        got, writes = shell.handle(rec.topic, rec.partition, rec.offset, rec.key, rec.value,
+                                   rec.timestamp or None)
+        for table, key, value in writes:
+            tables[table].data[key] = value
+            changed[table, key] = value
+        out += got
+    shell.end_batch()
+    for (_, key), value in changed.items():
+        await producer.send(output, dumps(value), key=dumps(key), partition=partition)
+    stamp = format_instant(int(time.time() * 1000))
+    for alert in out:
+        alert["detected_at"] = stamp
+        await producer.send(output, dumps(alert), key=alert["alert_id"].encode())
 
 
 async def run(env: dict[str, str]) -> dict[str, float]:
@@ -36,21 +108,30 @@ async def run(env: dict[str, str]) -> dict[str, float]:
             {"fetch_max_wait_ms": 20, "session_timeout_ms": 4000, "heartbeat_interval_ms": 500}
             if env.get("BENCH_KIND", "TANSU") == "TANSU" else {}),
         max_poll_interval_ms=60_000)
-    producer = AIOKafkaProducer(bootstrap_servers=env["BENCH_BROKER"], linger_ms=0)
+    work = env.get("BENCH_WORK", "echo")
+    producer = AIOKafkaProducer(bootstrap_servers=env["BENCH_BROKER"], **(
+        {"linger_ms": 0} if work == "echo" else  # the worker's (``streams.worker.app``)
+        {"linger_ms": 5, "max_batch_size": 512 * 1024}))
     await producer.start()
     await consumer.start()
+    shell = shell_for(env, consumer) if work == "shell" else None
     n = 0
     wall0 = cpu0 = first_wall_ms = 0.0
     next_commit = 0.0
     try:
         while n < expected:
-            batches = await consumer.getmany(timeout_ms=100, max_records=2000)
-            for records in batches.values():
+            batches = await consumer.getmany(timeout_ms=100, max_records=2000 if shell is None
+                                             else 1000)  # the worker's batch
+            for tp, records in batches.items():
+                if records and n == 0:
+                    wall0, cpu0 = time.perf_counter(), time.process_time()
+                    first_wall_ms = time.time() * 1000
+                    next_commit = wall0 + COMMIT_INTERVAL_S
+                if shell is not None:
+                    await shell_work(shell, producer, output, tp.partition, records)
+                    n += len(records)
+                    continue
                 for rec in records:
-                    if n == 0:
-                        wall0, cpu0 = time.perf_counter(), time.process_time()
-                        first_wall_ms = time.time() * 1000
-                        next_commit = wall0 + COMMIT_INTERVAL_S
                     n += 1
                     try:
                         obj = orjson.loads(rec.value)

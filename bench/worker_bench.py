@@ -11,7 +11,10 @@ worker and the no-op agent on the production ``KAFKA`` settings):
 2. Three consumers read the same pre-loaded topic, one after the other, each in a child process
    with a consumer group of its own: the slawatch worker (``SLAWATCH_CLOCK=MANUAL``, the bench
    policies), a no-op Faust agent (``bench/noop_agent.py``) and a hand-written aiokafka
-   consume -> decode -> produce -> commit loop (``bench/aiokafka_loop.py``). Each is timed from
+   consume -> decode -> produce -> commit loop (``bench/aiokafka_loop.py``), and the same loop
+   doing the worker's own work by hand (``BENCH_WORK=shell``: ``Shell.handle`` per record, the
+   changed values and alerts produced per batch; what the worker adds over it is Faust). Each
+   is timed from
    its first record to its last, leaving out start-up, with the child's CPU time over the window
    (``/proc/<pid>/stat``, sampled every 50 ms):
    - the worker by its incidents table changelog: every input event writes one record, stamped
@@ -548,6 +551,21 @@ def run_throughput(broker: EmbeddedBroker | KafkaBroker, settings: Settings,
         _show_line("aiokafka (in-process)", out["aiokafka"])
         _show_line("aiokafka (commits)", out["aiokafka_commits"])
 
+        group = f"wb-byhand-{tag}"
+        result = tmp / "byhand.json"
+        print(f"[c2] the worker's work by hand on aiokafka, Shell.handle per record "
+              f"(group {group}) ...", flush=True)
+        child = Child("byhand", [sys.executable, str(HERE / "aiokafka_loop.py")],
+                      bench_env(bootstrap, topic, group, settings.partitions, total, result,
+                                tmp / "byhand-data", BENCH_OUTPUT=settings.topic("bench-out"),
+                                BENCH_WORK="shell"),
+                      LOGS / "byhand.log", children)
+        out["byhand_commits"] = watch_group(admin, group, topic, ends, child, timeout_s)
+        out["byhand"] = read_result(result, child)
+        out["byhand"]["peak_rss_mib"] = out["byhand_commits"]["peak_rss_mib"]
+        child.stop()
+        _show_line("by hand on aiokafka (in-process)", out["byhand"])
+
         if profile is not None:
             app_id = f"wb-profile-{tag}"
             until = min(total, profile_events)
@@ -866,6 +884,7 @@ def report_throughput(results: dict[str, Any]) -> None:
             ("no-op Faust agent (commits)", "noop_commits"),
             ("aiokafka loop (in-process)", "aiokafka"),
             ("aiokafka loop (commits)", "aiokafka_commits"),
+            ("worker's work by hand, aiokafka (in-proc.)", "byhand"),
             ("worker under cProfile (changelog stamps)", "worker_profiled")]
     for name, key in rows:
         r = t.get(key)
@@ -907,6 +926,7 @@ def ratios(t: Mapping[str, Any]) -> dict[str, float | None]:
             "worker/aiokafka events/s": ratio("worker", "aiokafka"),
             "worker/no-op events per CPU-s": ratio("worker", "noop", "events_per_cpu_s"),
             "worker/aiokafka events per CPU-s": ratio("worker", "aiokafka", "events_per_cpu_s"),
+            "worker/by hand events per CPU-s": ratio("worker", "byhand", "events_per_cpu_s"),
             "worker/no-op events/s, both by commits": ratio("worker_commits", "noop_commits")}
 
 
