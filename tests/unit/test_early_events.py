@@ -83,3 +83,20 @@ def test_a_finished_incident_is_still_forgotten_after_retention_from_its_events(
         apply(det, ev)
     det.advance(NOW + MINUTE_MS + RETENTION_MS)
     assert "I" in det.forgotten and det.evicted == ["I"]
+
+
+def test_a_forgotten_incident_is_late_until_its_retention_passes_on_the_clock_advanced_or_not(
+) -> None:
+    # replay advances only ahead of what falls due, the live worker at every record: whether a
+    # later event is late must hang on the clock alone, never on whether something fell due
+    det = detector_at(NOW)
+    for ev in (event("opened", NOW, "o"), event("resolved", NOW + MINUTE_MS, "r")):
+        apply(det, ev)
+    det.advance(NOW + MINUTE_MS + RETENTION_MS)
+    gone = det.now_ms
+    assert det.forgotten == {"I": gone}
+    refused = det.refusal(event("updated", gone + RETENTION_MS - 1, "u1"))
+    assert refused is not None and refused.reason == "late"
+    det.on_incident_event(event("updated", gone + RETENTION_MS, "u", incident="other"))
+    assert det.now_ms == gone + RETENTION_MS and "I" in det.forgotten  # no advance ran
+    assert det.refusal(event("opened", gone + RETENTION_MS, "o2")) is None  # a new incident
