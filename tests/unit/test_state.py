@@ -26,18 +26,29 @@ from streams.core.events import heartbeat, incident_event
 from streams.core.policy import PolicySet
 from streams.core.policyfile import load_policies, load_policy_file
 from streams.core.timefmt import parse_instant
-from streams.state import Partition, Step, rebuild, written_first
+from streams.state import Partition, Step, Write, rebuild, written_first
 from tests.support.availability_cases import availability_cases, policy_yaml
 from tests.support.availability_oracle import AvPolicy, Beat
 from tests.support.compare import compact
 from tests.support.scenarios import SCENARIOS, Input, scenario_inputs
+
+TABLES = ("incidents", "notes", "services")
+
+
+def store(tables: dict[str, dict[str, Any]], writes: list[Write]) -> None:
+    """The writes of a step in the tables, as the worker's store takes them (None deletes)."""
+    for table, key, value in writes:
+        if value is None:
+            tables[table].pop(key, None)
+        else:
+            tables[table][key] = value
 
 
 class Runner:
     """One partition: its detector, and the table values a worker would write for it."""
 
     def __init__(self, det: Detector, tables: dict[str, dict[str, Any]] | None = None) -> None:
-        self.tables = tables if tables is not None else {"incidents": {}, "services": {}}
+        self.tables = tables if tables is not None else {t: {} for t in TABLES}
         self.part = Partition(det, 0, lambda table, key: self.tables[table].get(key))
         self.records: list[dict[str, Any]] = []
 
@@ -60,8 +71,7 @@ class Runner:
 
     def write(self, step: Step) -> None:
         self.records += step.records
-        for table, key, value in step.writes:
-            self.tables[table][key] = value
+        store(self.tables, step.writes)
 
     def restarted(self, policies: PolicySet, older_clock: bool = False) -> Runner:
         """A fresh runner rebuilt from these values (through JSON, as a changelog carries them);
@@ -70,7 +80,7 @@ class Runner:
         tables = orjson.loads(orjson.dumps(self.tables))
         clock = None if older_clock else self.part.det.now_ms
         det, records = rebuild(policies, clock, tables["incidents"].items(),
-                               tables["services"].items())
+                               tables["services"].items(), notes=tables["notes"].items())
         fresh = Runner(det, tables)
         fresh.records = self.records + records
         return fresh

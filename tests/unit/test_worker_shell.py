@@ -43,7 +43,7 @@ def shell(clock_ms: int | None, **settings: Any) -> Shell:
     s = Shell(app, Settings.from_env({}, broker="127.0.0.1:9092", **settings),  # type: ignore[arg-type]
               POLICY)
     clocks = {} if clock_ms is None else {"0": {"p": 0, "now": clock_ms}}
-    s.tables = {"incidents": Table(), "services": Table(), "requests": Table(),
+    s.tables = {"incidents": Table(), "notes": Table(), "services": Table(), "requests": Table(),
                 "clocks": Table(clocks)}
     return s
 
