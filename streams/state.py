@@ -66,15 +66,19 @@ def stored_event(raw_event: dict[str, Any]) -> dict[str, Any]:
 
 
 def incident_value(partition: int, offset: int, previous: Value | None, raw_event: Any | None,
-                   sent: Iterable[str]) -> Value:
+                   sent: Iterable[str], touched_ms: int | None = None) -> Value:
     """The incident's value after it takes ``raw_event`` (the decoded JSON object, not an
     ``updated``: that is a note; None when only what was sent for it changed), with the ids of
-    the records that stand for it. An incident that starts again after it was dropped keeps the
-    offset of the drop (``"after"``): a note at or below it was the dropped one's."""
+    the records that stand for it, and while it is held (no ``opened``) the detector clock when
+    it took the event (``"t"``, ``touched_ms``: its retention runs from there). An incident that
+    starts again after it was dropped or forgotten keeps the offset of that (``"after"``): a
+    note at or below it was the earlier one's."""
     value: Value = {"p": partition, "o": offset}
+    if touched_ms is not None:
+        value["t"] = touched_ms
     if previous is None or "events" not in previous:
         events = []
-        if previous is not None and "dropped" in previous:
+        if previous is not None:  # forgotten or dropped: this is a new incident of its id
             value["after"] = previous["o"]
     else:
         events = previous["events"]
@@ -93,10 +97,14 @@ def note_key(incident_id: str, event_id: str) -> str:
     return orjson.dumps([incident_id, event_id]).decode()
 
 
-def note_value(partition: int, offset: int, at_ms: int) -> Value:
+def note_value(partition: int, offset: int, at_ms: int, touched_ms: int | None = None) -> Value:
     """The value of a note: the ``updated`` event's ``at``, with the input offset that wrote
-    it (its id and size come from the key, ``core.incidents.note_size``)."""
-    return {"p": partition, "o": offset, "at": at_ms}
+    it (its id and size come from the key, ``core.incidents.note_size``), and, of a held
+    incident, the detector clock when it came (``"t"``, as ``incident_value``)."""
+    value = {"p": partition, "o": offset, "at": at_ms}
+    if touched_ms is not None:
+        value["t"] = touched_ms
+    return value
 
 
 def forgotten_value(partition: int, offset: int, at_ms: int) -> Value:
@@ -145,23 +153,23 @@ def rebuild(policies: PolicySet, clock_ms: int | None, incidents: Iterable[tuple
     latest = NEVER_MS if clock_ms is None else clock_ms
     for incident_id, value in incidents:
         taken = noted.pop(incident_id, [])
-        if "forgotten" in value:
+        # a note at or below the offset of a forgetting or a drop was the incident's let go
+        # then (its id starts anew: after a drop at once, after a forgetting once it expired)
+        gone = value["o"] if "events" not in value else value.get("after", -1)
+        kept = [note for note in taken if note[2] > gone]
+        _stale(det, incident_id, [note for note in taken if note[2] <= gone])
+        if "forgotten" in value and not kept:
             forgotten.append((value["forgotten"], incident_id))
-            _stale(det, incident_id, taken)
             continue
-        # a note at or below the drop (its offset) was the dropped incident's
-        dropped = value["o"] if "dropped" in value else value.get("after", -1)
-        kept = [note for note in taken if note[2] > dropped]
-        _stale(det, incident_id, [note for note in taken if note[2] <= dropped])
         objs = value.get("events") or ()
         if not (objs or kept):
             continue  # a held incident let go after retention: nothing to rebuild
         events = [incident_event(obj) for obj in objs]
-        loaded.append((incident_id, events, value.get("sent", ()), kept))
-    loaded += [(incident_id, [], (), kept) for incident_id, kept in noted.items()]
+        loaded.append((incident_id, events, value.get("sent", ()), kept, value.get("t")))
+    loaded += [(incident_id, [], (), kept, None) for incident_id, kept in noted.items()]
     if follow_events:
-        for _, events, _, kept in loaded:
-            latest = max(latest, *(ev.at for ev in events), *(at for _, at, _ in kept))
+        for _, events, _, kept, _ in loaded:
+            latest = max([latest, *(ev.at for ev in events), *(at for _, at, _, _ in kept)])
     snaps = [(name, value["snap"]) for name, value in services]
     if follow_events:
         latest = max([latest, *(snap["last_at"] for _, snap in snaps)])
@@ -172,9 +180,12 @@ def rebuild(policies: PolicySet, clock_ms: int | None, incidents: Iterable[tuple
     latest = max([latest, *(t for t in reached if t is not None and t <= limit)])
     det.now_ms = latest
     out: list[Record] = []
-    for incident_id, events, sent, kept in loaded:
+    for incident_id, events, sent, kept, touched in loaded:
+        # a held incident was last touched when its latest value or note was written
+        touches = [t for t in (touched, *(t for _, _, _, t in kept)) if t is not None]
         out += det.restore_incident(incident_id, events, sent,
-                                    [(event_id, at_ms) for event_id, at_ms, _ in kept])
+                                    [(event_id, at_ms) for event_id, at_ms, _, _ in kept],
+                                    max(touches) if touches else None)
     for at_ms, incident_id in sorted(forgotten):
         det.remember_forgotten(incident_id, at_ms)
     for name, snap in snaps:
@@ -187,21 +198,25 @@ def rebuild(policies: PolicySet, clock_ms: int | None, incidents: Iterable[tuple
     return det, out
 
 
-def _notes_by_incident(notes: Iterable[tuple[str, Value]]
-                       ) -> dict[str, list[tuple[str, int, int]]]:
-    """The notes of each incident, ``(event_id, at_ms, offset)``, by incident id."""
-    noted: dict[str, list[tuple[str, int, int]]] = {}
+#: A note as a rebuild reads it: (event_id, at_ms, offset, touched_ms or None)
+_Note = tuple[str, int, int, "int | None"]
+
+
+def _notes_by_incident(notes: Iterable[tuple[str, Value]]) -> dict[str, list[_Note]]:
+    """The notes of each incident, by incident id."""
+    noted: dict[str, list[_Note]] = {}
     for key, value in notes:
         incident_id, event_id = orjson.loads(key)
-        noted.setdefault(incident_id, []).append((event_id, value["at"], value["o"]))
+        noted.setdefault(incident_id, []).append(
+            (event_id, value["at"], value["o"], value.get("t")))
     return noted
 
 
-def _stale(det: Detector, incident_id: str, notes: list[tuple[str, int, int]]) -> None:
+def _stale(det: Detector, incident_id: str, notes: list[_Note]) -> None:
     """Notes whose incident was forgotten or dropped: to be deleted, never restored."""
     if notes:
         assert det.released_notes is not None
-        det.released_notes.setdefault(incident_id, []).extend(eid for eid, _, _ in notes)
+        det.released_notes.setdefault(incident_id, []).extend(note[0] for note in notes)
 
 
 def _restore_requests(det: Detector, values: Iterable[tuple[str, Value]]) -> list[Record]:
@@ -308,7 +323,8 @@ class Partition:
         if ev.type == UPDATED:
             return self._note(offset, ev)
         return self._apply("incidents", iid, offset, ev, lambda previous: incident_value(
-            self.number, offset, previous, raw, det.incidents[iid].published))
+            self.number, offset, previous, raw, det.incidents[iid].published,
+            _touched(det, iid)))
 
     def _note(self, offset: int, ev: IncidentEvent) -> Step:
         """Apply an ``updated`` event: its note is its one write, the incident's value is left
@@ -324,7 +340,8 @@ class Partition:
         if ev.at > self.applied.get("incidents", NEVER_MS):
             self.applied["incidents"] = ev.at
         writes = self._evictions(offset)
-        writes.append(("notes", key, note_value(self.number, offset, ev.at)))
+        writes.append(("notes", key, note_value(self.number, offset, ev.at,
+                                                _touched(self.det, iid))))
         return Step(out, writes, None)
 
     def _noted(self, key: str, offset: int, ev: IncidentEvent) -> bool:
@@ -506,6 +523,13 @@ class Partition:
             if note is not None and (last is None or note["o"] > last):
                 last = note["o"]
         return offset if last is None else last
+
+
+def _touched(det: Detector, incident_id: str) -> int | None:
+    """When a held incident was last touched (its retention runs from there); None for one
+    that is not held."""
+    inc = det.incidents[incident_id]
+    return inc.touched_at_ms if inc.held() else None
 
 
 def partition_clock(now_ms: int, wall_ms: int | None, caught_up: bool,

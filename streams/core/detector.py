@@ -286,13 +286,15 @@ class Detector:
                 released[inc.id] = ids
 
     def restore_incident(self, incident_id: str, events: list[IncidentEvent],
-                         sent: Iterable[str], notes: Iterable[tuple[str, int]] = ()
-                         ) -> list[Record]:
+                         sent: Iterable[str], notes: Iterable[tuple[str, int]] = (),
+                         touched_at_ms: int | None = None) -> list[Record]:
         """Load an incident from a changelog: the events applied to it (in arrival order), the
         ids of the records that stand for it (``published`` as it was) and its notes (the
         ``updated`` events, ``(event_id, at_ms)``; an ``updated`` among ``events``, as values
         written before notes hold them, is taken as a note too). The fold is rebuilt at the
-        detector clock; what stands now but was not sent is returned, to be published.
+        detector clock; what stands now but was not sent is returned, to be published. A held
+        incident's retention runs from ``touched_at_ms``, when it last took an event (unknown:
+        from the restored clock).
 
         A record sent but not standing now was fired beyond this clock (the saved clock lags
         the one that fired it): it fires again, identical, when the clock gets there."""
@@ -309,8 +311,11 @@ class Detector:
         self._replace(inc, standing)  # against nothing: computes every standing entry
         sent = set(sent)
         fresh = {aid: entry for aid, entry in inc.published.items() if aid not in sent}
-        if inc.held():
-            self._touch(inc)  # held: its retention runs from the restored clock
+        if inc.held() and touched_at_ms is not None:
+            inc.touched_at_ms = touched_at_ms
+            self._schedule(inc)
+        elif inc.held():
+            self._touch(inc)  # its retention runs from the restored clock
         else:
             self._schedule(inc)
         return [_record(incident_id, aid, entry) for aid, entry in fresh.items()]
