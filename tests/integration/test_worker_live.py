@@ -463,7 +463,10 @@ def test_updated_events_are_notes_that_a_new_owner_takes_back(
     """300 ``updated`` events of one incident and 50 of a held one (no ``opened``): one notes
     value each, the incident's value written once (by its ``opened``), none for the held one.
     The worker is SIGKILLed; the one that takes over skips what it reads again, refuses each
-    repeat of an updated event as a duplicate (the first arrival counts) and takes new ones."""
+    repeat of an updated event as a duplicate (the first arrival counts) and takes new ones.
+    After retention the incident is forgotten and the held one dropped: every note is deleted
+    (tombstones), and a third worker recovers from those changelogs: the forgotten incident's
+    next update is late, the dropped one's starts it anew."""
     dep = Deployment(broker, policy_file(tmp_path, STANDARD), partitions=1)
     start = parse_instant("2027-04-01T00:00:00Z")
     app_id = dep.settings.app_id
@@ -477,11 +480,19 @@ def test_updated_events_are_notes_that_a_new_owner_takes_back(
         return [(orjson.loads(key), value) for key, value in
                 read_topics(dep._reader, [f"{app_id}-{table}-changelog"], 1)]
 
+    def latest_notes() -> dict[str, bytes | None]:
+        return dict(changelog("notes"))
+
+    def letters(reason: str) -> set[int]:
+        return {r["offset"] for r in dep.read(["deadletter"]) if r["reason"] == reason}
+
     first = [opened("LONG", start), *(updated("LONG", n) for n in range(1, 301)),
              *(updated("HELD", n) for n in range(1, 51))]
     repeats = [*(updated("LONG", n) for n in range(1, 301, 10)),
                *(updated("HELD", n) for n in range(1, 51, 10))]
-    a, b = Worker(dep, tmp_path, "a").start(), Worker(dep, tmp_path, "b")
+    retention = {"SLAWATCH_RETENTION": "1h"}
+    a, b, c = (Worker(dep, tmp_path, name, extra_env=retention) for name in "abc")
+    a.start()
     try:
         wait_for(lambda: "Worker ready" in a.log(), 60, 0.5, "the worker")
         send_events(dep, first)
@@ -498,16 +509,27 @@ def test_updated_events_are_notes_that_a_new_owner_takes_back(
         wait_for(lambda: "Worker ready" in b.log(), 60, 0.5, "the worker taking over")
         send_events(dep, [*repeats, updated("LONG", 301), updated("HELD", 51)])
         offsets = range(len(first), len(first) + len(repeats))
+        wait_for(lambda: len(latest_notes()) >= 352, 60, 0.5, "the new updated events")
+        wait_for(lambda: letters("duplicate") >= set(offsets), 60, 0.5, "the repeats refused")
+        assert letters("duplicate") == set(offsets), "what was read again is skipped, not refused"
 
-        def duplicates() -> set[int]:
-            return {r["offset"] for r in dep.read(["deadletter"]) if r["reason"] == "duplicate"}
-
-        wait_for(lambda: len(changelog("notes")) >= 352, 60, 0.5, "the new updated events")
-        wait_for(lambda: duplicates() >= set(offsets), 60, 0.5, "the repeats refused")
-        assert duplicates() == set(offsets), "what was read again is skipped, not refused"
-        assert not [r for r in dep.read(["deadletter"]) if r["reason"] != "duplicate"]
-        assert b.alive()
+        send_events(dep, [event("LONG", "closed", start + 400_000)])
+        dep.tick(start + 3 * 3_600_000)  # past retention: forgotten, dropped
+        wait_for(lambda: all(v is None for v in latest_notes().values()), 60, 0.5,
+                 "every note deleted")
+        assert len(latest_notes()) == 352
+        b.kill()
+        c.start()
+        wait_for(lambda: "Worker ready" in c.log(), 60, 0.5, "the third worker")
+        send_events(dep, [updated("LONG", 302), updated("HELD", 52)])
+        late = len(first) + len(repeats) + 3
+        wait_for(lambda: late in letters("late"), 60, 0.5, "the forgotten incident's update")
+        wait_for(lambda: latest_notes().get(note_key("HELD", "HELD-u52")) is not None, 60, 0.5,
+                 "the dropped one's update, a new held incident")
+        assert letters("late") == {late}
+        assert {r["reason"] for r in dep.read(["deadletter"])} == {"duplicate", "late"}
+        assert c.alive()
     finally:
-        for w in (a, b):
+        for w in (a, b, c):
             w.stop()
         dep.close()

@@ -259,7 +259,7 @@ def test_an_incident_value_of_the_previous_version_still_rebuilds() -> None:
         assert step.error is None and step.writes == [], obj
     step = upgraded.take(4, event(3, "updated", T + DAY))  # a real repeat
     assert step.error is not None and step.error.reason == "duplicate"
-    # its next updated is a note; the old ones are deleted with it (no key: harmless)
+    # its next updated is a note (the old ones stay in its value)
     upgraded.take(5, event(5, "updated", T + DAY))
     assert list(upgraded.tables["notes"]) == [note_key("i", "e00005")]
     again = upgraded.rebuilt()
