@@ -51,6 +51,7 @@ class Runner:
         self.tables = tables if tables is not None else {t: {} for t in TABLES}
         self.part = Partition(det, 0, lambda table, key: self.tables[table].get(key))
         self.records: list[dict[str, Any]] = []
+        self.refused: list[tuple[int, str]] = []  # (input index, reason)
 
     def take(self, offset: int, kind: str, obj: dict[str, Any], lose_output: bool = False
              ) -> None:
@@ -62,6 +63,8 @@ class Runner:
             step = self.part.incident(offset, obj, ev)  # type: ignore[arg-type]
         else:
             step = self.part.heartbeat(offset, ev)  # type: ignore[arg-type]
+        if step.error is not None:
+            self.refused.append((offset, step.error.reason))
         if lose_output:  # a crash: the table write reached the changelog, the records did not
             step = Step([], step.writes, step.error)
         self.write(step)
@@ -83,16 +86,19 @@ class Runner:
                                tables["services"].items(), notes=tables["notes"].items())
         fresh = Runner(det, tables)
         fresh.records = self.records + records
+        fresh.refused = self.refused
         return fresh
 
 
 def run(policies: PolicySet, inputs: list[Input], until: int, split: int | None,
         ticks: list[int] = (), lose_at: int | None = None,  # type: ignore[assignment]
-        older_clock: bool = False) -> dict[str, dict[str, Any]]:
+        older_clock: bool = False, refused: list[tuple[int, str]] | None = None
+        ) -> dict[str, dict[str, Any]]:
     """Standing records of ``inputs``; rebuilt from the values at ``split`` when given; the
     clock advanced to each instant of ``ticks`` after the input of that index. Input
     ``lose_at`` is applied and written but its records are lost in a crash: a rebuilt runner
-    gets it again (at-least-once delivery) and goes on."""
+    gets it again (at-least-once delivery) and goes on. ``refused`` gets the (index, reason)
+    of each input refused."""
     runner = Runner(Detector(policies))
     for i, (kind, obj) in enumerate(inputs):
         if i == split:
@@ -108,6 +114,8 @@ def run(policies: PolicySet, inputs: list[Input], until: int, split: int | None,
     # to ``until``, or as far as a tick took the clock if further: a rebuilt runner's clock
     # goes where the unbroken one's went (a new owner's clock reaches it), never short of it
     runner.advance(max([until, *(t for t in ticks if t is not None)]))
+    if refused is not None:
+        refused += runner.refused
     return {r["alert_id"]: {k: v for k, v in r.items() if k != "detected_at"}
             for r in compact(runner.records)}
 
@@ -131,6 +139,41 @@ def test_records_lost_in_a_crash_come_back_when_their_input_is_delivered_again(
     whole = run(policies, inputs, until, None)
     for at in range(len(inputs)):
         assert run(policies, inputs, until, None, lose_at=at) == whole, f"lost at input {at}"
+
+
+def with_updates(inputs: list[Input]) -> list[Input]:
+    """The inputs with an ``updated`` event after each incident event (a note of the same
+    incident at the same instant; before its ``opened`` too: a held incident's), and the first
+    of them repeated at the end (a duplicate)."""
+    out: list[Input] = []
+    for n, (kind, obj) in enumerate(inputs):
+        out.append((kind, obj))
+        if kind == "incident" and "incident_id" in obj:
+            out.append(("incident", {"event_id": f"note-{n}", "incident_id": obj["incident_id"],
+                                     "type": "updated", "at": obj["at"]}))
+    notes = [obj for kind, obj in out if obj.get("type") == "updated"]
+    return out + [("incident", {**notes[0], "at": inputs[-1][1]["at"]})] if notes else out
+
+
+@pytest.mark.parametrize("folder", SCENARIOS, ids=[p.name for p in SCENARIOS])
+def test_a_scenario_with_updates_rebuilt_at_any_point_ends_where_an_unbroken_one_does(
+        folder: Path) -> None:
+    """Updates change no record: the scenario stands as without them, whether the detector is
+    rebuilt from its values and notes before any input or not, and the repeat of one is refused
+    as a duplicate either way."""
+    policies = load_policy_file(str(folder / "policy.yaml"))
+    plain, until = scenario_inputs(folder)
+    inputs = with_updates(plain)
+    refused: list[tuple[int, str]] = []
+    whole = run(policies, inputs, until, None, refused=refused)
+    assert whole == run(policies, plain, until, None)
+    if inputs != plain:  # the scenario has incidents
+        assert (len(inputs) - 1, "duplicate") in refused
+    for split in range(len(inputs) + 1):
+        again: list[tuple[int, str]] = []
+        assert run(policies, inputs, until, split, refused=again) == whole, (
+            f"rebuilt before input {split}")
+        assert again == refused, f"rebuilt before input {split}"
 
 
 def test_an_incident_forgotten_after_retention_stays_forgotten_after_a_rebuild() -> None:
