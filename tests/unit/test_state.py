@@ -174,6 +174,8 @@ def test_a_scenario_with_updates_rebuilt_at_any_point_ends_where_an_unbroken_one
         assert run(policies, inputs, until, split, refused=again) == whole, (
             f"rebuilt before input {split}")
         assert again == refused, f"rebuilt before input {split}"
+    for at in range(len(inputs)):  # its records lost in a crash, it is delivered again
+        assert run(policies, inputs, until, None, lose_at=at) == whole, f"lost at input {at}"
 
 
 def test_an_incident_forgotten_after_retention_stays_forgotten_after_a_rebuild() -> None:
