@@ -495,7 +495,8 @@ def run_throughput(broker: EmbeddedBroker | KafkaBroker, settings: Settings,
             after = highwaters(bootstrap, outputs, settings.partitions)
             written = {t: after[t] - before[t] for t in outputs}
             written.update(highwaters(bootstrap, [f"{app_id}-{table}-changelog" for table in
-                                                  ("incidents", "services", "clocks")],
+                                                  ("incidents", "notes", "services",
+                                                   "requests", "clocks")],
                                       settings.partitions))
             by_changelog["records_written"] = written
             by_changelog["records_written_per_event"] = sum(written.values()) / max(
