@@ -108,12 +108,15 @@ def run(lines: list[bytes], batch: int = BATCH) -> dict[str, Any]:
         for offset in range(start, min(start + batch, len(lines))):
             recs, writes = s.handle(topic, 0, offset, keys[offset], lines[offset], None)
             for table, key, value in writes:
-                s.tables[table].data[key] = value
+                if value is None:  # a tombstone
+                    s.tables[table].data.pop(key, None)
+                else:
+                    s.tables[table].data[key] = value
                 changed[table, key] = value
             out += recs
         s.end_batch()
         for (_, key), value in changed.items():
-            changelog_bytes += len(dumps(key)) + len(dumps(value))
+            changelog_bytes += len(dumps(key)) + (0 if value is None else len(dumps(value)))
         written += len(changed)
         for rec in out:
             dumps(rec)

@@ -17,8 +17,9 @@ worker and the no-op agent on the production ``KAFKA`` settings):
    is timed from
    its first record to its last, leaving out start-up, with the child's CPU time over the window
    (``/proc/<pid>/stat``, sampled every 50 ms):
-   - the worker by its incidents table changelog: every input event writes one record, stamped
-     when the worker produces it and holding the input offset; first record to last;
+   - the worker by its incidents and notes table changelogs: every input event writes one
+     record to one of them (an ``updated`` a note), stamped when the worker produces it and
+     holding the input offset; first record to last;
    - the no-op agent and the aiokafka loop by themselves ("in-process");
    - all three also from outside by the group's committed offsets (``OffsetFetch`` every 50 ms,
      first nonzero commit to the one that reaches the end). This is coarse for the worker: its
@@ -379,22 +380,24 @@ def _cpu_at(samples: list[list[float]], at_ms: float) -> list[float]:
 
 def changelog_window(bootstrap: str, app_id: str, partitions: int,
                      samples: list[list[float]]) -> dict[str, Any]:
-    """The worker's processing window read from its incidents table changelog: every input
-    event writes one record, stamped (CreateTime) when the worker hands it to its producer and
-    holding the input offset (``o``). First record to last, per partition."""
-    topic = f"{app_id}-incidents-changelog"
+    """The worker's processing window read from its incidents and notes table changelogs:
+    every input event writes one record to one of them, stamped (CreateTime) when the worker
+    hands it to its producer and holding the input offset (``o``). First record to last, per
+    partition of the input."""
+    topics = [f"{app_id}-incidents-changelog", f"{app_id}-notes-changelog"]
+    topic = " and ".join(topics)
     # a long fetch wait: Tansu scans the whole partition per fetch (~1 ms per 1000 batches
     # here) and answers nothing at all when the scan outlasts the wait
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
                              fetch_max_wait_ms=500, max_partition_fetch_bytes=64 * 1024)
     try:
-        tps = [TopicPartition(topic, p) for p in range(partitions)]
+        tps = [TopicPartition(name, p) for name in topics for p in range(partitions)]
         consumer.assign(tps)
         consumer.seek_to_beginning()
         while any(consumer.highwater(tp) is None for tp in tps):
             consumer.poll(timeout_ms=100, max_records=1)
         highwater = {tp: consumer.highwater(tp) for tp in tps}
-        ends: dict[TopicPartition, list[tuple[int, int]]] = {}
+        ends: dict[int, list[tuple[int, int]]] = {}  # input partition -> (stamp, offset)
         for tp in tps:
             if not highwater[tp]:
                 continue
@@ -405,17 +408,19 @@ def changelog_window(bootstrap: str, app_id: str, partitions: int,
                 deadline = time.monotonic() + 10
                 while not records and time.monotonic() < deadline:
                     records = consumer.poll(timeout_ms=100, max_records=1).get(tp, [])
-                if records:
-                    ends.setdefault(tp, []).append(
+                if records and records[0].value is not None:  # not a note's tombstone
+                    ends.setdefault(tp.partition, []).append(
                         (records[0].timestamp, orjson.loads(records[0].value)["o"]))
     finally:
         consumer.close()
     if not ends:
         print(f"    no changelog window: {topic} high watermarks {highwater}", flush=True)
         return {}
-    t_first = min(pair[0][0] for pair in ends.values())
-    t_last = max(pair[-1][0] for pair in ends.values())
-    events = sum(pair[-1][1] - pair[0][1] for pair in ends.values())
+    for pairs in ends.values():
+        pairs.sort()  # the first of both changelogs, then the last
+    t_first = min(pairs[0][0] for pairs in ends.values())
+    t_last = max(pairs[-1][0] for pairs in ends.values())
+    events = sum(pairs[-1][1] - pairs[0][1] for pairs in ends.values())
     window = _window(events, _cpu_at(samples, t_first), _cpu_at(samples, t_last))
     return {"changelog": topic, "changelog_records": sum(highwater.values()), **window,
             "first_ms": t_first, "last_ms": t_last}
@@ -493,7 +498,8 @@ def run_throughput(broker: EmbeddedBroker | KafkaBroker, settings: Settings,
             after = highwaters(bootstrap, outputs, settings.partitions)
             written = {t: after[t] - before[t] for t in outputs}
             written.update(highwaters(bootstrap, [f"{app_id}-{table}-changelog" for table in
-                                                  ("incidents", "services", "clocks")],
+                                                  ("incidents", "notes", "services",
+                                                   "requests", "clocks")],
                                       settings.partitions))
             by_changelog["records_written"] = written
             by_changelog["records_written_per_event"] = sum(written.values()) / max(

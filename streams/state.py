@@ -1,11 +1,17 @@
 """The detector's state as table values, and the detector rebuilt from them.
 
-A partition's state is three kinds of values, each small, JSON-able and written when an input
+A partition's state is these kinds of values, each small, JSON-able and written when an input
 changes it (the worker keeps them in Faust tables whose changelogs bring them back):
 
-- an incident: the events applied to it, in arrival order, and the ids of the records standing
-  for it (``{"events": [...], "sent": [...]}``), or the instant it was forgotten after retention
-  (``{"forgotten": ms}``);
+- an incident: the events applied to it but its ``updated`` ones, in arrival order, and the ids
+  of the records standing for it (``{"events": [...], "sent": [...]}``), or the instant it was
+  forgotten after retention (``{"forgotten": ms}``) or, held (no ``opened``), let go after it
+  (``{"dropped": ms}``);
+- a note: one ``updated`` event of an incident, keyed by ``note_key`` (the incident's and the
+  event's ids), its value the event's ``at``. An ``updated`` changes no clock (SPEC section 4):
+  the fold needs only its id (a repeat is a duplicate), its size (``too_large``) and its time
+  (retention), so it writes one small value and leaves the incident's alone, whatever the
+  incident's length. The notes of an incident forgotten or dropped are deleted (tombstones);
 - a service: the exact state at its last heartbeat (``ServiceBook.snapshot``), never a
   projection, which is a function of that state and the clock;
 - a service's request counts: one value per request objective fold (its counters,
@@ -20,7 +26,8 @@ record (that would double the writes), so ``sent`` and a service's published rec
 stood when its last input was applied. Rebuilding refolds each incident's events and loads each
 service at the clock, and returns what stands by then but was not written as sent: a record
 fired by the clock since, or one sent just before a crash, is published again (identical but for
-``detected_at``); none is lost.
+``detected_at``); none is lost. An incident value written before notes existed holds its
+``updated`` events among the others: a rebuild takes them as notes.
 """
 
 from __future__ import annotations
@@ -32,7 +39,7 @@ import orjson
 
 from .core.detector import DEFAULT_RETENTION_MS, Detector, Record
 from .core.errors import InvalidEvent
-from .core.events import Heartbeat, IncidentEvent, incident_event
+from .core.events import UPDATED, Heartbeat, IncidentEvent, incident_event
 from .core.policy import PolicySet
 from .core.requests.records import RequestCount
 from .core.timefmt import END_INSTANT_MS, NEVER_MS
@@ -59,13 +66,45 @@ def stored_event(raw_event: dict[str, Any]) -> dict[str, Any]:
 
 
 def incident_value(partition: int, offset: int, previous: Value | None, raw_event: Any | None,
-                   sent: Iterable[str]) -> Value:
-    """The incident's value after it takes ``raw_event`` (the decoded JSON object; None when
-    only what was sent for it changed), with the ids of the records that stand for it."""
-    events = [] if previous is None or "events" not in previous else previous["events"]
+                   sent: Iterable[str], touched_ms: int | None = None) -> Value:
+    """The incident's value after it takes ``raw_event`` (the decoded JSON object, not an
+    ``updated``: that is a note; None when only what was sent for it changed), with the ids of
+    the records that stand for it, and while it is held (no ``opened``) the detector clock when
+    it took the event (``"t"``, ``touched_ms``: its retention runs from there). An incident that
+    starts again after it was dropped or forgotten keeps the offset of that (``"after"``): a
+    note at or below it was the earlier one's."""
+    value: Value = {"p": partition, "o": offset}
+    if touched_ms is not None:
+        value["t"] = touched_ms
+    if previous is None or "events" not in previous:
+        events = []
+        if previous is not None:  # forgotten or dropped: this is a new incident of its id
+            value["after"] = previous["o"]
+    else:
+        events = previous["events"]
+        if "after" in previous:
+            value["after"] = previous["after"]
     if raw_event is not None:
         events = [*events, stored_event(raw_event)]
-    return {"p": partition, "o": offset, "events": events, "sent": list(sent)}
+    value["events"] = events
+    value["sent"] = list(sent)
+    return value
+
+
+def note_key(incident_id: str, event_id: str) -> str:
+    """The notes table's key of an ``updated`` event (a JSON array, as ``request_key``: no
+    pair of ids makes the key of another)."""
+    return orjson.dumps([incident_id, event_id]).decode()
+
+
+def note_value(partition: int, offset: int, at_ms: int, touched_ms: int | None = None) -> Value:
+    """The value of a note: the ``updated`` event's ``at``, with the input offset that wrote
+    it (its id and size come from the key, ``core.incidents.note_size``), and, of a held
+    incident, the detector clock when it came (``"t"``, as ``incident_value``)."""
+    value = {"p": partition, "o": offset, "at": at_ms}
+    if touched_ms is not None:
+        value["t"] = touched_ms
+    return value
 
 
 def forgotten_value(partition: int, offset: int, at_ms: int) -> Value:
@@ -93,27 +132,44 @@ def request_value(partition: int, offset: int, data: dict[str, Any]) -> Value:
 def rebuild(policies: PolicySet, clock_ms: int | None, incidents: Iterable[tuple[str, Value]],
             services: Iterable[tuple[str, Value]], retention_ms: int = DEFAULT_RETENTION_MS,
             follow_events: bool = True, clock_limit_ms: int | None = None,
-            requests: Iterable[tuple[str, Value]] = ()) -> tuple[Detector, list[Record]]:
+            requests: Iterable[tuple[str, Value]] = (),
+            notes: Iterable[tuple[str, Value]] = ()) -> tuple[Detector, list[Record]]:
     """A detector holding the state these values describe, at the clock ``clock_ms`` (or, when
     ``follow_events``, the latest instant they hold), and the records it has to publish: those
     due by then that the values do not show as sent (fired after the last write, or lost in a
     crash). Live (``follow_events`` False) the clock is ``clock_ms`` alone: the latest event
     time of one input says nothing of the others (SPEC section 6, the watermark). The clock a
     service's projection reached is taken up to ``clock_limit_ms`` (live: the wall clock plus
-    ``max_future``), as the saved clock is."""
+    ``max_future``), as the saved clock is.
+
+    ``notes`` (``note_key`` -> ``note_value``) go to their incidents, a held one's too (it may
+    have no value: only notes). Notes left behind by a crash that kept an incident's forgotten
+    or dropped value and lost their deletion are not restored, and are deleted at the
+    partition's next step (``Detector.released_notes``)."""
     det = Detector(policies, retention_ms, follow_events=follow_events)
+    det.released_notes = {}
+    noted = _notes_by_incident(notes)
     loaded, forgotten = [], []
     latest = NEVER_MS if clock_ms is None else clock_ms
     for incident_id, value in incidents:
-        if "forgotten" in value:
+        taken = noted.pop(incident_id, [])
+        # a note at or below the offset of a forgetting or a drop was the incident's let go
+        # then (its id starts anew: after a drop at once, after a forgetting once it expired)
+        gone = value["o"] if "events" not in value else value.get("after", -1)
+        kept = [note for note in taken if note[2] > gone]
+        _stale(det, incident_id, [note for note in taken if note[2] <= gone])
+        if "forgotten" in value and not kept:
             forgotten.append((value["forgotten"], incident_id))
             continue
-        if "dropped" in value or not value.get("events"):
+        objs = value.get("events") or ()
+        if not (objs or kept):
             continue  # a held incident let go after retention: nothing to rebuild
-        events = [incident_event(obj) for obj in value["events"]]
-        if follow_events:
-            latest = max(latest, *(ev.at for ev in events))
-        loaded.append((incident_id, events, value.get("sent", ())))
+        events = [incident_event(obj) for obj in objs]
+        loaded.append((incident_id, events, value.get("sent", ()), kept, value.get("t")))
+    loaded += [(incident_id, [], (), kept, None) for incident_id, kept in noted.items()]
+    if follow_events:
+        for _, events, _, kept, _ in loaded:
+            latest = max([latest, *(ev.at for ev in events), *(at for _, at, _, _ in kept)])
     snaps = [(name, value["snap"]) for name, value in services]
     if follow_events:
         latest = max([latest, *(snap["last_at"] for _, snap in snaps)])
@@ -124,16 +180,43 @@ def rebuild(policies: PolicySet, clock_ms: int | None, incidents: Iterable[tuple
     latest = max([latest, *(t for t in reached if t is not None and t <= limit)])
     det.now_ms = latest
     out: list[Record] = []
-    for incident_id, events, sent in loaded:
-        out += det.restore_incident(incident_id, events, sent)
+    for incident_id, events, sent, kept, touched in loaded:
+        # a held incident was last touched when its latest value or note was written
+        touches = [t for t in (touched, *(t for _, _, _, t in kept)) if t is not None]
+        out += det.restore_incident(incident_id, events, sent,
+                                    [(event_id, at_ms) for event_id, at_ms, _, _ in kept],
+                                    max(touches) if touches else None)
     for at_ms, incident_id in sorted(forgotten):
         det.remember_forgotten(incident_id, at_ms)
     for name, snap in snaps:
         out += det.services.restore(name, snap, latest)
     out += _restore_requests(det, requests)
     out += det.advance(latest)
+    for incident_id in det.evicted:  # its value stays as it was: so do its notes
+        det.released_notes.pop(incident_id, None)
     det.evicted.clear()
     return det, out
+
+
+#: A note as a rebuild reads it: (event_id, at_ms, offset, touched_ms or None)
+_Note = tuple[str, int, int, "int | None"]
+
+
+def _notes_by_incident(notes: Iterable[tuple[str, Value]]) -> dict[str, list[_Note]]:
+    """The notes of each incident, by incident id."""
+    noted: dict[str, list[_Note]] = {}
+    for key, value in notes:
+        incident_id, event_id = orjson.loads(key)
+        noted.setdefault(incident_id, []).append(
+            (event_id, value["at"], value["o"], value.get("t")))
+    return noted
+
+
+def _stale(det: Detector, incident_id: str, notes: list[_Note]) -> None:
+    """Notes whose incident was forgotten or dropped: to be deleted, never restored."""
+    if notes:
+        assert det.released_notes is not None
+        det.released_notes.setdefault(incident_id, []).extend(note[0] for note in notes)
 
 
 def _restore_requests(det: Detector, values: Iterable[tuple[str, Value]]) -> list[Record]:
@@ -153,7 +236,9 @@ def _restore_requests(det: Detector, values: Iterable[tuple[str, Value]]) -> lis
     return out
 
 
-Write = tuple[str, str, Value]  # ("incidents" | "services" | "requests" | "clocks", key, value)
+#: (table: "incidents" | "notes" | "services" | "requests" | "clocks", key, value); the value
+#: None deletes the key (a tombstone in the changelog)
+Write = tuple[str, str, Value | None]
 
 
 class Step(NamedTuple):
@@ -217,6 +302,8 @@ class Partition:
     def __init__(self, det: Detector, number: int,
                  lookup: Callable[[str, str], Value | None]) -> None:
         self.det = det
+        if det.released_notes is None:
+            det.released_notes = {}  # the notes of what it lets go are deleted (``_evictions``)
         self.number = number
         self.lookup = lookup
         self.resent: set[tuple[str, str]] = set()
@@ -233,8 +320,48 @@ class Partition:
     def incident(self, offset: int, raw: Any, ev: IncidentEvent) -> Step:
         """Apply one decoded incident event (``raw``: its JSON object) read at ``offset``."""
         det, iid = self.det, ev.incident_id
+        if ev.type == UPDATED:
+            return self._note(offset, ev)
         return self._apply("incidents", iid, offset, ev, lambda previous: incident_value(
-            self.number, offset, previous, raw, det.incidents[iid].published))
+            self.number, offset, previous, raw, det.incidents[iid].published,
+            _touched(det, iid)))
+
+    def _note(self, offset: int, ev: IncidentEvent) -> Step:
+        """Apply an ``updated`` event: its note is its one write, the incident's value is left
+        as it is (the event changes no clock, publishes nothing)."""
+        iid = ev.incident_id
+        key = note_key(iid, ev.event_id)
+        if self._noted(key, offset, ev):
+            return self._again("incidents", iid)
+        try:
+            out = self.det.on_event(ev)
+        except InvalidEvent as exc:
+            return Step([], self._evictions(offset), exc)
+        if ev.at > self.applied.get("incidents", NEVER_MS):
+            self.applied["incidents"] = ev.at
+        writes = self._evictions(offset)
+        writes.append(("notes", key, note_value(self.number, offset, ev.at,
+                                                _touched(self.det, iid))))
+        return Step(out, writes, None)
+
+    def _noted(self, key: str, offset: int, ev: IncidentEvent) -> bool:
+        """True when the ``updated`` event read at ``offset`` was taken already (delivered
+        again): its note is this input's or a later one's, or the incident's value is, and the
+        value is not one from which the note was lost in a crash (the note and the value are
+        separate changelog records: a crash can keep the value and lose the note, and then the
+        event is taken again). A value of an incident forgotten or dropped since, or one
+        written before notes (its ``updated`` events inside), holds the event if its offset
+        says so, as every value does."""
+        note = self.lookup("notes", key)
+        if note is not None and note["o"] >= offset:
+            return True
+        value = self.lookup("incidents", ev.incident_id)
+        if value is None or value["o"] < offset:
+            return False
+        if "events" not in value or offset <= value.get("after", -1):
+            return True  # forgotten or dropped since, or the dropped incident's event
+        inc = self.det.incidents.get(ev.incident_id)
+        return inc is not None and ev.event_id in inc.event_ids
 
     def heartbeat(self, offset: int, hb: Heartbeat) -> Step:
         """Apply one decoded heartbeat read at ``offset``."""
@@ -328,7 +455,8 @@ class Partition:
         withdraws them, and a rebuild fires them again when its clock gets there.)"""
         det = self.det
         out = det.advance(now_ms)
-        if not (out or det.evicted or det.dropped or det.requests.has_changes()):
+        if not (out or det.evicted or det.dropped or det.released_notes
+                or det.requests.has_changes()):
             return Step(out, [], None)  # the common case: the clock moved, nothing fired
         writes = self._evictions(-1)
         fired = {rec["service"] for rec in out if written_first(rec) and "objective" not in rec}
@@ -363,21 +491,45 @@ class Partition:
     def _evictions(self, offset: int) -> list[Write]:
         """The incidents forgotten after retention (their values become tombstones of sorts),
         and the held ones (no ``opened``) let go after it, which are not forgotten: a later
-        ``opened`` starts them anew."""
+        ``opened`` starts them anew. Their notes are deleted. The value of each carries the
+        latest offset of its inputs, its notes' included, so an input delivered again after
+        that is known as such (``_noted``)."""
         det = self.det
+        released = det.released_notes
+        assert released is not None
         writes: list[Write] = []
         for iid in det.evicted:
-            previous = self.lookup("incidents", iid)
             writes.append(("incidents", iid, forgotten_value(
-                self.number, previous["o"] if previous else offset, det.now_ms)))
+                self.number, self._last_offset(iid, released.get(iid, ()), offset),
+                det.now_ms)))
         det.evicted.clear()
         for iid in det.dropped:
-            previous = self.lookup("incidents", iid)
             writes.append(("incidents", iid, {
-                "p": self.number, "o": previous["o"] if previous else offset,
+                "p": self.number, "o": self._last_offset(iid, released.get(iid, ()), offset),
                 "dropped": det.now_ms}))
         det.dropped.clear()
+        for iid, ids in released.items():
+            writes += [("notes", note_key(iid, eid), None) for eid in ids]
+        released.clear()
         return writes
+
+    def _last_offset(self, iid: str, note_ids: Iterable[str], offset: int) -> int:
+        """The offset of the last input the incident took: its value's or one of its notes'
+        (``offset`` when it has neither)."""
+        previous = self.lookup("incidents", iid)
+        last = None if previous is None else previous["o"]
+        for eid in note_ids:
+            note = self.lookup("notes", note_key(iid, eid))
+            if note is not None and (last is None or note["o"] > last):
+                last = note["o"]
+        return offset if last is None else last
+
+
+def _touched(det: Detector, incident_id: str) -> int | None:
+    """When a held incident was last touched (its retention runs from there); None for one
+    that is not held."""
+    inc = det.incidents[incident_id]
+    return inc.touched_at_ms if inc.held() else None
 
 
 def partition_clock(now_ms: int, wall_ms: int | None, caught_up: bool,

@@ -28,7 +28,7 @@ from .clocks import Crossing, Stop
 from .errors import InvalidEvent
 from .events import UPDATED, Heartbeat, IncidentEvent
 from .ids import _blake2b
-from .incidents import MAX_INCIDENT_BYTES, Change, Incident, stored_size
+from .incidents import MAX_INCIDENT_BYTES, Change, Incident, note_size, stored_size
 from .policy import PolicySet, PolicyVersion
 from .requests.book import RequestBook
 from .requests.records import RequestCount
@@ -72,6 +72,9 @@ class Detector:
         #: held incidents (events but no ``opened``) dropped after retention since the shell last
         #: emptied this: not forgotten, so a later ``opened`` starts a new incident
         self.dropped: list[str] = []
+        #: None (replay), or (a shell's) the note ids (``Incident.note_ids``) of each incident
+        #: forgotten or dropped since the shell last emptied it, whose notes it deletes
+        self.released_notes: dict[str, list[str]] | None = None
         self.stats = {"events": 0, "duplicates": 0, "late": 0, "evicted": 0, "dropped": 0}
         self.services = ServiceBook(policies)
         self.requests = RequestBook(policies)
@@ -161,7 +164,7 @@ class Detector:
         if ev.at > self.now_ms and self.follow_events:
             self.now_ms = ev.at
         if ev.type == UPDATED:
-            inc.note(ev)  # changes no clock: nothing to fold or publish
+            inc.note(ev.event_id, ev.at, stored_size(ev))  # changes no clock: nothing to fold
             if inc.held():
                 self._touch(inc)  # held: dropped after retention if no opened comes
             return []
@@ -270,34 +273,53 @@ class Detector:
         del self.incidents[inc.id]
         self.dropped.append(inc.id)
         self.stats["dropped"] += 1
+        self._release_notes(inc)
 
     def _forget(self, inc: Incident, now_ms: int) -> None:
         del self.incidents[inc.id]
         self.remember_forgotten(inc.id, now_ms)
         self.evicted.append(inc.id)
         self.stats["evicted"] += 1
+        self._release_notes(inc)
+
+    def _release_notes(self, inc: Incident) -> None:
+        released = self.released_notes
+        if released is not None:
+            ids = inc.note_ids()
+            if ids:
+                released[inc.id] = ids
 
     def restore_incident(self, incident_id: str, events: list[IncidentEvent],
-                         sent: Iterable[str]) -> list[Record]:
-        """Load an incident from a changelog: the events applied to it (in arrival order) and the
-        ids of the records that stand for it (``published`` as it was). The fold is rebuilt at
-        the detector clock; what stands now but was not sent is returned, to be published.
+                         sent: Iterable[str], notes: Iterable[tuple[str, int]] = (),
+                         touched_at_ms: int | None = None) -> list[Record]:
+        """Load an incident from a changelog: the events applied to it (in arrival order), the
+        ids of the records that stand for it (``published`` as it was) and its notes (the
+        ``updated`` events, ``(event_id, at_ms)``; an ``updated`` among ``events``, as values
+        written before notes hold them, is taken as a note too). The fold is rebuilt at the
+        detector clock; what stands now but was not sent is returned, to be published. A held
+        incident's retention runs from ``touched_at_ms``, when it last took an event (unknown:
+        from the restored clock).
 
         A record sent but not standing now was fired beyond this clock (the saved clock lags
         the one that fired it): it fires again, identical, when the clock gets there."""
         inc = self.incidents[incident_id] = Incident(incident_id)
         for ev in events:
             if ev.type == UPDATED:
-                inc.note(ev)
+                inc.note(ev.event_id, ev.at, stored_size(ev))
             else:
                 inc.add(ev)
+        for event_id, at_ms in notes:
+            inc.note(event_id, at_ms, note_size(incident_id, event_id))
         standing: list[Change] = []
         inc.refold(self.policies, self.now_ms, standing)
         self._replace(inc, standing)  # against nothing: computes every standing entry
         sent = set(sent)
         fresh = {aid: entry for aid, entry in inc.published.items() if aid not in sent}
-        if inc.held():
-            self._touch(inc)  # held: its retention runs from the restored clock
+        if inc.held() and touched_at_ms is not None:
+            inc.touched_at_ms = touched_at_ms
+            self._schedule(inc)
+        elif inc.held():
+            self._touch(inc)  # its retention runs from the restored clock
         else:
             self._schedule(inc)
         return [_record(incident_id, aid, entry) for aid, entry in fresh.items()]

@@ -53,10 +53,18 @@ MAX_INCIDENT_BYTES = 900_000
 _ATTRIBUTES_BYTES = 64 * 1024
 
 
+def note_size(incident_id: str, event_id: str) -> int:
+    """What an ``updated`` event weighs (``stored_size``): its ids and their punctuation, which
+    is all a note keeps of it (``streams.state.note_key``), so a rebuild counts it again from
+    its key alone."""
+    return 96 + len(incident_id) + len(event_id)
+
+
 def stored_size(ev: IncidentEvent) -> int:
-    """An upper bound of the bytes ``ev`` takes in an incident's state value: its kept fields
-    (``streams.state.stored_event``) and their JSON punctuation."""
-    size = 96 + len(ev.incident_id) + len(ev.event_id) + len(ev.severity or "")
+    """An upper bound of the bytes ``ev`` takes in an incident's state: its kept fields
+    (``streams.state.stored_event``, or its note for an ``updated``) and their JSON
+    punctuation."""
+    size = note_size(ev.incident_id, ev.event_id) + len(ev.severity or "")
     if ev.type == MILESTONE:
         size += len(ev.milestone or "")
     if ev.type == OPENED:
@@ -106,12 +114,19 @@ class Incident:
         if ev.at > self.seen_at_ms:
             self.seen_at_ms = ev.at
 
-    def note(self, ev: IncidentEvent) -> None:
-        """Take an event that changes no clock (``updated``): only its id and time count."""
-        self.event_ids.add(ev.event_id)
-        self.size += stored_size(ev)
-        if ev.at > self.seen_at_ms:
-            self.seen_at_ms = ev.at
+    def note(self, event_id: str, at_ms: int, size: int) -> None:
+        """Take an event that changes no clock (``updated``): only its id (a repeat is a
+        duplicate), its ``size`` (``stored_size``) and its time (retention) count."""
+        self.event_ids.add(event_id)
+        self.size += size
+        if at_ms > self.seen_at_ms:
+            self.seen_at_ms = at_ms
+
+    def note_ids(self) -> list[str]:
+        """The ids of the events it took as notes (``note``), sorted: every id it holds that
+        is not one of its events'. Computed, not kept: only a shell letting it go asks."""
+        folded = {ev.event_id for ev in self.events}
+        return sorted(eid for eid in self.event_ids if eid not in folded)
 
     def apply(self, ev: IncidentEvent, out: list[Change]) -> None:
         """Extend the fold by one event at or after everything applied (see ``can_extend``)."""

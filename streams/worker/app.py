@@ -70,7 +70,9 @@ GC_THRESHOLDS = (50_000, 20, 100)
 #: record slawatch writes comes near it, and one that would is never sent.
 MAX_RECORD_BYTES = 1_000_000
 TABLE_HELP = {
-    "incidents": "incident id -> the events applied to it and the ids of its standing records",
+    "incidents": "incident id -> the events applied to it (not its updated ones) and the ids "
+                 "of its standing records",
+    "notes": "[incident id, event id] -> an updated event's time",
     "services": "service -> its availability state at its last heartbeat",
     "requests": "service (and objective) -> its request objectives' counters",
     "clocks": "partition -> the detector clock",
@@ -205,7 +207,10 @@ def create_app(  # noqa: C901 - the factory wires each agent, timer and page as 
                                   record.offset)
                     continue
                 for table, key, value in writes:
-                    tables[table].data[key] = value  # the next record of the batch reads it
+                    if value is None:  # deleted: a tombstone in the changelog
+                        tables[table].data.pop(key, None)
+                    else:
+                        tables[table].data[key] = value  # the next record of the batch reads it
                     changed[table, key] = value
                 out += records
         finally:
@@ -231,7 +236,8 @@ def create_app(  # noqa: C901 - the factory wires each agent, timer and page as 
         partition), then its records, keyed by ``alert_id``."""
         acks = []
         for (table, key), value in changed.items():
-            acks.append(await send(changelogs[table], dumps(key), dumps(value), partition))
+            acks.append(await send(changelogs[table], dumps(key),
+                                   None if value is None else dumps(value), partition))
             if table in ("services", "requests"):
                 service_acks[partition] = acks[-1]
         if records and any(map(written_first, records)):
@@ -276,11 +282,11 @@ def create_app(  # noqa: C901 - the factory wires each agent, timer and page as 
             except Exception:  # lost meanwhile: its next owner reads it from the commit
                 log.exception("%s[%d] could not be read again", tp.topic, tp.partition)
 
-    async def send(topic: str, key: bytes, value: bytes, partition: int | None) -> Any:
-        """One record to the producer, and the future of its acknowledgement; one too large for
-        any broker's default limit is logged, never sent (the core bounds every value far
-        below it)."""
-        if len(key) + len(value) > MAX_RECORD_BYTES:
+    async def send(topic: str, key: bytes, value: bytes | None, partition: int | None) -> Any:
+        """One record to the producer (``value`` None: a tombstone), and the future of its
+        acknowledgement; one too large for any broker's default limit is logged, never sent
+        (the core bounds every value far below it)."""
+        if value is not None and len(key) + len(value) > MAX_RECORD_BYTES:
             log.error("a %d-byte record for %s was not sent: over the %d-byte limit",
                       len(value), topic, MAX_RECORD_BYTES)
             return None

@@ -174,8 +174,9 @@ class Fence:
 
 
 def order_of(value: Any) -> int | None:
-    """How recent a table value is: the input offset that wrote it (``"o"``, incidents and
-    services) or the clock it saved (``"now"``, clocks); None for anything else."""
+    """How recent a table value is: the input offset that wrote it (``"o"``, incidents, notes,
+    services and requests) or the clock it saved (``"now"``, clocks); None for anything else
+    (a tombstone: a note deleted with its incident)."""
     if type(value) is dict:
         order = value.get("o", value.get("now"))
         if type(order) is int:

@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 #: fires again (identically) what fired since, and never loses it (``state.rebuild``), so a
 #: write per tick would only grow the changelog.
 CLOCK_SAVE_MS = 5_000
-TABLES = ("incidents", "services", "requests", "clocks")
+TABLES = ("incidents", "notes", "services", "requests", "clocks")
 #: An input partition whose records have not reached the agent for this long, while its ticks
 #: do, is read again from what was processed (``Shell._watch``).
 STALL_S = 5.0
@@ -88,7 +88,7 @@ class Shell:
         part = self.parts.get(number)
         if part is not None:
             return part, []
-        incidents, services, requests, clocks = (self.tables[name] for name in TABLES)
+        incidents, notes, services, requests, clocks = (self.tables[name] for name in TABLES)
         saved = clocks.get(str(number))
         clock = None if saved is None else saved["now"]
         limit = wall_ms() + self.settings.max_future_ms
@@ -103,7 +103,8 @@ class Shell:
             ((k, v) for k, v in incidents.items() if v["p"] == number),
             ((k, v) for k, v in services.items() if v["p"] == number),
             self.settings.retention_ms, follow_events=False, clock_limit_ms=limit,
-            requests=((k, v) for k, v in requests.items() if v["p"] == number))
+            requests=((k, v) for k, v in requests.items() if v["p"] == number),
+            notes=((k, v) for k, v in notes.items() if v["p"] == number))
         part = self.parts[number] = Partition(det, number, self._lookup)
         if clock is not None:
             part.holding = Holding()

@@ -6,7 +6,10 @@
    processed;
 5. two workers share the partitions; one is SIGKILLed mid-stream; the survivor takes over, a
    restarted worker loses nothing, and the outputs still equal replay; a repeated record is an
-   identical re-publication.
+   identical re-publication;
+
+and an incident's ``updated`` events as notes (one small value each, the incident's value left
+alone) that a worker taking over from a SIGKILLed one restores: their repeats are duplicates.
 """
 
 from __future__ import annotations
@@ -26,7 +29,15 @@ from streams.broker import EmbeddedBroker
 from streams.core.policyfile import load_policy_file
 from streams.core.timefmt import format_instant, parse_instant
 from streams.replay import replay
-from tests.integration.harness import STANDARD, Deployment, Worker, standing, wait_for
+from streams.state import note_key
+from tests.integration.harness import (
+    STANDARD,
+    Deployment,
+    Worker,
+    read_topics,
+    standing,
+    wait_for,
+)
 from tests.support.schemas import problems
 
 pytestmark = pytest.mark.integration
@@ -437,6 +448,91 @@ def test_killed_workers_lose_no_request_counter(broker: EmbeddedBroker, tmp_path
         dead = dep.read(["deadletter"])
         assert dead == [], f"every count applied once, none refused: {dead[:3]}"
         assert "rebuilt" in c.log(), "the third worker took partitions (rebuilt on a tick)"
+        assert c.alive()
+    finally:
+        for w in (a, b, c):
+            w.stop()
+        dep.close()
+
+
+# ----------------------------------------------------------------------------- notes
+
+
+def test_updated_events_are_notes_that_a_new_owner_takes_back(
+        broker: EmbeddedBroker, tmp_path: Path) -> None:
+    """300 ``updated`` events of one incident and 50 of a held one (no ``opened``): one notes
+    value each, the incident's value written once (by its ``opened``), none for the held one.
+    The worker is SIGKILLed; the one that takes over skips what it reads again, refuses each
+    repeat of an updated event as a duplicate (the first arrival counts) and takes new ones.
+    After retention the incident is forgotten and the held one dropped: every note is deleted
+    (tombstones), and a third worker recovers from those changelogs: the forgotten incident's
+    next update is late, the dropped one's starts it anew."""
+    dep = Deployment(broker, policy_file(tmp_path, STANDARD), partitions=1)
+    start = parse_instant("2027-04-01T00:00:00Z")
+    app_id = dep.settings.app_id
+
+    def updated(iid: str, n: int) -> dict[str, Any]:
+        return {"event_id": f"{iid}-u{n}", "incident_id": iid, "type": "updated",
+                "at": format_instant(start + n * 1000)}
+
+    def changelog(table: str) -> list[tuple[Any, bytes | None]]:
+        assert dep._reader is not None
+        return [(orjson.loads(key), value) for key, value in
+                read_topics(dep._reader, [f"{app_id}-{table}-changelog"], 1)]
+
+    def latest_notes() -> dict[str, bytes | None]:
+        return dict(changelog("notes"))
+
+    def letters(reason: str) -> set[int]:
+        return {r["offset"] for r in dep.read(["deadletter"]) if r["reason"] == reason}
+
+    first = [opened("LONG", start), *(updated("LONG", n) for n in range(1, 301)),
+             *(updated("HELD", n) for n in range(1, 51))]
+    repeats = [*(updated("LONG", n) for n in range(1, 301, 10)),
+               *(updated("HELD", n) for n in range(1, 51, 10))]
+    retention = {"SLAWATCH_RETENTION": "1h"}
+    a, b, c = (Worker(dep, tmp_path, name, extra_env=retention) for name in "abc")
+    a.start()
+    try:
+        wait_for(lambda: "Worker ready" in a.log(), 60, 0.5, "the worker")
+        send_events(dep, first)
+        dep.read(["deadletter"])  # the reader exists
+        wait_for(lambda: len(changelog("notes")) >= 350, 60, 0.5, "a note per updated event")
+        notes = changelog("notes")
+        assert sorted(k for k, _ in notes) == sorted(
+            note_key(e["incident_id"], e["event_id"]) for e in first[1:])
+        assert all(len(value or b"") < 64 for _, value in notes)
+        incidents = changelog("incidents")
+        assert [key for key, _ in incidents] == ["LONG"], "written by its opened alone"
+        a.kill()
+        b.start()
+        wait_for(lambda: "Worker ready" in b.log(), 60, 0.5, "the worker taking over")
+        send_events(dep, [*repeats, updated("LONG", 301), updated("HELD", 51)])
+        offsets = range(len(first), len(first) + len(repeats))
+        wait_for(lambda: len(latest_notes()) >= 352, 60, 0.5, "the new updated events")
+        wait_for(lambda: letters("duplicate") >= set(offsets), 60, 0.5, "the repeats refused")
+        assert letters("duplicate") == set(offsets), "what was read again is skipped, not refused"
+
+        send_events(dep, [event("LONG", "closed", start + 400_000)])
+
+        def deleted() -> bool:
+            # past retention: forgotten, dropped (a tick moves the clock only once the worker
+            # is caught up by high watermarks fetched after it: tick until it is)
+            dep.tick(start + 3 * 3_600_000)
+            return all(v is None for v in latest_notes().values())
+
+        wait_for(deleted, 60, 0.5, "every note deleted")
+        assert len(latest_notes()) == 352
+        b.kill()
+        c.start()
+        wait_for(lambda: "Worker ready" in c.log(), 60, 0.5, "the third worker")
+        send_events(dep, [updated("LONG", 302), updated("HELD", 52)])
+        late = len(first) + len(repeats) + 3
+        wait_for(lambda: late in letters("late"), 60, 0.5, "the forgotten incident's update")
+        wait_for(lambda: latest_notes().get(note_key("HELD", "HELD-u52")) is not None, 60, 0.5,
+                 "the dropped one's update, a new held incident")
+        assert letters("late") == {late}
+        assert {r["reason"] for r in dep.read(["deadletter"])} == {"duplicate", "late"}
         assert c.alive()
     finally:
         for w in (a, b, c):

@@ -17,13 +17,17 @@ T = 1_800_000_000_000
 
 
 def test_a_dropped_held_incident_stays_dropped_after_a_rebuild() -> None:
-    tables: dict[str, dict[str, dict[str, object]]] = {"incidents": {}, "services": {}}
+    tables: dict[str, dict[str, dict[str, object]]] = {"incidents": {}, "notes": {},
+                                                        "services": {}}
     det = Detector(POLICY, retention_ms=DAY)
     part = Partition(det, 0, lambda table, key: tables[table].get(key))  # type: ignore[arg-type,return-value]
 
     def take(step: object) -> None:
         for table, key, value in step.writes:  # type: ignore[attr-defined]
-            tables[table][key] = value
+            if value is None:
+                tables[table].pop(key, None)
+            else:
+                tables[table][key] = value
 
     stray = {"event_id": "u1", "incident_id": "i", "type": "updated", "at": 0}
     take(part.incident(0, stray, incident_event(stray)))
@@ -32,8 +36,9 @@ def test_a_dropped_held_incident_stays_dropped_after_a_rebuild() -> None:
     assert "dropped" in tables["incidents"]["i"], tables["incidents"]["i"]
 
     stored = orjson.loads(orjson.dumps(tables))
+    assert stored["notes"] == {}, "the stray's note is deleted with it"
     again, _ = rebuild(POLICY, T + 2 * DAY, stored["incidents"].items(),
-                       stored["services"].items(), DAY)
+                       stored["services"].items(), DAY, notes=stored["notes"].items())
     assert "i" not in again.incidents and "i" not in again.forgotten
 
     opened = {"event_id": "o1", "incident_id": "i", "type": "opened", "at": T + 2 * DAY,
@@ -49,7 +54,7 @@ def test_an_incident_state_stays_under_a_kafka_record_whatever_its_events() -> N
     one that would take its state value past the bound is refused (``too_large``), the value
     written before it stays under 1 MB, and replay refuses the same event (the rule is the
     core's)."""
-    tables: dict[str, dict[str, object]] = {"incidents": {}, "services": {}}
+    tables: dict[str, dict[str, object]] = {"incidents": {}, "notes": {}, "services": {}}
     det = Detector(POLICY)
     part = Partition(det, 0, lambda table, key: tables[table].get(key))  # type: ignore[arg-type,return-value]
     iid = "i" * 256

@@ -96,7 +96,7 @@ def run_partition(case: Case, lines: list[Line] | None = None
     order (the worker's pure path); returns the records and the (line index, error) of every
     line that changed nothing."""
     lines = case.lines if lines is None else lines
-    tables: dict[str, dict[str, Any]] = {"incidents": {}, "services": {}}
+    tables: dict[str, dict[str, Any]] = {"incidents": {}, "notes": {}, "services": {}}
     records: list[dict[str, Any]] = []
     errors: list[tuple[int, InvalidEvent]] = []
     with watchdog(HARD_S):
@@ -116,7 +116,10 @@ def run_partition(case: Case, lines: list[Line] | None = None
                 continue
             records += step.records
             for table, key, value in step.writes:
-                tables[table][key] = value
+                if value is None:
+                    tables[table].pop(key, None)
+                else:
+                    tables[table][key] = value
             if step.error is not None:
                 errors.append((offset, step.error))
         records += part.advance(case.until).records

@@ -31,7 +31,7 @@ from tests.support.compare import compact
 
 CASES = sorted(p for p in (Path(__file__).parents[1] / "golden" / "requests").iterdir()
                if p.is_dir())
-TABLES = ("incidents", "services", "requests")
+TABLES = ("incidents", "notes", "services", "requests")
 
 
 class Runner:
@@ -62,13 +62,17 @@ class Runner:
     def write(self, step: Step) -> None:
         self.records += step.records
         for table, key, value in step.writes:
-            self.tables[table][key] = value
+            if value is None:
+                self.tables[table].pop(key, None)
+            else:
+                self.tables[table][key] = value
 
     def restarted(self, policies: PolicySet, clock: int | None) -> Runner:
         tables = orjson.loads(orjson.dumps(self.tables))
         det, records = rebuild(policies, clock, tables["incidents"].items(),
                                tables["services"].items(), follow_events=False,
-                               requests=tables["requests"].items())
+                               requests=tables["requests"].items(),
+                               notes=tables["notes"].items())
         fresh = Runner(det, tables)
         fresh.records = self.records + records
         fresh.letters = self.letters

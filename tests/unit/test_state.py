@@ -26,20 +26,32 @@ from streams.core.events import heartbeat, incident_event
 from streams.core.policy import PolicySet
 from streams.core.policyfile import load_policies, load_policy_file
 from streams.core.timefmt import parse_instant
-from streams.state import Partition, Step, rebuild, written_first
+from streams.state import Partition, Step, Write, rebuild, written_first
 from tests.support.availability_cases import availability_cases, policy_yaml
 from tests.support.availability_oracle import AvPolicy, Beat
 from tests.support.compare import compact
 from tests.support.scenarios import SCENARIOS, Input, scenario_inputs
+
+TABLES = ("incidents", "notes", "services")
+
+
+def store(tables: dict[str, dict[str, Any]], writes: list[Write]) -> None:
+    """The writes of a step in the tables, as the worker's store takes them (None deletes)."""
+    for table, key, value in writes:
+        if value is None:
+            tables[table].pop(key, None)
+        else:
+            tables[table][key] = value
 
 
 class Runner:
     """One partition: its detector, and the table values a worker would write for it."""
 
     def __init__(self, det: Detector, tables: dict[str, dict[str, Any]] | None = None) -> None:
-        self.tables = tables if tables is not None else {"incidents": {}, "services": {}}
+        self.tables = tables if tables is not None else {t: {} for t in TABLES}
         self.part = Partition(det, 0, lambda table, key: self.tables[table].get(key))
         self.records: list[dict[str, Any]] = []
+        self.refused: list[tuple[int, str]] = []  # (input index, reason)
 
     def take(self, offset: int, kind: str, obj: dict[str, Any], lose_output: bool = False
              ) -> None:
@@ -51,6 +63,8 @@ class Runner:
             step = self.part.incident(offset, obj, ev)  # type: ignore[arg-type]
         else:
             step = self.part.heartbeat(offset, ev)  # type: ignore[arg-type]
+        if step.error is not None:
+            self.refused.append((offset, step.error.reason))
         if lose_output:  # a crash: the table write reached the changelog, the records did not
             step = Step([], step.writes, step.error)
         self.write(step)
@@ -60,8 +74,7 @@ class Runner:
 
     def write(self, step: Step) -> None:
         self.records += step.records
-        for table, key, value in step.writes:
-            self.tables[table][key] = value
+        store(self.tables, step.writes)
 
     def restarted(self, policies: PolicySet, older_clock: bool = False) -> Runner:
         """A fresh runner rebuilt from these values (through JSON, as a changelog carries them);
@@ -70,19 +83,22 @@ class Runner:
         tables = orjson.loads(orjson.dumps(self.tables))
         clock = None if older_clock else self.part.det.now_ms
         det, records = rebuild(policies, clock, tables["incidents"].items(),
-                               tables["services"].items())
+                               tables["services"].items(), notes=tables["notes"].items())
         fresh = Runner(det, tables)
         fresh.records = self.records + records
+        fresh.refused = self.refused
         return fresh
 
 
 def run(policies: PolicySet, inputs: list[Input], until: int, split: int | None,
         ticks: list[int] = (), lose_at: int | None = None,  # type: ignore[assignment]
-        older_clock: bool = False) -> dict[str, dict[str, Any]]:
+        older_clock: bool = False, refused: list[tuple[int, str]] | None = None
+        ) -> dict[str, dict[str, Any]]:
     """Standing records of ``inputs``; rebuilt from the values at ``split`` when given; the
     clock advanced to each instant of ``ticks`` after the input of that index. Input
     ``lose_at`` is applied and written but its records are lost in a crash: a rebuilt runner
-    gets it again (at-least-once delivery) and goes on."""
+    gets it again (at-least-once delivery) and goes on. ``refused`` gets the (index, reason)
+    of each input refused."""
     runner = Runner(Detector(policies))
     for i, (kind, obj) in enumerate(inputs):
         if i == split:
@@ -98,6 +114,8 @@ def run(policies: PolicySet, inputs: list[Input], until: int, split: int | None,
     # to ``until``, or as far as a tick took the clock if further: a rebuilt runner's clock
     # goes where the unbroken one's went (a new owner's clock reaches it), never short of it
     runner.advance(max([until, *(t for t in ticks if t is not None)]))
+    if refused is not None:
+        refused += runner.refused
     return {r["alert_id"]: {k: v for k, v in r.items() if k != "detected_at"}
             for r in compact(runner.records)}
 
@@ -120,6 +138,43 @@ def test_records_lost_in_a_crash_come_back_when_their_input_is_delivered_again(
     inputs, until = scenario_inputs(folder)
     whole = run(policies, inputs, until, None)
     for at in range(len(inputs)):
+        assert run(policies, inputs, until, None, lose_at=at) == whole, f"lost at input {at}"
+
+
+def with_updates(inputs: list[Input]) -> list[Input]:
+    """The inputs with an ``updated`` event after each incident event (a note of the same
+    incident at the same instant; before its ``opened`` too: a held incident's), and the first
+    of them repeated at the end (a duplicate)."""
+    out: list[Input] = []
+    for n, (kind, obj) in enumerate(inputs):
+        out.append((kind, obj))
+        if kind == "incident" and "incident_id" in obj:
+            out.append(("incident", {"event_id": f"note-{n}", "incident_id": obj["incident_id"],
+                                     "type": "updated", "at": obj["at"]}))
+    notes = [obj for kind, obj in out if obj.get("type") == "updated"]
+    return out + [("incident", {**notes[0], "at": inputs[-1][1]["at"]})] if notes else out
+
+
+@pytest.mark.parametrize("folder", SCENARIOS, ids=[p.name for p in SCENARIOS])
+def test_a_scenario_with_updates_rebuilt_at_any_point_ends_where_an_unbroken_one_does(
+        folder: Path) -> None:
+    """Updates change no record: the scenario stands as without them, whether the detector is
+    rebuilt from its values and notes before any input or not, and the repeat of one is refused
+    as a duplicate either way."""
+    policies = load_policy_file(str(folder / "policy.yaml"))
+    plain, until = scenario_inputs(folder)
+    inputs = with_updates(plain)
+    refused: list[tuple[int, str]] = []
+    whole = run(policies, inputs, until, None, refused=refused)
+    assert whole == run(policies, plain, until, None)
+    if inputs != plain:  # the scenario has incidents
+        assert (len(inputs) - 1, "duplicate") in refused
+    for split in range(len(inputs) + 1):
+        again: list[tuple[int, str]] = []
+        assert run(policies, inputs, until, split, refused=again) == whole, (
+            f"rebuilt before input {split}")
+        assert again == refused, f"rebuilt before input {split}"
+    for at in range(len(inputs)):  # its records lost in a crash, it is delivered again
         assert run(policies, inputs, until, None, lose_at=at) == whole, f"lost at input {at}"
 
 

@@ -15,7 +15,7 @@ from faust.types import TP
 from streams.core.policyfile import load_policies
 from streams.core.timefmt import parse_instant
 from streams.settings import Settings
-from streams.state import incident_value
+from streams.state import incident_value, note_key
 from streams.worker.shell import Shell
 
 POLICY = load_policies("policies:\n  - id: p\n    match: {}\n    incidents:\n"
@@ -43,7 +43,7 @@ def shell(clock_ms: int | None, **settings: Any) -> Shell:
     s = Shell(app, Settings.from_env({}, broker="127.0.0.1:9092", **settings),  # type: ignore[arg-type]
               POLICY)
     clocks = {} if clock_ms is None else {"0": {"p": 0, "now": clock_ms}}
-    s.tables = {"incidents": Table(), "services": Table(), "requests": Table(),
+    s.tables = {"incidents": Table(), "notes": Table(), "services": Table(), "requests": Table(),
                 "clocks": Table(clocks)}
     return s
 
@@ -144,6 +144,30 @@ def test_what_a_rebuild_finds_due_goes_out_once_the_inputs_are_read_again() -> N
                    "sla.requests": 0})
     records, _ = s.handle("sla.ticks", 0, 1, None, tick)
     assert [r["kind"] for r in records if r["metric"] == "response"] == ["breach"]
+
+
+def test_a_shell_writes_an_updated_event_as_its_note_and_rebuilds_with_its_notes() -> None:
+    """The shell's own path: an ``updated`` writes its note and nothing of its incident; a
+    partition taken over is rebuilt with the notes of its own partition only (the memory store
+    may keep other partitions' keys), and a repeat is a duplicate."""
+    s = shell(None, partitions=2)
+    _, writes = s.handle("sla.incidents", 0, 0, b"i", orjson.dumps(OPENED))
+    assert [table for table, _, _ in writes] == ["incidents"]
+    updated = {"event_id": "i-3", "incident_id": "i", "type": "updated",
+               "at": "2026-04-01T00:40:00Z"}
+    _, writes = s.handle("sla.incidents", 0, 1, b"i", orjson.dumps(updated))
+    assert writes == [("notes", note_key("i", "i-3"), {"p": 0, "o": 1, "at": parse_instant(
+        updated["at"])})]
+    other = {"p": 1, "o": 7, "at": 0}
+    s.tables["incidents"] = Table({"i": incident_value(0, 0, None, OPENED, [])})
+    s.tables["notes"] = Table({note_key("i", "i-3"): writes[0][2],
+                               note_key("i", "i-9"): other})
+    s.parts.clear()
+    part, _ = s.partition(0)
+    assert sorted(part.det.incidents["i"].event_ids) == ["i-1", "i-3"]
+    records, writes = s.handle("sla.incidents", 0, 2, b"i", orjson.dumps(
+        {**updated, "type": "acknowledged"}))
+    assert [r["reason"] for r in records] == ["duplicate"] and writes == []
 
 
 def test_a_partition_that_starts_without_a_saved_clock_holds_nothing() -> None:
