@@ -10,6 +10,8 @@ active: they are decoded by the table's changelog topic (Faust's own codec), sto
 recovery's offset for the partition moves past them, as ``_slurp_changelogs`` would move it.
 When no active partition has anything left to read, recovery is told it ended, as
 ``_slurp_changelogs`` tells it (it would notice only after a 5 s wait on its empty queue).
+A record that does not decode (not JSON: no worker wrote it) is logged and skipped, as Faust's
+recovery skips it, and recovery still moves past it.
 
 Standby partitions, and anything read while recovery is not running, keep Faust's path. The
 code this stands for is private Faust API, pinned and digested by ``tests/unit/test_batches.py``.
@@ -17,11 +19,15 @@ code this stands for is private Faust API, pinned and digested by ``tests/unit/t
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from time import monotonic
 from typing import Any
 
+from faust.exceptions import KeyDecodeError, ValueDecodeError
 from faust.types import TP
+
+log = logging.getLogger(__name__)
 
 
 async def apply_fetch(app: Any, consumer: Any, tp: TP, batch: Sequence[Any]) -> bool:
@@ -37,7 +43,13 @@ async def apply_fetch(app: Any, consumer: Any, tp: TP, batch: Sequence[Any]) -> 
     if fresh:
         decode = table.changelog_topic.decode
         to_message = consumer._to_message
-        events = [await decode(to_message(tp, record), propagate=True) for record in fresh]
+        events = []
+        for record in fresh:
+            try:
+                events.append(await decode(to_message(tp, record), propagate=True))
+            except (KeyDecodeError, ValueDecodeError) as exc:  # not written by a worker
+                log.warning("%s[%d]@%d skipped in recovery: %s", tp.topic, tp.partition,
+                            record.offset, exc)
         # what recovery buffered by Faust's path goes first: it was read before this fetch
         recovery.flush_buffers()
         table.apply_changelog_batch(events)

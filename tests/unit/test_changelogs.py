@@ -97,6 +97,23 @@ def test_reading_the_last_offset_ends_recovery_at_once() -> None:
     assert asyncio.run(main()) == (True, False)
 
 
+def test_a_record_that_does_not_decode_is_skipped_and_recovery_still_ends() -> None:
+    async def main() -> tuple[dict[str, Any], bool]:
+        app, consumer = flowing_consumer()
+        recovery = recovering(app, highwater=2)
+        fetch = changelog(("INC-1", value(10, 1)), ("INC-2", b"{not json"),
+                          ("INC-3", value(12, 1)))
+        fetch[1] = fetch[1]._replace(key=b"\xff not a json key")
+        fetch.append(fetch[1]._replace(offset=3, key=orjson.dumps("INC-2")))
+        recovery.active_highwaters[LOG0] = 3
+        await apply_fetch(app, consumer, LOG0, fetch)
+        return dict(app.slawatch.tables["incidents"].data), recovery.signal_recovery_end.is_set()
+
+    stored, ended = asyncio.run(main())
+    assert stored == {"INC-1": orjson.loads(value(10, 1)), "INC-3": orjson.loads(value(12, 1))}
+    assert ended, "recovery moves past what it skipped"
+
+
 def test_outside_recovery_a_changelog_keeps_faust_s_path() -> None:
     called: list[int] = []
 
