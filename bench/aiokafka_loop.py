@@ -25,51 +25,25 @@ import os
 import signal
 import time
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 COMMIT_INTERVAL_S = 0.5
-HERE = Path(__file__).resolve().parent
-
-
-class Table:
-    """A table as the shell reads it (Faust's memory store is a dict too)."""
-
-    def __init__(self) -> None:
-        self.data: dict[str, Any] = {}
-
-    def get(self, key: str) -> Any:
-        return self.data.get(key)
-
-    def items(self) -> Any:
-        return self.data.items()
 
 
 def shell_for(env: dict[str, str], consumer: AIOKafkaConsumer) -> Any:
     """The worker's ``Shell`` on the bench topic's settings, reading ``consumer``'s high
-    watermarks."""
-    from streams.core.policyfile import load_policies
+    watermarks (``shell_bench.shell``)."""
+    from shell_bench import shell
+
     from streams.settings import Settings
-    from streams.worker.shell import TABLES, Shell
 
     prefix = env["BENCH_TOPIC"].removesuffix(".incidents")
     settings = Settings.from_env({}, broker=env["BENCH_BROKER"], topic_prefix=prefix,
                                  clock="MANUAL", partitions=int(env["BENCH_PARTITIONS"]))
-    policies = load_policies((HERE / "policies.yaml").read_text(), "policies.yaml")
-    app = SimpleNamespace(
-        conf=SimpleNamespace(broker_session_timeout=60.0, broker_heartbeat_interval=3.0),
-        consumer=SimpleNamespace(assignment=lambda: set(), _committed_offset={},
-                                 # the bench's other inputs are empty (the worker reads
-                                 # them too: high watermark 0)
-                                 highwater=lambda tp: consumer.highwater(tp)
-                                 if tp.topic == env["BENCH_TOPIC"] else 0),
-        consumer_generation_id=1)
-    shell = Shell(app, settings, policies)  # type: ignore[arg-type]
-    shell.tables = {name: Table() for name in TABLES}
-    return shell
+    return shell(0, settings, consumer.highwater)
 
 
 async def shell_work(shell: Any, producer: AIOKafkaProducer, output: str, partition: int,

@@ -22,6 +22,7 @@ import argparse
 import gc
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -55,14 +56,21 @@ class Table:
         return self.data.items()
 
 
-def shell(total: int) -> Shell:
-    settings = Settings.from_env({}, broker="127.0.0.1:9092", clock="MANUAL", partitions=1)
+def shell(total: int, settings: Settings | None = None,
+          highwater: Callable[[Any], int | None] | None = None) -> Shell:
+    """The worker's ``Shell`` without Faust, on the bench policies and the manual clock, its
+    tables dicts: the incidents topic's high watermark is ``total`` (or ``highwater`` of it),
+    the other inputs' 0 (empty)."""
+    settings = settings or Settings.from_env({}, broker="127.0.0.1:9092", clock="MANUAL",
+                                             partitions=1)
     policies = load_policies((HERE / "policies.yaml").read_text(), "policies.yaml")
     incidents = settings.topic("incidents")
+    incidents_end = highwater or (lambda tp: total)
     app = SimpleNamespace(
         conf=SimpleNamespace(broker_session_timeout=60.0, broker_heartbeat_interval=3.0),
-        consumer=SimpleNamespace(assignment=lambda: set(), _committed_offset={},
-                                 highwater=lambda tp: total if tp.topic == incidents else 0),
+        consumer=SimpleNamespace(
+            assignment=lambda: set(), _committed_offset={},
+            highwater=lambda tp: incidents_end(tp) if tp.topic == incidents else 0),
         consumer_generation_id=1)
     s = Shell(app, settings, policies)  # type: ignore[arg-type]
     s.tables = {name: Table() for name in TABLES}

@@ -543,33 +543,25 @@ def run_throughput(broker: EmbeddedBroker | KafkaBroker, settings: Settings,
         _show_line("no-op (in-process)", out["noop"])
         _show_line("no-op (commits)", out["noop_commits"])
 
-        group = f"wb-aiokafka-{tag}"
-        result = tmp / "aiokafka.json"
-        print(f"[c] aiokafka loop (group {group}) ...", flush=True)
-        child = Child("aiokafka", [sys.executable, str(HERE / "aiokafka_loop.py")],
-                      bench_env(bootstrap, topic, group, settings.partitions, total, result,
-                                tmp / "aiokafka-data", BENCH_OUTPUT=settings.topic("bench-out")),
-                      LOGS / "aiokafka.log", children)
-        out["aiokafka_commits"] = watch_group(admin, group, topic, ends, child, timeout_s)
-        out["aiokafka"] = read_result(result, child)
-        out["aiokafka"]["peak_rss_mib"] = out["aiokafka_commits"]["peak_rss_mib"]
-        child.stop()
+        def loop_pass(name: str, what: str, work: str) -> None:
+            """``bench/aiokafka_loop.py`` doing ``work`` (``BENCH_WORK``) in a group of its own."""
+            group, result = f"wb-{name}-{tag}", tmp / f"{name}.json"
+            print(f"{what} (group {group}) ...", flush=True)
+            child = Child(name, [sys.executable, str(HERE / "aiokafka_loop.py")],
+                          bench_env(bootstrap, topic, group, settings.partitions, total, result,
+                                    tmp / f"{name}-data", BENCH_WORK=work,
+                                    BENCH_OUTPUT=settings.topic("bench-out")),
+                          LOGS / f"{name}.log", children)
+            out[f"{name}_commits"] = watch_group(admin, group, topic, ends, child, timeout_s)
+            out[name] = read_result(result, child)
+            out[name]["peak_rss_mib"] = out[f"{name}_commits"]["peak_rss_mib"]
+            child.stop()
+
+        loop_pass("aiokafka", "[c] aiokafka loop", "echo")
         _show_line("aiokafka (in-process)", out["aiokafka"])
         _show_line("aiokafka (commits)", out["aiokafka_commits"])
-
-        group = f"wb-byhand-{tag}"
-        result = tmp / "byhand.json"
-        print(f"[c2] the worker's work by hand on aiokafka, Shell.handle per record "
-              f"(group {group}) ...", flush=True)
-        child = Child("byhand", [sys.executable, str(HERE / "aiokafka_loop.py")],
-                      bench_env(bootstrap, topic, group, settings.partitions, total, result,
-                                tmp / "byhand-data", BENCH_OUTPUT=settings.topic("bench-out"),
-                                BENCH_WORK="shell"),
-                      LOGS / "byhand.log", children)
-        out["byhand_commits"] = watch_group(admin, group, topic, ends, child, timeout_s)
-        out["byhand"] = read_result(result, child)
-        out["byhand"]["peak_rss_mib"] = out["byhand_commits"]["peak_rss_mib"]
-        child.stop()
+        loop_pass("byhand", "[c2] the worker's work by hand on aiokafka, Shell.handle per record",
+                  "shell")
         _show_line("by hand on aiokafka (in-process)", out["byhand"])
 
         if profile is not None:
