@@ -55,7 +55,7 @@ async def shell_work(shell: Any, producer: AIOKafkaProducer, output: str, partit
     tables = shell.tables
     changed: dict[tuple[str, str], Any] = {}
     out: list[Any] = []
-    shell.begin_batch()
+    shell.begin_batch(records[0].partition if records else None)
     for rec in records:
         got, writes = shell.handle(rec.topic, rec.partition, rec.offset, rec.key, rec.value,
                                    rec.timestamp or None)

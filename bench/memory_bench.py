@@ -81,11 +81,11 @@ def worker(incidents: int) -> dict[str, float]:
     gc.collect()
     before = rss_bytes()
     t0 = time.process_time()
-    s.begin_batch()
+    s.begin_batch(0)
     for offset, (key, raw) in enumerate(lines(incidents)):
         if offset % 1000 == 0:
             s.end_batch()
-            s.begin_batch()
+            s.begin_batch(0)
         _, writes = s.handle(topic, 0, offset, key, raw, None)
         for table, name, value in writes:
             s.tables[table].data[name] = value

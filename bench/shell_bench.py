@@ -112,7 +112,7 @@ def run(lines: list[bytes], batch: int = BATCH) -> dict[str, Any]:
     for start in range(0, len(lines), batch):
         changed: dict[tuple[str, str], Any] = {}
         out: list[Any] = []
-        s.begin_batch()
+        s.begin_batch(0)
         for offset in range(start, min(start + batch, len(lines))):
             recs, writes = s.handle(topic, 0, offset, keys[offset], lines[offset], None)
             for table, key, value in writes:

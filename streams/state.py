@@ -317,6 +317,12 @@ class Partition:
         #: rebuilt at a saved clock: what it publishes until it has read its inputs again
         self.holding: Holding | None = None
 
+    def begin_batch(self, keep: bool = False) -> None:
+        """The shell's next records come in one batch, whose values it writes before it sends
+        the batch's records (``RequestBook.begin_batch``; ``keep``: the batch began before
+        this partition was rebuilt)."""
+        self.det.requests.begin_batch(keep)
+
     def incident(self, offset: int, raw: Any, ev: IncidentEvent) -> Step:
         """Apply one decoded incident event (``raw``: its JSON object) read at ``offset``."""
         det, iid = self.det, ev.incident_id

@@ -196,7 +196,7 @@ def create_app(  # noqa: C901 - the factory wires each agent, timer and page as 
                               for name, table in tables.items())
         out: list[Any] = []
         changed: dict[tuple[str, str], Any] = {}
-        shell.begin_batch()
+        shell.begin_batch(partition)
         try:
             for record in batch:
                 try:

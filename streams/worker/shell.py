@@ -106,6 +106,8 @@ class Shell:
             requests=((k, v) for k, v in requests.items() if v["p"] == number),
             notes=((k, v) for k, v in notes.items() if v["p"] == number))
         part = self.parts[number] = Partition(det, number, self._lookup)
+        if self._highwaters is not None:  # in a batch: what the rebuild published stays
+            part.begin_batch(keep=True)
         if clock is not None:
             part.holding = Holding()
         self.fence.took(number)
@@ -122,10 +124,14 @@ class Shell:
 
     # -- records
 
-    def begin_batch(self) -> None:
-        """The records handled until ``end_batch`` came in one fetch: the high watermarks it
-        brought are read once."""
+    def begin_batch(self, partition: int | None = None) -> None:
+        """The records handled until ``end_batch`` came in one fetch (of ``partition``): the
+        high watermarks it brought are read once, and the partition keeps what it publishes
+        in its values until the next batch (``Partition.begin_batch``)."""
         self._highwaters = {}
+        part = self.parts.get(partition) if partition is not None else None
+        if part is not None:
+            part.begin_batch()
 
     def end_batch(self) -> None:
         self._highwaters = None

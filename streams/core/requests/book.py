@@ -79,6 +79,11 @@ class RequestBook:
         self._shared: dict[Any, Any] = {}  # burn levels shared by every fold
         #: the folds changed since the shell last took them (``changed``)
         self._changed: dict[tuple[str, FoldId], ObjectiveFold] = {}
+        #: a shell's batch is open (``begin_batch``): each fold's ``fresh`` keeps everything
+        #: it published since the batch began, not only what the clock fired since its last
+        #: record; the folds whose ``fresh`` holds anything
+        self.batched = False
+        self._fresh: list[ObjectiveFold] = []
 
     def _service(self, name: str) -> RequestService:
         svc = self.services.get(name)
@@ -141,8 +146,12 @@ class RequestBook:
                 fold.advance(now - 1, changes)  # what the clock holds already (rarely any)
             else:
                 fold.catch_up(now - 1)  # nothing is due before the clock: no loop
-            fold.fresh.clear()  # sent again with this record if it comes twice (``republish``)
-            fold.take(rec, changes)
+            if self.batched:
+                fold.take(rec, changes)
+                self._keep(fold, changes)
+            else:
+                fold.fresh.clear()  # sent again with this record if it comes twice
+                fold.take(rec, changes)
             out += _records(fold, changes)
             self._changed[fold.service, fold_id(fold)] = fold
             self._schedule(fold)
@@ -158,7 +167,7 @@ class RequestBook:
             changes: list[Change] = []
             fold.advance(now, changes)
             if changes:
-                fold.fresh += changes
+                self._keep(fold, changes)
                 self._changed[fold.service, fold_id(fold)] = fold
                 out += _records(fold, changes)
             self._schedule(fold)
@@ -168,6 +177,30 @@ class RequestBook:
         return self.heap[0][0] if self.heap else None
 
     # -- through a changelog
+
+    def begin_batch(self, keep: bool = False) -> None:
+        """A shell's batch begins: what each fold publishes until the next one stays in its
+        ``fresh``, so in its snapshot, and a rebuild publishes it again.
+
+        A shell writes a batch's values before it sends the batch's records (``written_first``)
+        and a crash can come between: the records are lost while the values say they went out.
+        The inputs are delivered again, but they are in the values already, so what stands is
+        published again (``republish``), and nothing else: a burn-rate episode or an outcome
+        published and forgotten (past lateness) within the batch, which can span hours of event
+        time on a backlog, would be lost for good. ``keep``: the batch began before this book
+        was rebuilt; what the rebuild published again stays."""
+        self.batched = True
+        if keep:
+            return
+        for fold in self._fresh:
+            fold.fresh.clear()
+        self._fresh.clear()
+
+    def _keep(self, fold: ObjectiveFold, changes: list[Change]) -> None:
+        if changes:
+            if not fold.fresh and self.batched:
+                self._fresh.append(fold)
+            fold.fresh += changes
 
     def has_changes(self) -> bool:
         """True when a fold changed since the last ``changed``."""
@@ -203,6 +236,8 @@ class RequestBook:
             saved = folds.get(fold_id(fold))
             if saved is not None:
                 fold.fresh = fold_restore(fold, saved)
+                if fold.fresh:
+                    self._fresh.append(fold)
                 svc.reached = max(svc.reached, fold.processed)
                 out += _records(fold, fold.fresh)
             self._schedule(fold)
