@@ -22,7 +22,10 @@ What Faust guarantees and this keeps (at least once):
   batch to end before it revokes anything;
 - a batch started before the flow stopped or in an older generation is acknowledged as
   unprocessed (``release``): its records are read again from the last commit;
-- records below the read offset (fetched again after a seek) are skipped, and a seek sets it.
+- records below the read offset (fetched again after a seek) are skipped, and a seek sets it;
+  a batch above it follows records fetched and never delivered, and the partition is sought
+  back to it (``skipped``): Faust's fetch loop drops records now and then (the first to go:
+  those of a partition it holds paused, which aiokafka fetched all the same).
 
 This is private Faust API: faust-streaming is pinned, and ``tests/unit/test_batches.py`` holds
 digests of the Faust code copied here, so an upgrade that changes it fails until someone has read
@@ -113,9 +116,17 @@ async def _deliver_fetch(consumer: Any, app: Any, records: dict[TP, list[Any]],
 
 async def _deliver_batch(consumer: Any, tp: TP, batch: list[Any], handler: BatchHandler
                          ) -> None:
-    """One input partition's fetched records through ``handler``, then acknowledged."""
+    """One input partition's fetched records through ``handler``, then acknowledged.
+
+    ``consumer._read_offset[tp]`` is the next offset to process: a seek sets it (Faust), a
+    processed batch moves it past its last record, an unprocessed one leaves it. Records below
+    it were processed already (fetched again after a seek) and are left out; a batch that
+    starts above it follows records that were fetched and never delivered (``skipped``)."""
     read_offset = consumer._read_offset[tp]
     if read_offset is not None:
+        if batch[0].offset > read_offset and await skipped(consumer, tp, read_offset,
+                                                            batch[0].offset):
+            return
         batch = [record for record in batch if record.offset >= read_offset]
     if not batch:
         return
@@ -132,8 +143,8 @@ async def _deliver_batch(consumer: Any, tp: TP, batch: list[Any], handler: Batch
                       batch[0].offset, batch[-1].offset)
         done = True
     finally:
-        consumer._read_offset[tp] = last.offset
         if done and processed(consumer.app, last):
+            consumer._read_offset[tp] = last.offset + 1
             ack_offsets(consumer, tp, [record.offset for record in batch[:-1]])
             consumer.ack(last)
         else:
@@ -142,6 +153,40 @@ async def _deliver_batch(consumer: Any, tp: TP, batch: list[Any], handler: Batch
     if commit_every is not None and consumer._n_acked >= commit_every:
         consumer._n_acked = 0
         await consumer.commit()
+
+
+#: Per input partition, the last hole ``skipped`` sought back over: (from, to).
+_holes: weakref.WeakKeyDictionary[Any, dict[TP, tuple[int, int]]] = weakref.WeakKeyDictionary()
+
+
+async def skipped(consumer: Any, tp: TP, expected: int, first: int) -> bool:
+    """True when the records ``expected``..``first - 1`` of ``tp`` were fetched and never
+    delivered: the partition is sought back to ``expected`` and the batch is left for the
+    fetch that brings them (nothing of it processed, nothing acknowledged).
+
+    Faust drops a fetch's records of a partition it holds paused (``getmany``: "tp in
+    active_partitions"), and aiokafka hands such records over: the active set Faust passes is
+    the live one, which it empties and refills around a rebalance, and an empty set asks
+    aiokafka for every partition. A getmany begun before a taken-over partition was resumed
+    then took its records from the seek to the committed offset on, and the next fetch went on
+    after them: measured, 810 request counts of a partition never processed and the commit
+    past them, so the new owner lost them for good. A hole that is still there after the seek
+    is one the partition has (compacted, deleted or transaction markers): read on."""
+    holes = _holes.setdefault(consumer, {})
+    if holes.pop(tp, None) == (expected, first):
+        log.warning("%s[%d]: offsets %d..%d are not in the partition: read on", tp.topic,
+                    tp.partition, expected, first - 1)
+        if consumer.app.topics.acks_enabled_for(tp.topic):  # or no commit would pass it
+            await consumer._add_gap(tp, expected, first - 1)
+        return False
+    holes[tp] = (expected, first)
+    log.warning("%s[%d]: records %d..%d were fetched and never delivered: read again from "
+                "%d", tp.topic, tp.partition, expected, first - 1, expected)
+    try:
+        await consumer.seek(tp, expected)
+    except Exception:  # noqa: BLE001 - lost meanwhile: its next owner reads it from the commit
+        log.exception("%s[%d] could not be sought back to %d", tp.topic, tp.partition, expected)
+    return True
 
 
 async def _deliver_each(consumer: Any, tp: TP, batch: list[Any]) -> None:

@@ -281,9 +281,11 @@ class Shell:
         After a takeover Faust now and then delivered none of a taken partition's input, for
         good: a SIGKILL test's survivor processed its ticks for two minutes, never one record
         of the two partitions it took, so they published nothing (seen on the embedded broker,
-        several runs in ten under load; the cause inside Faust's fetch loop is not found). A
-        seek to what was processed is always safe: what comes twice is skipped by the offset
-        each table value carries."""
+        several runs in ten under load). Faust's fetch loop drops the records of a partition
+        it holds paused, which aiokafka fetched all the same (``batches.skipped``): when they
+        were all the partition had, no later batch shows the hole, and this finds it. A seek
+        to what was processed is always safe: what comes twice is skipped by the offset each
+        table value carries."""
         now_s = time.monotonic() if now_s is None else now_s
         for topic, _ in self.inputs:
             tp = TP(topic, partition)

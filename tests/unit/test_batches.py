@@ -73,7 +73,7 @@ def test_a_batch_becomes_committable_only_once_its_handler_returned() -> None:
     assert inbound[0] is not None, "Faust's consumer thread would log the stream as stalled"
     assert after == {TP0: 50}
     assert unacked == 0
-    assert read_offset == 49
+    assert read_offset == 50, "the next offset to process"
 
 
 def test_records_below_the_read_offset_are_not_delivered_again() -> None:
@@ -94,6 +94,80 @@ def test_records_below_the_read_offset_are_not_delivered_again() -> None:
     assert got == list(range(45, 50))
 
 
+def seeking(consumer: Any) -> list[tuple[TP, int]]:
+    """The seeks ``consumer`` is asked for (no broker: recorded, and the read offset set the
+    way Faust's ``Consumer.seek`` sets it)."""
+    seeks: list[tuple[TP, int]] = []
+
+    async def _seek(tp: TP, offset: int) -> None:
+        seeks.append((tp, offset))
+
+    consumer._seek = _seek
+    return seeks
+
+
+def test_records_fetched_and_never_delivered_are_read_again() -> None:
+    """What a takeover did (measured on the embedded broker): the partition sought to its
+    committed offset 900, a fetch begun while Faust still held it paused brought 900..1709,
+    which Faust's loop drops, and the next fetch went on at 1710. The batch after the hole is
+    left, the partition sought back, and the refetch is delivered whole."""
+    got: list[list[int]] = []
+
+    async def main() -> tuple[list[tuple[TP, int]], dict[TP, int], int | None]:
+        app, consumer = flowing_consumer()
+        seeks = seeking(consumer)
+        consumer._read_offset[TP0] = 900  # the seek to the committed offset
+
+        async def handler(tp: TP, batch: Sequence[Any]) -> bool:
+            got.append([r.offset for r in batch])
+            return True
+
+        consumer.highwater = lambda tp: 1800
+        topics = frozenset({TP0.topic})
+        paused: set[TP] = set()  # the live active set, without the partition yet
+        await batches._deliver_fetch(consumer, app, {TP0: records(900, 1709)}, paused,
+                                     handler, topics)
+        await batches._deliver_fetch(consumer, app, {TP0: records(1710, 1799)}, {TP0},
+                                     handler, topics)
+        before = committable(consumer), consumer._read_offset[TP0]
+        assert before == ({}, 900), "nothing of the batch after the hole was processed"
+        await batches._deliver_fetch(consumer, app, {TP0: records(900, 1799)}, {TP0},
+                                     handler, topics)
+        return seeks, committable(consumer), consumer._read_offset[TP0]
+
+    seeks, after, read_offset = asyncio.run(main())
+    assert seeks == [(TP0, 900)]
+    assert [(batch[0], batch[-1]) for batch in got] == [(900, 1799)]
+    assert after == {TP0: 1800}
+    assert read_offset == 1800
+
+
+def test_a_hole_the_partition_has_is_read_past() -> None:
+    """Offsets with no record (a compacted or trimmed input, transaction markers) come back
+    the same after the seek: read on, once."""
+    got: list[int] = []
+
+    async def main() -> tuple[list[tuple[TP, int]], dict[TP, int]]:
+        app, consumer = flowing_consumer()
+        seeks = seeking(consumer)
+        consumer._read_offset[TP0] = 10
+
+        async def handler(tp: TP, batch: Sequence[Any]) -> bool:
+            got.extend(r.offset for r in batch)
+            return True
+
+        for _ in range(2):
+            await batches._deliver_batch(consumer, TP0, records(15, 20), handler)
+        await batches._deliver_batch(consumer, TP0, records(23, 24), handler)
+        await batches._deliver_batch(consumer, TP0, records(23, 24), handler)
+        return seeks, committable(consumer)
+
+    seeks, after = asyncio.run(main())
+    assert seeks == [(TP0, 10), (TP0, 21)]
+    assert got == [15, 16, 17, 18, 19, 20, 23, 24]
+    assert after == {TP0: 25}, "the hole is committable (Faust's gaps), or no commit passes it"
+
+
 def refused(app: Any) -> bool:
     return False  # the fence: the partition was lost
 
@@ -112,12 +186,14 @@ def generation_changed(app: Any) -> bool:
 def test_an_unprocessed_batch_is_released_but_never_committable(how: Any) -> None:
     async def main() -> tuple[dict[TP, int], int]:
         app, consumer = flowing_consumer()
+        consumer._read_offset[TP0] = 40
 
         async def handler(tp: TP, batch: Sequence[Any]) -> bool:
             return how(app)
 
         await batches._deliver_batch(consumer, TP0, records(40, 49), handler)
         app.flow_control.resume()
+        assert consumer._read_offset[TP0] == 40, "the records are still to process"
         return committable(consumer), len(consumer._unacked_messages)
 
     assert asyncio.run(main()) == ({}, 0), "released: a rebalance does not wait for it"
@@ -222,6 +298,7 @@ FAUST_SOURCES = {
     "Consumer.track_message": "217d7f1399a4cd8e",
     "Consumer.seek": "b86a9fe05f956b30",
     "Consumer._commit_offsets": "1a69799041188441",
+    "Consumer._add_gap": "4df2573ded7c1c2c",
     # what ``streams.worker.changelogs.apply_fetch`` stands for and calls
     "Recovery._slurp_changelogs": "7825c7e50f766d5a",
     "Recovery.flush_buffers": "6fa9c17f1071018c",
