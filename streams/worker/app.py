@@ -196,6 +196,7 @@ def create_app(  # noqa: C901 - the factory wires each agent, timer and page as 
                               for name, table in tables.items())
         out: list[Any] = []
         changed: dict[tuple[str, str], Any] = {}
+        before: dict[tuple[str, str], Any] = {}  # what the store held, for ``undo``
         shell.begin_batch(partition)
         try:
             for record in batch:
@@ -207,10 +208,13 @@ def create_app(  # noqa: C901 - the factory wires each agent, timer and page as 
                                   record.offset)
                     continue
                 for table, key, value in writes:
+                    data = tables[table].data
+                    if (table, key) not in before:
+                        before[table, key] = data.get(key)
                     if value is None:  # deleted: a tombstone in the changelog
-                        tables[table].data.pop(key, None)
+                        data.pop(key, None)
                     else:
-                        tables[table].data[key] = value  # the next record of the batch reads it
+                        data[key] = value  # the next record of the batch reads it
                     changed[table, key] = value
                 out += records
         finally:
@@ -220,7 +224,11 @@ def create_app(  # noqa: C901 - the factory wires each agent, timer and page as 
         if not (out or changed):
             return True
         if not await shell.fence.wait(partition):
-            shell.parts.pop(partition, None)  # rebuilt from the changelogs if it comes back
+            # the store goes back to what the changelogs hold: were the partition to come back,
+            # its rebuild would take the batch for applied, and the refetched records for
+            # repeats, whose values no changelog has
+            undo(before)
+            shell.parts.pop(partition, None)  # rebuilt from the store if it comes back
             return False
         try:
             await publish(partition, changed, out)
@@ -228,6 +236,14 @@ def create_app(  # noqa: C901 - the factory wires each agent, timer and page as 
             log.exception("the output of %s[%d]@%d..%d was not sent", topic, partition,
                           batch[0].offset, batch[-1].offset)
         return True
+
+    def undo(before: dict[tuple[str, str], Any]) -> None:
+        """Put back the table values a batch replaced (``before``: None where it added one)."""
+        for (table, key), value in before.items():
+            if value is None:
+                tables[table].data.pop(key, None)
+            else:
+                tables[table].data[key] = value
 
     async def publish(partition: int, changed: dict[tuple[str, str], Any],
                       records: list[Any]) -> None:

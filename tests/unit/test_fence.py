@@ -10,9 +10,12 @@ import asyncio
 from types import SimpleNamespace
 from typing import Any
 
+import orjson
 import pytest
+from faust.types import TP
 
 from streams.worker.fence import EXIT_FENCED, Fence, Lease
+from tests.unit.test_acks import consumer_after_a_revocation
 
 TOPIC = "sla.incidents"
 
@@ -248,3 +251,43 @@ def test_a_fenced_worker_exits_at_once_rather_than_stopping_gracefully(
         fence._fenced(3)
     assert exited.value.args == (EXIT_FENCED,) and EXIT_FENCED != 0
     assert signals == [] and fence.dropped == 3
+
+
+class _Record(SimpleNamespace):
+    """What the worker's batch handler reads of an aiokafka ``ConsumerRecord``."""
+
+
+def incident_event(iid: str, kind: str, at: str) -> bytes:
+    return orjson.dumps({"incident_id": iid, "event_id": f"{iid}-{kind}", "type": kind,
+                         "at": at, "severity": "P1", "service": "svc", "customer": "c"})
+
+
+def test_a_batch_whose_partition_was_lost_leaves_the_store_as_the_changelogs_have_it() -> None:
+    """The batch handler puts each value in the table store as it goes (the batch's next
+    record reads it). When the fence then refuses the batch, nothing reaches the changelogs,
+    so the store goes back to what they hold: had the values stayed and the partition come
+    back to this worker, its rebuild would take the batch for applied and the refetched
+    records for repeats, values no changelog has (a paused worker given its partition back)."""
+    app, consumer = consumer_after_a_revocation()
+    shell = app.slawatch
+    consumer.highwater = lambda tp: 10  # the records' fetch: the partition is behind
+    tp = TP(shell.incidents_topic, 0)
+    held = shell.tables["incidents"].data
+    first = _Record(offset=0, key=b"i-2", timestamp=None,
+                    value=incident_event("i-2", "opened", "2026-12-01T00:00:00Z"))
+    _, writes = shell.handle(tp.topic, 0, 0, first.key, first.value)
+    for table, key, value in writes:  # what an earlier batch wrote and the changelogs have
+        shell.tables[table].data[key] = value
+    committed = {key: dict(value) for key, value in held.items()}
+
+    async def lost(partition: int) -> bool:
+        return False
+
+    shell.fence.wait = lost
+    batch = [_Record(offset=1, key=b"i-1", timestamp=None,
+                     value=incident_event("i-1", "opened", "2026-12-01T00:01:00Z")),
+             _Record(offset=2, key=b"i-2", timestamp=None,
+                     value=incident_event("i-2", "acknowledged", "2026-12-01T00:02:00Z"))]
+    assert asyncio.run(consumer.batch_handler(tp, batch)) is False
+    assert dict(held) == committed
+    assert 0 not in shell.parts, "rebuilt from the tables if it comes back"
