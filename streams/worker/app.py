@@ -336,8 +336,8 @@ def create_app(  # noqa: C901 - the factory wires each agent, timer and page as 
 def write_failed(ack: Any) -> None:
     """The done callback of a changelog write: one the broker never took (after aiokafka's
     retries) leaves the table store holding a value its changelog does not, and Faust's commit,
-    which flushes the producer but does not look at what failed, still goes. Logged, for the
-    open defect of README, Known defects (a restart rebuilds from the changelogs)."""
+    which flushes the producer but does not look at what failed, still goes. Logged, so that
+    it is seen (a restart rebuilds from the changelogs); no run has shown one yet."""
     if not ack.cancelled() and ack.exception() is not None:
         log.error("a changelog write failed: %r; this worker's table store is ahead of its "
                   "changelogs until it restarts", ack.exception())
