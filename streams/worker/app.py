@@ -208,13 +208,9 @@ def create_app(  # noqa: C901 - the factory wires each agent, timer and page as 
                                   record.offset)
                     continue
                 for table, key, value in writes:
-                    data = tables[table].data
                     if (table, key) not in before:
-                        before[table, key] = data.get(key)
-                    if value is None:  # deleted: a tombstone in the changelog
-                        data.pop(key, None)
-                    else:
-                        data[key] = value  # the next record of the batch reads it
+                        before[table, key] = tables[table].data.get(key)
+                    put(table, key, value)  # the next record of the batch reads it
                     changed[table, key] = value
                 out += records
         finally:
@@ -237,13 +233,17 @@ def create_app(  # noqa: C901 - the factory wires each agent, timer and page as 
                           batch[0].offset, batch[-1].offset)
         return True
 
+    def put(table: str, key: str, value: Any) -> None:
+        """``value`` in the table store (None: deleted, a tombstone in the changelog)."""
+        if value is None:
+            tables[table].data.pop(key, None)
+        else:
+            tables[table].data[key] = value
+
     def undo(before: dict[tuple[str, str], Any]) -> None:
         """Put back the table values a batch replaced (``before``: None where it added one)."""
         for (table, key), value in before.items():
-            if value is None:
-                tables[table].data.pop(key, None)
-            else:
-                tables[table].data[key] = value
+            put(table, key, value)
 
     async def publish(partition: int, changed: dict[tuple[str, str], Any],
                       records: list[Any]) -> None:

@@ -155,7 +155,8 @@ async def _deliver_batch(consumer: Any, tp: TP, batch: list[Any], handler: Batch
         await consumer.commit()
 
 
-#: Per input partition, the last hole ``skipped`` sought back over: (from, to).
+#: Per input partition, the last hole ``skipped`` sought back over: (the offset expected, the
+#: first offset fetched).
 _holes: weakref.WeakKeyDictionary[Any, dict[TP, tuple[int, int]]] = weakref.WeakKeyDictionary()
 
 
