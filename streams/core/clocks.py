@@ -20,9 +20,10 @@ scanning time.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from .events import (
@@ -49,6 +50,9 @@ _UNKNOWN = FAR_MS  # a cached instant not computed yet (None: there is none)
 #: A NamedTuple of the hot path is built as ``_new(Crossing, (...))``: the same value, without
 #: the Python-level ``__new__`` of a NamedTuple (``bench/replay_bench.py`` measured it).
 _new = tuple.__new__
+#: The ``fired`` of a clock that has fired nothing: shared and read-only, so an open incident's
+#: clocks hold no empty dict each (``bench/memory_bench.py``); the first crossing makes its own.
+NONE_FIRED: Mapping[int, Crossing] = MappingProxyType({})
 
 #: What a clock's conditions name: an event type (``events.TYPES``), or a milestone's name.
 Condition = int | str
@@ -238,7 +242,7 @@ class MetricClock:
         self.target_ms: int | None = None
         self.levels: tuple[tuple[int, Threshold], ...] = ()
         self.pos = 0
-        self.fired: dict[int, Crossing] = {}
+        self.fired: Mapping[int, Crossing] = NONE_FIRED
         self.stop: Stop | None = None
         self._next: int | None = _UNKNOWN  # cached next crossing (None: never)
         # cached breach instant of the current running state (None: never)
@@ -304,7 +308,10 @@ class MetricClock:
                     deadline = self.calendar.reach(self.since_ms, target - self.elapsed_ms)
                 self._deadline = deadline
             rec = _new(Crossing, (x, elapsed, target, self.severity, deadline, th))
-            self.fired[th.index] = rec
+            fired = self.fired
+            if fired is NONE_FIRED:
+                fired = self.fired = {}
+            fired[th.index] = rec  # type: ignore[index]
             out.append(rec)
             self.pos += 1
             self._next = _UNKNOWN

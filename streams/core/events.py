@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from sys import intern
 from typing import Any
 
 from .errors import InvalidEvent, InvalidInstant
@@ -126,16 +127,17 @@ def incident_event(obj: Any) -> IncidentEvent:
         raise InvalidEvent(msg, "unknown_type")
     at = _at(obj, incident_id, event_id)
     severity = service = customer = None
+    # the names many incidents share are held once (``sys.intern``: freed with the last holder)
     if type_ == OPENED:
         what = f"incident {incident_id!r} event {event_id!r}"
-        severity = _text(obj, "severity", what)
-        service = _text(obj, "service", what)
-        customer = _text(obj, "customer", what)
+        severity = intern(_text(obj, "severity", what))
+        service = intern(_text(obj, "service", what))
+        customer = intern(_text(obj, "customer", what))
     elif type_ == SEVERITY_CHANGED:
-        severity = _text(obj, "severity", f"incident {incident_id!r} event {event_id!r}")
+        severity = intern(_text(obj, "severity", f"incident {incident_id!r} event {event_id!r}"))
     milestone = None
     if type_ == MILESTONE:
-        milestone = _milestone(obj, f"incident {incident_id!r} event {event_id!r}")
+        milestone = intern(_milestone(obj, f"incident {incident_id!r} event {event_id!r}"))
     attributes = get("attributes")
     if attributes is not None and type(attributes) is not dict:
         msg = (

@@ -51,6 +51,8 @@ class Change(NamedTuple):
 MAX_INCIDENT_BYTES = 900_000
 #: What an ``opened`` event's ``attributes`` may weigh at most (the input record limit).
 _ATTRIBUTES_BYTES = 64 * 1024
+#: Up to this many event ids an incident keeps them in a tuple (``Incident.event_ids``).
+_FEW_IDS = 8
 
 
 def note_size(incident_id: str, event_id: str) -> int:
@@ -78,12 +80,14 @@ class Incident:
 
     __slots__ = ("id", "events", "event_ids", "opened", "policy", "clocks", "severity",
                  "last_at_ms", "seen_at_ms", "touched_at_ms", "high_ms", "published", "scheduled",
-                 "_seq", "size")
+                 "size")
 
     def __init__(self, incident_id: str) -> None:
         self.id = incident_id
         self.events: list[IncidentEvent] = []
-        self.event_ids: set[str] = set()
+        #: the ids of every event it took (its events' and its notes'): a tuple while it holds
+        #: a few (a set of 2 weighs 216 bytes, the tuple 56), a set once it holds more
+        self.event_ids: tuple[str, ...] | set[str] = ()
         self.opened: IncidentEvent | None = None
         self.policy: PolicyVersion | None = None
         self.clocks: tuple[MetricClock, ...] | None = None
@@ -96,7 +100,6 @@ class Incident:
         self.high_ms = NEVER_MS  # the latest instant of any fired threshold
         self.published: dict[str, Any] = {}  # alert_id -> what stands
         self.scheduled: int | None = None  # the instant this incident sits in the deadline heap
-        self._seq = 0
         self.size = 0  # what its events weigh in a state value (``stored_size``), bounded
 
     # -- the fold
@@ -106,10 +109,10 @@ class Incident:
         return self.clocks is not None and ev.at >= self.last_at_ms and ev.at > self.high_ms
 
     def add(self, ev: IncidentEvent) -> None:
-        ev.seq = self._seq
-        self._seq += 1
+        ev.seq = len(self.events)  # its arrival number: events are only ever appended
+        ev.incident_id = self.id  # the equal string, held once
         self.events.append(ev)
-        self.event_ids.add(ev.event_id)
+        self._took(ev.event_id)
         self.size += stored_size(ev)
         if ev.at > self.seen_at_ms:
             self.seen_at_ms = ev.at
@@ -117,10 +120,19 @@ class Incident:
     def note(self, event_id: str, at_ms: int, size: int) -> None:
         """Take an event that changes no clock (``updated``): only its id (a repeat is a
         duplicate), its ``size`` (``stored_size``) and its time (retention) count."""
-        self.event_ids.add(event_id)
+        self._took(event_id)
         self.size += size
         if at_ms > self.seen_at_ms:
             self.seen_at_ms = at_ms
+
+    def _took(self, event_id: str) -> None:
+        ids = self.event_ids
+        if type(ids) is set:
+            ids.add(event_id)
+        elif len(ids) < _FEW_IDS:
+            self.event_ids = (*ids, event_id)
+        else:
+            self.event_ids = {*ids, event_id}
 
     def note_ids(self) -> list[str]:
         """The ids of the events it took as notes (``note``), sorted: every id it holds that
