@@ -64,8 +64,8 @@ async def shell_work(shell: Any, producer: AIOKafkaProducer, output: str, partit
             changed[table, key] = value
         out += got
     shell.end_batch()
-    for (_, key), value in changed.items():
-        await producer.send(output, dumps(value), key=dumps(key), partition=partition)
+    for _, key, encoded in shell.encode(changed):
+        await producer.send(output, encoded, key=dumps(key), partition=partition)
     stamp = format_instant(int(time.time() * 1000))
     for alert in out:
         alert["detected_at"] = stamp

@@ -21,6 +21,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -81,15 +82,20 @@ def worker(incidents: int) -> dict[str, float]:
     gc.collect()
     before = rss_bytes()
     t0 = time.process_time()
+    changed: dict[tuple[str, str], Any] = {}
     s.begin_batch(0)
     for offset, (key, raw) in enumerate(lines(incidents)):
         if offset % 1000 == 0:
             s.end_batch()
+            s.encode(changed)  # the store keeps each value as its changelog does
+            changed.clear()
             s.begin_batch(0)
         _, writes = s.handle(topic, 0, offset, key, raw, None)
         for table, name, value in writes:
             s.tables[table].data[name] = value
+            changed[table, name] = value
     s.end_batch()
+    s.encode(changed)
     gc.collect()
     grown = rss_bytes() - before
     det = s.parts[0].det

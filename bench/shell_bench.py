@@ -123,8 +123,8 @@ def run(lines: list[bytes], batch: int = BATCH) -> dict[str, Any]:
                 changed[table, key] = value
             out += recs
         s.end_batch()
-        for (_, key), value in changed.items():
-            changelog_bytes += len(dumps(key)) + (0 if value is None else len(dumps(value)))
+        for _, key, encoded in s.encode(changed):
+            changelog_bytes += len(dumps(key)) + (0 if encoded is None else len(encoded))
         written += len(changed)
         for rec in out:
             dumps(rec)

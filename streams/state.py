@@ -296,16 +296,20 @@ class Partition:
     """One input partition's detector and the table values its steps change.
 
     Every step returns the records to publish and the values to write; the caller (the Faust
-    agent, or a test) does the I/O. ``lookup(table, key)`` reads a value back.
+    agent, or a test) does the I/O. ``lookup(table, key)`` reads a value back, and
+    ``offset_of(table, key)`` its input offset (``"o"``), which is all most steps read of it
+    (the worker's store keeps values encoded: it reads the offset without decoding the rest).
     """
 
     def __init__(self, det: Detector, number: int,
-                 lookup: Callable[[str, str], Value | None]) -> None:
+                 lookup: Callable[[str, str], Value | None],
+                 offset_of: Callable[[str, str], int | None] | None = None) -> None:
         self.det = det
         if det.released_notes is None:
             det.released_notes = {}  # the notes of what it lets go are deleted (``_evictions``)
         self.number = number
         self.lookup = lookup
+        self.offset_of = offset_of or (lambda table, key: _offset(lookup(table, key)))
         self.resent: set[tuple[str, str]] = set()
         #: the greatest ``at`` applied from each input ("incidents", "services"): the watermark
         self.applied: dict[str, int] = {}
@@ -328,9 +332,9 @@ class Partition:
         det, iid = self.det, ev.incident_id
         if ev.type == UPDATED:
             return self._note(offset, ev)
-        return self._apply("incidents", iid, offset, ev, lambda previous: incident_value(
-            self.number, offset, previous, raw, det.incidents[iid].published,
-            _touched(det, iid)))
+        return self._apply("incidents", iid, offset, ev, lambda: incident_value(
+            self.number, offset, self.lookup("incidents", iid), raw,
+            det.incidents[iid].published, _touched(det, iid)))
 
     def _note(self, offset: int, ev: IncidentEvent) -> Step:
         """Apply an ``updated`` event: its note is its one write, the incident's value is left
@@ -358,12 +362,14 @@ class Partition:
         event is taken again). A value of an incident forgotten or dropped since, or one
         written before notes (its ``updated`` events inside), holds the event if its offset
         says so, as every value does."""
-        note = self.lookup("notes", key)
-        if note is not None and note["o"] >= offset:
+        noted = self.offset_of("notes", key)
+        if noted is not None and noted >= offset:
             return True
-        value = self.lookup("incidents", ev.incident_id)
-        if value is None or value["o"] < offset:
+        written = self.offset_of("incidents", ev.incident_id)
+        if written is None or written < offset:
             return False
+        value = self.lookup("incidents", ev.incident_id)
+        assert value is not None
         if "events" not in value or offset <= value.get("after", -1):
             return True  # forgotten or dropped since, or the dropped incident's event
         inc = self.det.incidents.get(ev.incident_id)
@@ -371,7 +377,7 @@ class Partition:
 
     def heartbeat(self, offset: int, hb: Heartbeat) -> Step:
         """Apply one decoded heartbeat read at ``offset``."""
-        return self._apply("services", hb.service, offset, hb, lambda previous: service_value(
+        return self._apply("services", hb.service, offset, hb, lambda: service_value(
             self.number, offset, self._snapshot(hb.service)))
 
     def request(self, offset: int, rec: RequestCount) -> Step:
@@ -386,8 +392,8 @@ class Partition:
         key = request_key(service)
         fids = book.fold_ids(service)
         done = frozenset(fid for fid in fids if self._fold_offset(service, fid) >= offset)
-        previous = self.lookup("requests", key)
-        again = previous is not None and previous["o"] >= offset
+        written = self.offset_of("requests", key)
+        again = written is not None and written >= offset
         if again and len(done) == len(fids):
             return self._again("requests", key)
         if not again:
@@ -409,8 +415,8 @@ class Partition:
         key = request_key(service, fid)
         found = self.fold_offsets.get(key)
         if found is None:
-            value = self.lookup("requests", key)
-            found = -1 if value is None else value["o"]
+            written = self.offset_of("requests", key)
+            found = -1 if written is None else written
         return found
 
     def _fold_writes(self, taken: int | None = None) -> list[Write]:
@@ -430,11 +436,12 @@ class Partition:
         return snap
 
     def _apply(self, table: str, key: str, offset: int, event: IncidentEvent | Heartbeat,
-               value: Callable[[Value | None], Value]) -> Step:
+               value: Callable[[], Value]) -> Step:
         """One input for ``key``: skipped if its value was written by this input or a later one
-        (delivered again), else fire what falls due before ``at``, apply it, write its value."""
-        previous = self.lookup(table, key)
-        if previous is not None and previous["o"] >= offset:
+        (delivered again), else fire what falls due before ``at``, apply it, write its value
+        (``value()``, once the event is applied)."""
+        written = self.offset_of(table, key)
+        if written is not None and written >= offset:
             return self._again(table, key)
         # an input that is refused (a duplicate, a late one) moves nothing, the clock neither
         try:
@@ -445,7 +452,7 @@ class Partition:
         if at > self.applied.get(table, NEVER_MS):
             self.applied[table] = at
         writes = self._evictions(offset)
-        writes.append((table, key, value(previous)))
+        writes.append((table, key, value()))
         if table == "services":
             self.service_offsets[key] = offset
         return Step(out, writes, None)
@@ -469,8 +476,7 @@ class Partition:
         for name in sorted(fired):
             offset = self.service_offsets.get(name)
             if offset is None:
-                previous = self.lookup("services", name)
-                offset = None if previous is None else previous["o"]
+                offset = self.offset_of("services", name)
             snap = det.services.snapshot(name)
             if offset is not None and snap is not None:
                 writes.append(("services", name, service_value(self.number, offset, snap)))
@@ -522,13 +528,16 @@ class Partition:
     def _last_offset(self, iid: str, note_ids: Iterable[str], offset: int) -> int:
         """The offset of the last input the incident took: its value's or one of its notes'
         (``offset`` when it has neither)."""
-        previous = self.lookup("incidents", iid)
-        last = None if previous is None else previous["o"]
+        last = self.offset_of("incidents", iid)
         for eid in note_ids:
-            note = self.lookup("notes", note_key(iid, eid))
-            if note is not None and (last is None or note["o"] > last):
-                last = note["o"]
+            noted = self.offset_of("notes", note_key(iid, eid))
+            if noted is not None and (last is None or noted > last):
+                last = noted
         return offset if last is None else last
+
+
+def _offset(value: Value | None) -> int | None:
+    return None if value is None else value["o"]
 
 
 def _touched(det: Detector, incident_id: str) -> int | None:

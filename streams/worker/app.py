@@ -161,10 +161,12 @@ def create_app(  # noqa: C901 - the factory wires each agent, timer and page as 
     app.slawatch = shell  # type: ignore[attr-defined]
 
     for name in TABLES:
-        # keys and values as JSON (Faust's json codec is orjson when it is installed)
+        # keys as JSON (Faust's json codec is orjson when it is installed); values as the bytes
+        # the changelog holds, which the store keeps too: a third of the decoded value's
+        # memory (``Shell.value`` decodes what a step reads)
         shell.tables[name] = app.Table(
-            name, partitions=settings.partitions, key_type=str, value_type=None,
-            help=TABLE_HELP[name])
+            name, partitions=settings.partitions, key_type=str, value_type=bytes,
+            help=TABLE_HELP[name])  # bytes: Faust's "raw" codec
 
     def raw(name: str) -> faust.TopicT:
         return app.topic(settings.topic(name), key_type=bytes, value_type=bytes,
@@ -251,9 +253,8 @@ def create_app(  # noqa: C901 - the factory wires each agent, timer and page as 
         without Faust's per-write future, buffer and callbacks: a record on the input's
         partition), then its records, keyed by ``alert_id``."""
         acks = []
-        for (table, key), value in changed.items():
-            acks.append(await send(changelogs[table], dumps(key),
-                                   None if value is None else dumps(value), partition))
+        for table, key, encoded in shell.encode(changed):
+            acks.append(await send(changelogs[table], dumps(key), encoded, partition))
             if acks[-1] is not None:
                 acks[-1].add_done_callback(write_failed)
             if table in ("services", "requests"):

@@ -25,9 +25,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import time
 from collections.abc import Callable
 from typing import Any
+
+import orjson
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +39,9 @@ POLL_S = 0.02
 
 #: The exit status of a fenced worker (EX_TEMPFAIL: start it again).
 EXIT_FENCED = 75
+#: The beginning of an encoded table value (``state``: the partition, then the input offset or
+#: the saved clock): read without decoding the rest.
+_ORDER = re.compile(rb'\{"p":-?\d+,"(?:o|now)":(-?\d+)[,}]')
 
 
 class Lease:
@@ -177,11 +183,23 @@ def order_of(value: Any) -> int | None:
     """How recent a table value is: the input offset that wrote it (``"o"``, incidents, notes,
     services and requests) or the clock it saved (``"now"``, clocks); None for anything else
     (a tombstone: a note deleted with its incident)."""
+    if type(value) is bytes:  # as the store and the changelog keep it
+        found = _ORDER.match(value)
+        if found is not None:
+            return int(found[1])
+        value = _decoded(value)
     if type(value) is dict:
         order = value.get("o", value.get("now"))
         if type(order) is int:
             return order
     return None
+
+
+def _decoded(value: bytes) -> Any:
+    try:
+        return orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return None
 
 
 def latest_only(events: Any, current: Callable[[Any], Any], key_of: Callable[[Any], Any]
@@ -190,11 +208,18 @@ def latest_only(events: Any, current: Callable[[Any], Any], key_of: Callable[[An
     older (``order_of``) than what the store holds for its key, or than an earlier event of the
     batch, is left out. What a fenced worker still had in its producer when it was paused can
     reach the changelog after the new owner's values; recovery keeps the newest instead of the
-    last written."""
+    last written. A value that is not a JSON object (no worker wrote it: the tables' codec is
+    Faust's "raw", which decodes nothing) is logged and left out too."""
     best: dict[Any, int] = {}
     kept = []
     for event in events:
-        order = order_of(event.value)
+        value = event.value
+        if (type(value) is bytes and _ORDER.match(value) is None
+                and type(_decoded(value)) is not dict):
+            log.warning("%s[%d]@%d skipped in recovery: its value is not a table value",
+                        event.message.topic, event.message.partition, event.message.offset)
+            continue
+        order = order_of(value)
         if order is not None:
             key = key_of(event.key)
             prior = best.get(key)

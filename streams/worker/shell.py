@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import faust
+import orjson
 from faust.types import TP
 
 from streams.codec import dead_letter, decode_heartbeat, decode_incident, decode_request, loads
@@ -18,10 +20,10 @@ from streams.core.events import check_future
 from streams.core.policy import PolicySet
 from streams.core.timefmt import NEVER_MS, format_instant, parse_instant
 from streams.settings import Settings
-from streams.state import Holding, Partition, Step, Write, partition_clock, rebuild
+from streams.state import Holding, Partition, Step, Value, Write, partition_clock, rebuild
 from streams.status import Status
 from streams.topics import HEARTBEATS_TOPIC, INCIDENTS_TOPIC, REQUESTS_TOPIC, TICKS_TOPIC
-from streams.worker.fence import Fence
+from streams.worker.fence import Fence, order_of
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +35,15 @@ TABLES = ("incidents", "notes", "services", "requests", "clocks")
 #: An input partition whose records have not reached the agent for this long, while its ticks
 #: do, is read again from what was processed (``Shell._watch``).
 STALL_S = 5.0
+
+
+def stored(value: Any) -> Value | None:
+    """A table store's value as a step reads it: the store keeps the bytes of its changelog
+    (``app.publish``), or, within the batch that wrote it, the value itself."""
+    if type(value) is bytes:
+        decoded: Value = orjson.loads(value)  # recovery kept only JSON objects (``latest_only``)
+        return decoded
+    return value  # type: ignore[no-any-return]
 
 
 def wall_ms() -> int:
@@ -67,6 +78,9 @@ class Shell:
         #: fetch that brought the batch set them, and each record asks (``_behind``)
         self._highwaters: dict[TP, int | None] | None = None
         self._input_tps: dict[int, list[tuple[TP, str]]] = {}  # (input partition, table)
+        #: while a batch is processed, the store's values it decoded (``_lookup``): the store
+        #: changes within a batch only by the values the batch writes, which it reads first
+        self._decoded: dict[tuple[str, str], Value | None] | None = None
         self.fence = Fence(app, app.conf.broker_session_timeout,
                            app.conf.broker_heartbeat_interval, self.incidents_topic)
 
@@ -88,8 +102,9 @@ class Shell:
         part = self.parts.get(number)
         if part is not None:
             return part, []
-        incidents, notes, services, requests, clocks = (self.tables[name] for name in TABLES)
-        saved = clocks.get(str(number))
+        incidents, notes, services, requests = (
+            self._values(name, number) for name in TABLES if name != "clocks")
+        saved = self._lookup("clocks", str(number))
         clock = None if saved is None else saved["now"]
         limit = wall_ms() + self.settings.max_future_ms
         if clock is not None and clock > limit:
@@ -99,13 +114,9 @@ class Shell:
             clock = None
         began = time.perf_counter()
         det, records = rebuild(
-            self.policies, clock,
-            ((k, v) for k, v in incidents.items() if v["p"] == number),
-            ((k, v) for k, v in services.items() if v["p"] == number),
-            self.settings.retention_ms, follow_events=False, clock_limit_ms=limit,
-            requests=((k, v) for k, v in requests.items() if v["p"] == number),
-            notes=((k, v) for k, v in notes.items() if v["p"] == number))
-        part = self.parts[number] = Partition(det, number, self._lookup)
+            self.policies, clock, incidents, services, self.settings.retention_ms,
+            follow_events=False, clock_limit_ms=limit, requests=requests, notes=notes)
+        part = self.parts[number] = Partition(det, number, self._lookup, self._offset_of)
         if self._highwaters is not None:  # in a batch: what the rebuild published stays
             part.begin_batch(keep=True)
         if clock is not None:
@@ -119,8 +130,51 @@ class Shell:
                  time.perf_counter() - began, len(records))
         return part, records
 
-    def _lookup(self, table: str, key: str) -> Any:
-        return self.tables[table].data.get(key)
+    def _lookup(self, table: str, key: str) -> Value | None:
+        """The table's value for ``key``; within a batch a value is decoded once (a step
+        reads the incident's value at each of its events, and it can weigh ~1 MB)."""
+        value = self.tables[table].data.get(key)
+        if type(value) is not bytes:
+            return value  # type: ignore[no-any-return]
+        cache = self._decoded
+        if cache is None:
+            return stored(value)
+        found = cache.get((table, key))
+        if found is None:
+            found = cache[table, key] = stored(value)
+        return found
+
+    def encode(self, changed: Mapping[tuple[str, str], Value | None]
+               ) -> list[tuple[str, str, bytes | None]]:
+        """A batch's changed values (by table and key; None: deleted) as their changelogs
+        take them, each kept so in the store from now on (``stored``)."""
+        out: list[tuple[str, str, bytes | None]] = []
+        dumps, tables = orjson.dumps, self.tables
+        for (table, key), value in changed.items():
+            encoded = None
+            if value is not None:
+                # a copy of its size: what orjson returns keeps a 4 KiB buffer
+                encoded = tables[table].data[key] = memoryview(dumps(value)).tobytes()
+            out.append((table, key, encoded))
+        return out
+
+    def _offset_of(self, table: str, key: str) -> int | None:
+        """The input offset of the table's value for ``key``, read off its encoding."""
+        return order_of(self.tables[table].data.get(key))
+
+    def _values(self, table: str, number: int) -> Iterator[tuple[str, Value]]:
+        """The values of ``table`` that belong to partition ``number``, decoded. The store
+        holds every partition this worker had (the partition in each value tells them apart):
+        a value's encoding begins with its partition (``state``: ``"p"`` first), so the others'
+        are passed over undecoded."""
+        mine = b'{"p":%d,' % number
+        for key, value in self.tables[table].data.items():
+            if type(value) is bytes:
+                if not value.startswith(mine) and value.startswith(b'{"p":'):
+                    continue
+                value = orjson.loads(value)
+            if value["p"] == number:
+                yield key, value
 
     # -- records
 
@@ -129,12 +183,14 @@ class Shell:
         high watermarks it brought are read once, and the partition keeps what it publishes
         in its values until the next batch (``Partition.begin_batch``)."""
         self._highwaters = {}
+        self._decoded = {}
         part = self.parts.get(partition) if partition is not None else None
         if part is not None:
             part.begin_batch()
 
     def end_batch(self) -> None:
         self._highwaters = None
+        self._decoded = None
 
     def _highwater(self, tp: TP) -> int | None:
         """The fetch high watermark of ``tp``: once per batch (``begin_batch``)."""

@@ -12,6 +12,7 @@ from faust.types import TP
 
 from streams.worker import batches
 from streams.worker.changelogs import apply_fetch
+from streams.worker.shell import stored
 from tests.unit.test_acks import TP0
 from tests.unit.test_batches import Record, flowing_consumer
 
@@ -41,6 +42,11 @@ def recovering(app: Any, highwater: int) -> Any:
     return recovery
 
 
+def stored_values(app: Any) -> dict[str, Any]:
+    """The incidents table's store, decoded (it keeps the changelog's bytes)."""
+    return {key: stored(raw) for key, raw in app.slawatch.tables["incidents"].data.items()}
+
+
 WRITES = (("INC-1", value(10, 1)), ("INC-2", value(11, 1)), ("INC-1", value(12, 2)),
           ("INC-3", value(13, 1)), ("INC-3", None), ("INC-2", value(9, 0)))
 
@@ -50,7 +56,7 @@ def test_a_fetch_is_stored_as_faust_stores_it_record_by_record() -> None:
         app, consumer = flowing_consumer()
         recovery = recovering(app, highwater=100)
         assert await apply_fetch(app, consumer, LOG0, changelog(*WRITES))
-        return dict(app.slawatch.tables["incidents"].data), recovery
+        return stored_values(app), recovery
 
     async def faust_path() -> dict[str, Any]:
         app, consumer = flowing_consumer()
@@ -59,7 +65,7 @@ def test_a_fetch_is_stored_as_faust_stores_it_record_by_record() -> None:
                                                      propagate=True)
                   for r in changelog(*WRITES)]
         table.apply_changelog_batch(events)
-        return dict(table.data)
+        return stored_values(app)
 
     got, recovery = asyncio.run(bulk())
     want = asyncio.run(faust_path())
@@ -79,7 +85,7 @@ def test_records_recovery_has_seen_are_not_applied_again() -> None:
         # fetched again after a seek: offset 0 again (a value told apart, as if newer)
         await apply_fetch(app, consumer, LOG0, changelog(("INC-1", value(13, 3)),
                                                          ("INC-2", value(8, 1))))
-        return dict(app.slawatch.tables["incidents"].data)
+        return stored_values(app)
 
     assert asyncio.run(main()) == {"INC-1": orjson.loads(value(12, 2)),
                                    "INC-2": orjson.loads(value(8, 1))}
@@ -107,7 +113,7 @@ def test_a_record_that_does_not_decode_is_skipped_and_recovery_still_ends() -> N
         fetch.append(fetch[1]._replace(offset=3, key=orjson.dumps("INC-2")))
         recovery.active_highwaters[LOG0] = 3
         await apply_fetch(app, consumer, LOG0, fetch)
-        return dict(app.slawatch.tables["incidents"].data), recovery.signal_recovery_end.is_set()
+        return stored_values(app), recovery.signal_recovery_end.is_set()
 
     stored, ended = asyncio.run(main())
     assert stored == {"INC-1": orjson.loads(value(10, 1)), "INC-3": orjson.loads(value(12, 1))}
