@@ -281,6 +281,9 @@ _WORKER_FLAG_HELP = (
     ("max_future_ms", "--max-future", "D",
      "how far past its reference instant an input's `at` may lie ($SLAWATCH_MAX_FUTURE, "
      "else 5m)"),
+    ("session_timeout_ms", "--session-timeout", "D",
+     "how long a worker that stopped answering keeps its partitions "
+     "($SLAWATCH_SESSION_TIMEOUT, else 60s)"),
 )
 #: The flags of ``worker`` that override a setting: (field, flag).
 WORKER_FLAGS = tuple((name, flag) for name, flag, _, _ in _WORKER_FLAG_HELP)

@@ -28,6 +28,9 @@ Variable (field): default
         reference instant plus this is a dead letter (reason ``future``, SPEC section 6)
     SLAWATCH_RETENTION (retention_ms): 30d; a duration: how long a finished incident is kept
         (its later events are ``late``), the same rule as ``slawatch replay --retention``
+    SLAWATCH_SESSION_TIMEOUT (session_timeout_ms): none, Faust's 60 s (4 s with BROKER_KIND
+        TANSU); a duration from 1s to 30m: how long a worker that stopped answering (killed,
+        paused) keeps its partitions before the group gives them to another
     SLAWATCH_WEB_HOST (web_host): 127.0.0.1
     SLAWATCH_WEB_PORT (web_port): 6066
     SLAWATCH_SECURITY_PROTOCOL (security_protocol): PLAINTEXT; or SSL, SASL_PLAINTEXT, SASL_SSL
@@ -148,8 +151,9 @@ def _host(value: object, source: str) -> str:
     return text
 
 
-def _duration_ms(value: object, source: str, low_ms: int) -> int:
-    """A duration (SPEC section 1) as whole milliseconds, at least ``low_ms``; an int is ms."""
+def _duration_ms(value: object, source: str, low_ms: int, high_ms: int | None = None) -> int:
+    """A duration (SPEC section 1) as whole milliseconds, from ``low_ms`` to ``high_ms`` (100
+    years); an int is ms."""
     if isinstance(value, int) and not isinstance(value, bool):
         ms = value
     else:
@@ -160,12 +164,15 @@ def _duration_ms(value: object, source: str, low_ms: int) -> int:
             ms = parse_duration(_text(value, source).strip())
         except InvalidDuration:
             raise _fail(source, value, "a duration such as 90s, 5m, 30d or PT5M") from None
-    if ms < low_ms or ms > _MAX_DURATION_MS:
-        raise _fail(source, value, f"a duration from {low_ms // 1000}s to 100 years")
+    if ms < low_ms or ms > (high_ms or _MAX_DURATION_MS):
+        high = "100 years" if high_ms is None else f"{high_ms // 60_000}m"
+        raise _fail(source, value, f"a duration from {low_ms // 1000}s to {high}")
     return ms
 
 
 _MAX_DURATION_MS: Final = 100 * 366 * 24 * 3600 * 1000
+#: Kafka's default ``group.max.session.timeout.ms``: a longer session is refused by the broker.
+_MAX_SESSION_MS: Final = 30 * 60 * 1000
 
 
 def _path(value: object, source: str) -> Path:
@@ -196,6 +203,8 @@ _VARS: Final[Mapping[str, _Var]] = {
     "delivery": _Var("SLAWATCH_DELIVERY", lambda v, s: _choice(v, s, DELIVERIES)),
     "max_future_ms": _Var("SLAWATCH_MAX_FUTURE", lambda v, s: _duration_ms(v, s, 0)),
     "retention_ms": _Var("SLAWATCH_RETENTION", lambda v, s: _duration_ms(v, s, 1000)),
+    "session_timeout_ms": _Var("SLAWATCH_SESSION_TIMEOUT",
+                               lambda v, s: _duration_ms(v, s, 1000, _MAX_SESSION_MS)),
     "web_host": _Var("SLAWATCH_WEB_HOST", _host),
     "web_port": _Var("SLAWATCH_WEB_PORT", lambda v, s: _whole_number(v, s, 1, 65535)),
     "security_protocol": _Var("SLAWATCH_SECURITY_PROTOCOL",
@@ -238,6 +247,7 @@ class Settings:
     delivery: str = "BATCH"
     max_future_ms: int = 5 * 60 * 1000
     retention_ms: int = 30 * 24 * 3600 * 1000
+    session_timeout_ms: int | None = None
     web_host: str = "127.0.0.1"
     web_port: int = 6066
     security_protocol: str = "PLAINTEXT"

@@ -118,6 +118,12 @@ def faust_settings(settings: Settings, embedded: bool) -> dict[str, Any]:
         conf["broker_credentials"] = _credentials(settings)
     if embedded:
         conf.update(EMBEDDED_FAUST_SETTINGS)
+    if settings.session_timeout_ms is not None:
+        session_s = settings.session_timeout_ms / 1000
+        conf["broker_session_timeout"] = session_s
+        # Faust's ratio (3 s in 60 s), and never above a tenth of the session: a member whose
+        # heartbeats are late a few times in a row is not taken for dead
+        conf["broker_heartbeat_interval"] = min(3.0, session_s / 10)
     return conf
 
 

@@ -25,7 +25,11 @@ import orjson
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from streams.admin import create_topics
-from streams.broker import EMBEDDED_KAFKA_PYTHON_PRODUCER_SETTINGS, EmbeddedBroker
+from streams.broker import (
+    EMBEDDED_FAUST_SETTINGS,
+    EMBEDDED_KAFKA_PYTHON_PRODUCER_SETTINGS,
+    EmbeddedBroker,
+)
 from streams.settings import Settings
 
 SLAWATCH = Path(sys.executable).parent / "slawatch"
@@ -57,6 +61,10 @@ def producer_settings(broker: Broker | EmbeddedBroker) -> dict[str, Any]:
         return dict(EMBEDDED_KAFKA_PYTHON_PRODUCER_SETTINGS)
     return {}
 MANUAL_MAX_FUTURE_MS = 10 * 365 * 24 * 3600 * 1000
+#: The session timeout of the workers on Kafka (``SLAWATCH_SESSION_TIMEOUT``): a killed or
+#: paused worker holds its partitions this long (Faust's 60 s made each takeover test wait a
+#: minute). On Tansu the embedded broker's test settings hold it at 4 s.
+KAFKA_SESSION_MS = 10_000
 
 
 class Deployment:
@@ -80,7 +88,8 @@ class Deployment:
             app_id=f"app-{tag}", policies=policies, clock=clock, broker_kind=self.kind,
             # the worked examples happen in 2027: with manual ticks, events ahead of the wall
             # clock are the test's own time, not a producer's wrong clock
-            max_future_ms=MANUAL_MAX_FUTURE_MS if clock == "MANUAL" else None)
+            max_future_ms=MANUAL_MAX_FUTURE_MS if clock == "MANUAL" else None,
+            session_timeout_ms=KAFKA_SESSION_MS if self.kind == "KAFKA" else None)
         create_topics(broker.bootstrap, self.settings.topic_specs())
         self.producer = KafkaProducer(bootstrap_servers=broker.bootstrap,
                                       **producer_settings(broker))
@@ -89,6 +98,14 @@ class Deployment:
 
     def topic(self, name: str) -> str:
         return self.settings.topic(name)
+
+    @property
+    def session_s(self) -> float:
+        """How long a worker that stopped answering keeps its partitions."""
+        session_ms = self.settings.session_timeout_ms
+        if session_ms is None:
+            return float(EMBEDDED_FAUST_SETTINGS["broker_session_timeout"])
+        return session_ms / 1000
 
     def env(self) -> dict[str, str]:
         clean = {k: v for k, v in os.environ.items() if not k.startswith("SLAWATCH_")}

@@ -461,8 +461,8 @@ def test_killed_workers_lose_no_request_counter(broker: EmbeddedBroker, tmp_path
 
 
 #: How long a worker started after a SIGKILL may take to be ready: the killed member holds the
-#: group until its session runs out (Faust's 60 s on Kafka), then the new one joins and recovers
-#: (the wait was 60 s, and a CI run timed out on it).
+#: group until its session runs out (``harness.KAFKA_SESSION_MS`` on Kafka), then the new one
+#: joins and recovers (a CI run timed out at 60 s when the session was Faust's 60 s).
 TAKEOVER_S = 120
 
 

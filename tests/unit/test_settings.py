@@ -32,6 +32,7 @@ FULL_ENV = {
     "SLAWATCH_BROKER_KIND": "tansu",
     "SLAWATCH_MAX_FUTURE": "90s",
     "SLAWATCH_RETENTION": "P7D",
+    "SLAWATCH_SESSION_TIMEOUT": "10s",
     "SLAWATCH_WEB_HOST": "0.0.0.0",
     "SLAWATCH_WEB_PORT": "8080",
     "SLAWATCH_SECURITY_PROTOCOL": "SASL_SSL",
@@ -69,6 +70,7 @@ def test_every_variable_is_read() -> None:
         "acme-slawatch", "MANUAL", "TANSU", "STREAM")
     assert (settings.web_host, settings.web_port) == ("0.0.0.0", 8080)
     assert (settings.max_future_ms, settings.retention_ms) == (90_000, 7 * 86_400_000)
+    assert settings.session_timeout_ms == 10_000
     assert settings.security_protocol == "SASL_SSL"
     assert settings.sasl_mechanism == "SCRAM-SHA-512"
     assert (settings.sasl_username, settings.sasl_password) == ("slawatch", "s3cret pass")
@@ -332,7 +334,8 @@ def test_the_environment_of_settings_gives_them_back() -> None:
 
 @pytest.mark.parametrize(("variable", "text"), [
     ("SLAWATCH_MAX_FUTURE", "soon"), ("SLAWATCH_MAX_FUTURE", "-5m"),
-    ("SLAWATCH_RETENTION", "0s"), ("SLAWATCH_RETENTION", "1000000d")])
+    ("SLAWATCH_RETENTION", "0s"), ("SLAWATCH_RETENTION", "1000000d"),
+    ("SLAWATCH_SESSION_TIMEOUT", "500ms"), ("SLAWATCH_SESSION_TIMEOUT", "31m")])
 def test_a_bad_duration_setting_names_the_variable(variable: str, text: str) -> None:
     with pytest.raises(SettingsError, match=variable):
         Settings.from_env({variable: text})
@@ -342,3 +345,20 @@ def test_duration_settings_survive_the_environment_of_a_child() -> None:
     settings = Settings.from_env({"SLAWATCH_MAX_FUTURE": "250ms", "SLAWATCH_RETENTION": "2d"})
     again = Settings.from_env(settings.environment())
     assert (again.max_future_ms, again.retention_ms) == (250, 2 * 86_400_000)
+
+
+def test_the_session_timeout_reaches_faust_with_a_heartbeat_a_tenth_of_it() -> None:
+    """Unset, Faust's own (60 s on Kafka) or the embedded broker's test settings (4 s); set,
+    it wins over both, and the heartbeat interval follows it (never above Faust's 3 s)."""
+    from streams.broker import EMBEDDED_FAUST_SETTINGS
+    from streams.worker.app import faust_settings
+
+    kafka = Settings.from_env({}, broker="127.0.0.1:9092")
+    assert "broker_session_timeout" not in faust_settings(kafka, embedded=False)
+    assert faust_settings(kafka, embedded=True)["broker_session_timeout"] == (
+        EMBEDDED_FAUST_SETTINGS["broker_session_timeout"])
+    for env, want in (("10s", (10.0, 1.0)), ("2m", (120.0, 3.0))):
+        given = Settings.from_env({"SLAWATCH_SESSION_TIMEOUT": env}, broker="127.0.0.1:9092")
+        for embedded in (False, True):
+            conf = faust_settings(given, embedded)
+            assert (conf["broker_session_timeout"], conf["broker_heartbeat_interval"]) == want
