@@ -27,7 +27,7 @@ from tests.unit.test_worker_shell import shell
 POLICY = load_policies("policies:\n  - id: p\n    match: {}\n    incidents:\n"
                        "      '*': {response: 1h, resolution: 3d}\n")
 START = parse_instant("2025-01-06T00:00:00Z")
-N = 20_000
+N = 10_000
 
 
 def lines(count: int) -> Iterator[tuple[bytes, bytes]]:
