@@ -20,7 +20,7 @@ from __future__ import annotations
 import heapq
 from collections import deque
 from collections.abc import Iterable
-from typing import Any, NamedTuple
+from typing import Any
 
 from . import changelog
 from .availability import ServiceBook
@@ -37,19 +37,7 @@ from .timefmt import DAY_MS, NEVER_MS, format_instant
 Record = dict[str, Any]
 
 
-class Published(NamedTuple):
-    """What stands for an alert id of an incident: the fold's change and what it was judged by
-    (the policy version and the ``opened`` event that names the customer and service)."""
-
-    kind: str  # alert | outcome
-    metric: str  # the clock's name
-    value: Crossing | Stop
-    policy: PolicyVersion
-    opened: IncidentEvent
-
-
 DEFAULT_RETENTION_MS = 30 * DAY_MS
-_new = tuple.__new__
 
 
 class Detector:
@@ -174,8 +162,9 @@ class Detector:
             inc.apply(ev, changes)
             out = self._publish(inc, changes) if changes else []
         else:
+            judged = (inc.policy, inc.opened)  # what stands was judged by these
             inc.refold(self.policies, self.now_ms, changes)
-            out = self._replace(inc, changes)
+            out = self._replace(inc, changes, judged)
         if inc.held():
             self._touch(inc)
         else:
@@ -312,9 +301,9 @@ class Detector:
             inc.note(event_id, at_ms, note_size(incident_id, event_id))
         standing: list[Change] = []
         inc.refold(self.policies, self.now_ms, standing)
-        self._replace(inc, standing)  # against nothing: computes every standing entry
+        self._replace(inc, standing, (None, None))  # against nothing: every standing entry
         sent = set(sent)
-        fresh = {aid: entry for aid, entry in inc.published.items() if aid not in sent}
+        fresh = {aid: change for aid, change in inc.published.items() if aid not in sent}
         if inc.held() and touched_at_ms is not None:
             inc.touched_at_ms = touched_at_ms
             self._schedule(inc)
@@ -322,14 +311,14 @@ class Detector:
             self._touch(inc)  # its retention runs from the restored clock
         else:
             self._schedule(inc)
-        return [_record(incident_id, aid, entry) for aid, entry in fresh.items()]
+        return _records(inc, fresh.items())
 
     def republish(self, incident_id: str) -> list[Record]:
         """The records that stand for an incident, again (none if it is not held)."""
         inc = self.incidents.get(incident_id)
         if inc is None:
             return []
-        return [_record(incident_id, aid, entry) for aid, entry in inc.published.items()]
+        return _records(inc, inc.published.items())
 
     def remember_forgotten(self, incident_id: str, at_ms: int) -> None:
         """Note that ``incident_id`` was forgotten at ``at_ms``: its later events are late (a
@@ -339,19 +328,6 @@ class Detector:
 
     # -- the changelog
 
-    def _entries(self, inc: Incident, changes: list[Change]) -> list[tuple[str, Published]]:
-        """The fold's changes as changelog entries, by alert id (none while no policy judges)."""
-        policy, opened = inc.policy, inc.opened
-        entries: list[tuple[str, Published]] = []
-        if policy is None:
-            return entries
-        assert opened is not None  # a policy was resolved from it
-        iid = inc.id
-        for kind, metric, value in changes:  # Published built as in core.clocks (hot path)
-            entries.append((_alert_id(iid, policy, kind, metric, value),
-                            _new(Published, (kind, metric, value, policy, opened))))
-        return entries
-
     def _publish(self, inc: Incident, changes: list[Change]) -> list[Record]:
         """Publish fold changes that differ from what stands (the in-order path)."""
         policy, opened = inc.policy, inc.opened
@@ -360,21 +336,45 @@ class Detector:
             return out
         assert opened is not None  # a policy was resolved from it
         published, upsert, iid = inc.published, changelog.upsert, inc.id
-        for kind, metric, value in changes:  # one loop: the in-order path is the hot one
-            aid = _alert_id(iid, policy, kind, metric, value)
-            entry = _new(Published, (kind, metric, value, policy, opened))
-            if upsert(published, aid, entry):
-                out.append(_record(iid, aid, entry))
+        for change in changes:  # one loop: the in-order path is the hot one
+            aid = _alert_id(iid, policy, *change)
+            if upsert(published, aid, change):
+                out.append(_record(iid, aid, change, policy, opened))
         return out
 
-    def _replace(self, inc: Incident, standing: list[Change]) -> list[Record]:
-        """Publish the difference between what stood and ``standing`` (the whole new set)."""
-        new = dict(self._entries(inc, standing))
-        records, retractions = changelog.diff(inc.published, new)
+    def _replace(self, inc: Incident, standing: list[Change],
+                 judged: tuple[PolicyVersion | None, IncidentEvent | None]) -> list[Record]:
+        """Publish the difference between what stood (judged by ``judged``: the policy and
+        ``opened`` of before the refold) and ``standing`` (the whole new set). Every entry of
+        an incident's ``published`` is judged by its ``policy`` and ``opened``: a change of
+        either publishes all of them again."""
+        policy, opened, iid = inc.policy, inc.opened, inc.id
+        new: dict[str, Change] = {}
+        if policy is not None:
+            assert opened is not None  # a policy was resolved from it
+            new = {_alert_id(iid, policy, *change): change for change in standing}
+        old = inc.published
+        if judged[0] != policy or judged[1] is not opened:
+            records = list(new.items())
+            retractions = [(aid, change) for aid, change in old.items() if aid not in new]
+        else:
+            records, retractions = changelog.diff(old, new)
         inc.published = new
-        return ([_record(inc.id, aid, entry) for aid, entry in records]
-                + [changelog.retraction(_record(inc.id, aid, entry))
-                   for aid, entry in retractions])
+        out = [_record(iid, aid, change, policy, opened) for aid, change in records]  # type: ignore[arg-type]
+        if retractions:
+            old_policy, old_opened = judged
+            assert old_policy is not None and old_opened is not None  # they published these
+            out += [changelog.retraction(_record(iid, aid, change, old_policy, old_opened))
+                    for aid, change in retractions]
+        return out
+
+
+def _records(inc: Incident, entries: Iterable[tuple[str, Change]]) -> list[Record]:
+    """The records of what stands for ``inc`` (judged by its policy and ``opened``)."""
+    policy, opened = inc.policy, inc.opened
+    if policy is None or opened is None:
+        return []
+    return [_record(inc.id, aid, change, policy, opened) for aid, change in entries]
 
 
 def _alert_kind(policy: PolicyVersion, crossing: Crossing) -> str:
@@ -394,8 +394,9 @@ def _alert_id(incident_id: str, policy: PolicyVersion, kind: str, metric: str,
     return _blake2b(text.encode(), digest_size=12).hexdigest()
 
 
-def _record(incident_id: str, aid: str, entry: Published) -> Record:
-    _, metric, value, policy, opened = entry  # unpacked by name: the hot path
+def _record(incident_id: str, aid: str, change: Change, policy: PolicyVersion,
+            opened: IncidentEvent) -> Record:
+    _, metric, value = change  # unpacked by name: the hot path
     keys = policy.match_keys
     if type(value) is Crossing:
         at_ms, elapsed_ms, target_ms, severity, deadline_ms, threshold = value
