@@ -19,11 +19,8 @@ import gc
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-
-import orjson
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
@@ -34,9 +31,7 @@ from shell_bench import shell  # noqa: E402
 from streams.codec import decode_incident  # noqa: E402
 from streams.core.detector import Detector  # noqa: E402
 from streams.core.policyfile import load_policies  # noqa: E402
-from streams.core.timefmt import format_instant, parse_instant  # noqa: E402
-
-START = parse_instant("2025-01-06T00:00:00Z")
+from tests.support.workloads import open_incidents  # noqa: E402
 
 
 def rss_bytes() -> int:
@@ -46,27 +41,13 @@ def rss_bytes() -> int:
     raise RuntimeError("no VmRSS")
 
 
-def lines(incidents: int) -> Iterator[tuple[bytes, bytes]]:
-    """(key, value) of each incident's ``opened`` then ``acknowledged``, a millisecond apart."""
-    for i in range(incidents):
-        iid = f"INC-{i:08d}"
-        at = START + 2 * i
-        yield iid.encode(), orjson.dumps({
-            "event_id": f"{iid}-o", "incident_id": iid, "type": "opened",
-            "at": format_instant(at), "severity": "P3", "service": f"svc-{i % 500}",
-            "customer": f"cust-{i % 50}"})
-        yield iid.encode(), orjson.dumps({
-            "event_id": f"{iid}-a", "incident_id": iid, "type": "acknowledged",
-            "at": format_instant(at + 1)})
-
-
 def replay(incidents: int) -> dict[str, float]:
     policies = load_policies((HERE / "policies.yaml").read_text(), "policies.yaml")
     gc.collect()
     before = rss_bytes()
     t0 = time.process_time()
     det = Detector(policies)
-    for _, raw in lines(incidents):
+    for _, raw in open_incidents(incidents):
         det.on_event(decode_incident(raw)[1])
     gc.collect()
     grown = rss_bytes() - before
@@ -84,7 +65,7 @@ def worker(incidents: int) -> dict[str, float]:
     t0 = time.process_time()
     changed: dict[tuple[str, str], Any] = {}
     s.begin_batch(0)
-    for offset, (key, raw) in enumerate(lines(incidents)):
+    for offset, (key, raw) in enumerate(open_incidents(incidents)):
         if offset % 1000 == 0:
             s.end_batch()
             s.encode(changed)  # the store keeps each value as its changelog does

@@ -164,7 +164,7 @@ def _duration_ms(value: object, source: str, low_ms: int, high_ms: int | None = 
             ms = parse_duration(_text(value, source).strip())
         except InvalidDuration:
             raise _fail(source, value, "a duration such as 90s, 5m, 30d or PT5M") from None
-    if ms < low_ms or ms > (high_ms or _MAX_DURATION_MS):
+    if ms < low_ms or ms > (_MAX_DURATION_MS if high_ms is None else high_ms):
         high = "100 years" if high_ms is None else f"{high_ms // 60_000}m"
         raise _fail(source, value, f"a duration from {low_ms // 1000}s to {high}")
     return ms

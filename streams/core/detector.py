@@ -360,7 +360,10 @@ class Detector:
         else:
             records, retractions = changelog.diff(old, new)
         inc.published = new
-        out = [_record(iid, aid, change, policy, opened) for aid, change in records]  # type: ignore[arg-type]
+        out: list[Record] = []
+        if records:  # some stand: a policy judges them
+            assert policy is not None and opened is not None
+            out += [_record(iid, aid, change, policy, opened) for aid, change in records]
         if retractions:
             old_policy, old_opened = judged
             assert old_policy is not None and old_opened is not None  # they published these

@@ -129,6 +129,8 @@ class Incident:
         ids = self.event_ids
         if type(ids) is set:
             ids.add(event_id)
+        elif event_id in ids:
+            return  # a set's semantics (a rebuild may name an id twice: a value and a note)
         elif len(ids) < _FEW_IDS:
             self.event_ids = (*ids, event_id)
         else:

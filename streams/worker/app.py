@@ -169,7 +169,7 @@ def create_app(  # noqa: C901 - the factory wires each agent, timer and page as 
     for name in TABLES:
         # keys as JSON (Faust's json codec is orjson when it is installed); values as the bytes
         # the changelog holds, which the store keeps too: a third of the decoded value's
-        # memory (``Shell.value`` decodes what a step reads)
+        # memory (``shell.stored`` decodes what a step reads)
         shell.tables[name] = app.Table(
             name, partitions=settings.partitions, key_type=str, value_type=bytes,
             help=TABLE_HELP[name])  # bytes: Faust's "raw" codec

@@ -202,20 +202,30 @@ def _decoded(value: bytes) -> Any:
         return None
 
 
+def _table_value(value: bytes) -> bool:
+    """True for a value a worker wrote (``state``): a JSON object with its partition and its
+    input offset (or, of a clock, the instant it saved)."""
+    if _ORDER.match(value) is not None:
+        return True
+    decoded = _decoded(value)
+    return (type(decoded) is dict and type(decoded.get("p")) is int
+            and order_of(decoded) is not None)
+
+
 def latest_only(events: Any, current: Callable[[Any], Any], key_of: Callable[[Any], Any]
                 ) -> list[Any]:
     """The changelog events of a recovery batch that do not go back: an event whose value is
     older (``order_of``) than what the store holds for its key, or than an earlier event of the
     batch, is left out. What a fenced worker still had in its producer when it was paused can
     reach the changelog after the new owner's values; recovery keeps the newest instead of the
-    last written. A value that is not a JSON object (no worker wrote it: the tables' codec is
-    Faust's "raw", which decodes nothing) is logged and left out too."""
+    last written. A value that is not a table value (no worker wrote it: the tables' codec is
+    Faust's "raw", which decodes nothing) is logged and left out too: a step or a rebuild
+    reads every value kept."""
     best: dict[Any, int] = {}
     kept = []
     for event in events:
         value = event.value
-        if (type(value) is bytes and _ORDER.match(value) is None
-                and type(_decoded(value)) is not dict):
+        if type(value) is bytes and not _table_value(value):
             log.warning("%s[%d]@%d skipped in recovery: its value is not a table value",
                         event.message.topic, event.message.partition, event.message.offset)
             continue

@@ -172,7 +172,7 @@ class Shell:
             if type(value) is bytes:
                 if not value.startswith(mine) and value.startswith(b'{"p":'):
                     continue
-                value = orjson.loads(value)
+                value = stored(value)
             if value["p"] == number:
                 yield key, value
 

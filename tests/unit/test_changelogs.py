@@ -103,15 +103,16 @@ def test_reading_the_last_offset_ends_recovery_at_once() -> None:
     assert asyncio.run(main()) == (True, False)
 
 
-def test_a_record_that_does_not_decode_is_skipped_and_recovery_still_ends() -> None:
+def test_a_record_that_is_no_table_value_is_skipped_and_recovery_still_ends() -> None:
     async def main() -> tuple[dict[str, Any], bool]:
         app, consumer = flowing_consumer()
         recovery = recovering(app, highwater=2)
         fetch = changelog(("INC-1", value(10, 1)), ("INC-2", b"{not json"),
-                          ("INC-3", value(12, 1)))
+                          ("INC-3", value(12, 1)), ("INC-4", b'{"events": [1]}'),
+                          ("INC-5", b'{"p": "0", "o": 3}'), ("INC-6", b"[1, 2]"))
         fetch[1] = fetch[1]._replace(key=b"\xff not a json key")
-        fetch.append(fetch[1]._replace(offset=3, key=orjson.dumps("INC-2")))
-        recovery.active_highwaters[LOG0] = 3
+        fetch.append(fetch[1]._replace(offset=6, key=orjson.dumps("INC-2")))
+        recovery.active_highwaters[LOG0] = 6
         await apply_fetch(app, consumer, LOG0, fetch)
         return stored_values(app), recovery.signal_recovery_end.is_set()
 

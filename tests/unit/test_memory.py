@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import gc
 import tracemalloc
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -19,28 +19,15 @@ from streams.core.clocks import NONE_FIRED
 from streams.core.detector import Detector
 from streams.core.errors import InvalidEvent
 from streams.core.events import incident_event
+from streams.core.incidents import Incident
 from streams.core.policyfile import load_policies
-from streams.core.timefmt import format_instant, parse_instant
 from streams.worker.shell import stored
+from tests.support.workloads import START, open_incidents
 from tests.unit.test_worker_shell import shell
 
 POLICY = load_policies("policies:\n  - id: p\n    match: {}\n    incidents:\n"
                        "      '*': {response: 1h, resolution: 3d}\n")
-START = parse_instant("2025-01-06T00:00:00Z")
 N = 10_000
-
-
-def lines(count: int) -> Iterator[tuple[bytes, bytes]]:
-    for i in range(count):
-        iid = f"INC-{i:08d}"
-        at = START + 2 * i
-        yield iid.encode(), orjson.dumps({
-            "event_id": f"{iid}-o", "incident_id": iid, "type": "opened",
-            "at": format_instant(at), "severity": "P3", "service": f"svc-{i % 500}",
-            "customer": f"cust-{i % 50}"})
-        yield iid.encode(), orjson.dumps({
-            "event_id": f"{iid}-a", "incident_id": iid, "type": "acknowledged",
-            "at": format_instant(at + 1)})
 
 
 def traced_per_incident(run: Callable[[], Any]) -> tuple[float, Any]:
@@ -60,7 +47,7 @@ def traced_per_incident(run: Callable[[], Any]) -> tuple[float, Any]:
 def test_an_open_incident_in_replay_keeps_under_2_kb() -> None:
     def run() -> Detector:
         det = Detector(POLICY)
-        for _, raw in lines(N):
+        for _, raw in open_incidents(N):
             det.on_event(decode_incident(raw)[1])
         return det
 
@@ -76,7 +63,7 @@ def test_an_open_incident_in_the_worker_keeps_under_2_5_kb() -> None:
         s = shell(None, clock="MANUAL")
         changed: dict[tuple[str, str], Any] = {}
         s.begin_batch(0)
-        for offset, (key, raw) in enumerate(lines(N)):
+        for offset, (key, raw) in enumerate(open_incidents(N)):
             if offset % 1000 == 999:
                 s.end_batch()
                 s.encode(changed)
@@ -98,7 +85,7 @@ def test_an_open_incident_in_the_worker_keeps_under_2_5_kb() -> None:
 
 def test_a_clock_that_fired_nothing_shares_one_empty_mapping_and_firing_gives_it_its_own() -> None:
     det = Detector(POLICY)
-    for _, raw in lines(2):
+    for _, raw in open_incidents(2):
         det.on_event(decode_incident(raw)[1])
     clocks = [c for inc in det.incidents.values() for c in inc.clocks or ()]
     assert all(c.fired is NONE_FIRED for c in clocks)
@@ -185,3 +172,13 @@ def test_a_batch_decodes_a_stored_value_once_however_many_of_its_events_read_it(
         None)
     s.end_batch()
     assert len(decoded) == 1, "a new event reads the value's offset, never the value"
+
+
+def test_an_id_taken_twice_is_held_once_as_a_set_would() -> None:
+    """A rebuild can name an ``updated`` event twice (in a value written before notes, and
+    as a note): the tuple of a few ids holds it once, as the set does."""
+    inc = Incident("i")
+    for _ in range(2):
+        inc.note("e1", START, 10)
+    inc.note("e2", START, 10)
+    assert sorted(inc.event_ids) == ["e1", "e2"] and inc.note_ids() == ["e1", "e2"]
